@@ -1,0 +1,129 @@
+// Health probes of the protected install: units, database, Redis, the web API. Used by /api/health,
+// and after every restore, rollback and update.
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
+import type { KeeperConfig } from './config.ts';
+import type { PhpborgEnv } from './install.ts';
+import { allUnits } from './install.ts';
+import { serviceManager } from './service-manager.ts';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  latency_ms: number;
+  detail?: string;
+  error?: string;
+}
+
+async function timed(name: string, fn: () => Promise<string | void>): Promise<Check> {
+  const t0 = performance.now();
+  try {
+    const detail = await fn();
+    return { name, ok: true, latency_ms: Math.round(performance.now() - t0), ...(detail ? { detail } : {}) };
+  } catch (e) {
+    return { name, ok: false, latency_ms: Math.round(performance.now() - t0), error: (e as Error).message };
+  }
+}
+
+export function dbConnectionOptions(env: PhpborgEnv): mysql.ConnectionOptions {
+  return {
+    host: env.DB_HOST,
+    port: env.DB_PORT,
+    user: env.DB_USER,
+    password: env.DB_PASSWORD,
+    database: env.DB_NAME,
+    ...(env.DB_SOCKET ? { socketPath: env.DB_SOCKET } : {}),
+    connectTimeout: 5000,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  };
+}
+
+export function probeDatabase(env: PhpborgEnv): Promise<Check> {
+  return timed('database', async () => {
+    const conn = await mysql.createConnection(dbConnectionOptions(env));
+    try {
+      const [rows] = await conn.query('SELECT VERSION() AS v');
+      return String((rows as { v: string }[])[0].v);
+    } finally {
+      await conn.end().catch(() => {});
+    }
+  });
+}
+
+export function probeRedis(env: PhpborgEnv): Promise<Check> {
+  return timed('redis', async () => {
+    const r = new Redis({
+      host: env.REDIS_HOST,
+      port: env.REDIS_PORT,
+      password: env.REDIS_PASSWORD,
+      lazyConnect: true,
+      connectTimeout: 3000,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      const pong = await r.ping();
+      if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    } finally {
+      r.disconnect();
+    }
+  });
+}
+
+export function probeHttp(url: string): Promise<Check> {
+  return timed('http', async () => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`${url} answered HTTP ${res.status}`);
+    return `HTTP ${res.status}`;
+  });
+}
+
+export async function probeUnits(config: KeeperConfig, units: string[]): Promise<Check[]> {
+  const sm = serviceManager(config);
+  return Promise.all(
+    units.map((u) =>
+      timed(`unit:${u}`, async () => {
+        const state = await sm.state(u);
+        if (state !== 'active') throw new Error(`${u} is ${state}`);
+        return state;
+      }),
+    ),
+  );
+}
+
+export interface InstallHealth {
+  ok: boolean;
+  checks: Check[];
+}
+
+/** Every unit active, a database query, Redis PING, the HTTP probe. */
+export async function checkInstall(config: KeeperConfig, env: PhpborgEnv): Promise<InstallHealth> {
+  const checks = [
+    ...(await probeUnits(config, allUnits(config, env))),
+    await probeDatabase(env),
+    await probeRedis(env),
+    await probeHttp(config.phpborg_api.health_url),
+  ];
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** Retries checkInstall until it passes or the deadline (config.health_timeout_s) is reached. */
+export async function waitHealthy(
+  config: KeeperConfig,
+  env: PhpborgEnv,
+  signal?: AbortSignal,
+  extra?: () => Promise<Check[]>,
+): Promise<InstallHealth> {
+  const deadline = Date.now() + config.health_timeout_s * 1000;
+  for (;;) {
+    const h = await checkInstall(config, env);
+    if (extra) h.checks.push(...(await extra()));
+    h.ok = h.checks.every((c) => c.ok);
+    if (h.ok || Date.now() >= deadline || signal?.aborted) return h;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

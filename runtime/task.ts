@@ -1,0 +1,62 @@
+// What a task is: a named, schema-validated unit of privileged work that the single-use helper runs
+// exactly once. Tasks live beside their routes under functions/ and are listed in functions/tasks.ts.
+import type * as v from 'valibot';
+import type { KeeperConfig } from './config.ts';
+import type { Ledger } from '../state/ledger.ts';
+
+export type ProgressParams = Record<string, string | number | boolean | null>;
+
+export interface Actor {
+  id: number | null;
+  name: string;
+}
+
+export interface TaskContext {
+  config: KeeperConfig;
+  configPath: string;
+  jobId: string;
+  actor: Actor;
+  /** the ledger, opened by the helper itself (it may outlive the runner) */
+  ledger: Ledger;
+  /** report progress: a stable step key, 0-100, an English message and its parameters */
+  progress(step: string, percent: number, message: string, params?: ProgressParams): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+  signal: AbortSignal;
+  now(): Date;
+}
+
+/** What a task may return when it wants a job status other than succeeded. */
+export interface TaskOutcome<R> {
+  status: 'succeeded' | 'rolled_back';
+  result: R;
+}
+
+export interface TaskDef<S extends v.GenericSchema = v.GenericSchema, R = unknown> {
+  name: string;
+  params: S;
+  /** maintenance tasks (backup, restore, update, rollback) hold the ledger lock: one at a time */
+  maintenance: boolean;
+  run(ctx: TaskContext, params: v.InferOutput<S>): Promise<R | TaskOutcome<R>>;
+}
+
+export function defineTask<S extends v.GenericSchema, R>(def: TaskDef<S, R>): TaskDef<S, R> {
+  return def;
+}
+
+export function isOutcome<R>(x: unknown): x is TaskOutcome<R> {
+  return typeof x === 'object' && x !== null && 'status' in x && 'result' in x &&
+    ((x as { status: unknown }).status === 'succeeded' || (x as { status: unknown }).status === 'rolled_back');
+}
+
+/** A failure with a stable code and the step it happened at; details reach the job's error JSON. */
+export class TaskError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly step?: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'TaskError';
+  }
+}

@@ -1,0 +1,168 @@
+// The ledger: keeper's own SQLite file. It outlives phpBorg's database (design.md §1.2): the backup
+// catalog, jobs, update history, the maintenance journal, settings and the audit log live here, so a
+// restored database dump can never make them disappear.
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export type Ledger = Database.Database;
+
+/** Versioned schema; append only. Each entry runs once, inside a transaction. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE phpborg_backups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    filename TEXT NOT NULL UNIQUE,
+    filepath TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    encrypted INTEGER NOT NULL DEFAULT 0,
+    hash_sha256 TEXT,
+    mac TEXT,
+    phpborg_version TEXT,
+    git_commit TEXT,
+    php_version TEXT,
+    mysql_version TEXT,
+    node_version TEXT,
+    borg_version TEXT,
+    files_count INTEGER,
+    database_size_bytes INTEGER,
+    maintenance_window_ms INTEGER,
+    created_at TEXT NOT NULL,
+    created_by INTEGER,
+    created_by_name TEXT,
+    backup_type TEXT NOT NULL,
+    notes TEXT,
+    status TEXT NOT NULL DEFAULT 'creating',
+    sha256_path TEXT,
+    json_path TEXT,
+    origin TEXT NOT NULL DEFAULT 'local',
+    pinned INTEGER NOT NULL DEFAULT 0,
+    job_id TEXT
+  );
+  CREATE INDEX phpborg_backups_created ON phpborg_backups(created_at);
+
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    percent REAL NOT NULL DEFAULT 0,
+    step TEXT,
+    message TEXT,
+    params_json TEXT,
+    result_json TEXT,
+    error_json TEXT,
+    actor_id INTEGER,
+    actor_name TEXT,
+    helper_pid INTEGER,
+    log TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+  );
+  CREATE TABLE job_events (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    step TEXT,
+    percent REAL,
+    message TEXT,
+    data_json TEXT,
+    PRIMARY KEY (job_id, seq)
+  );
+  CREATE TABLE locks (
+    name TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+  );
+  CREATE TABLE maintenance_journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    units_json TEXT NOT NULL,
+    temp_files_json TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT
+  );
+  CREATE TABLE update_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    from_commit TEXT NOT NULL,
+    from_version TEXT,
+    to_commit TEXT,
+    to_version TEXT,
+    target TEXT,
+    backup_id INTEGER,
+    status TEXT NOT NULL,
+    failed_step TEXT,
+    error TEXT,
+    actor_id INTEGER,
+    actor_name TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+  );
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value_json TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor_id INTEGER,
+    actor_name TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    details_json TEXT
+  );
+  CREATE INDEX audit_log_action ON audit_log(action);
+  CREATE TABLE download_tokens (
+    token_hash TEXT PRIMARY KEY,
+    backup_id INTEGER NOT NULL,
+    expires_at TEXT NOT NULL
+  );
+  `,
+];
+
+export function ledgerPath(stateDir: string): string {
+  return join(stateDir, 'ledger.sqlite');
+}
+
+/** Opens (creating 0700 dir / 0600 file when missing) and migrates the ledger. */
+export function openLedger(file: string, opts: { readonly?: boolean } = {}): Ledger {
+  if (opts.readonly) {
+    if (!existsSync(file)) throw new Error(`no ledger at ${file}`);
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    return db;
+  }
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  chmodSync(dirname(file), 0o700);
+  if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Ledger): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  MIGRATIONS.forEach((sql, i) => {
+    const version = i + 1;
+    if (version <= current) return;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, new Date().toISOString());
+    })();
+  });
+}
+
+export function schemaVersion(db: Ledger): number {
+  return (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
+}
