@@ -123,6 +123,14 @@ const MIGRATIONS: string[] = [
     expires_at TEXT NOT NULL
   );
   `,
+  // update engineer: a history row is an update or a manual rollback of one (parent_id); details
+  // hold the rollback outcome, the install's state and the emergency command when it failed
+  `
+  ALTER TABLE update_history ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';
+  ALTER TABLE update_history ADD COLUMN parent_id INTEGER;
+  ALTER TABLE update_history ADD COLUMN details_json TEXT;
+  CREATE INDEX update_history_started ON update_history(started_at);
+  `,
 ];
 
 export function ledgerPath(stateDir: string): string {
