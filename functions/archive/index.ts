@@ -1,0 +1,6 @@
+// The archive core's public API (format v1): import from here.
+export * from './format.ts';
+export * from './errors.ts';
+export { passphraseFingerprint, ALGO as ENCRYPTION_ALGO } from './crypto.ts';
+export * from './write.ts';
+export * from './read.ts';
