@@ -1,0 +1,213 @@
+// The backup catalog: phpborg_backups rows in the ledger (phpBorg's own columns plus status, MAC,
+// sidecar paths, origin, pinned, maintenance window). A row is inserted `creating` before any work
+// and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
+import type { Ledger } from './ledger.ts';
+
+export const BACKUP_TYPES = ['manual', 'scheduled', 'pre_update', 'pre_restore', 'pre_emergency_restore'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
+export type BackupStatus = 'creating' | 'succeeded' | 'failed';
+
+export interface BackupRow {
+  id: number;
+  filename: string;
+  filepath: string;
+  size_bytes: number;
+  encrypted: boolean;
+  hash_sha256: string | null;
+  mac: string | null;
+  phpborg_version: string | null;
+  git_commit: string | null;
+  php_version: string | null;
+  mysql_version: string | null;
+  node_version: string | null;
+  borg_version: string | null;
+  files_count: number | null;
+  database_size_bytes: number | null;
+  maintenance_window_ms: number | null;
+  created_at: string;
+  created_by: number | null;
+  created_by_name: string | null;
+  backup_type: string;
+  notes: string | null;
+  status: BackupStatus;
+  sha256_path: string | null;
+  json_path: string | null;
+  origin: string;
+  pinned: boolean;
+  job_id: string | null;
+}
+
+/** A row as the list shows it: the row plus a human size. */
+export type BackupListItem = BackupRow & { size_human: string };
+
+type Raw = Omit<BackupRow, 'encrypted' | 'pinned'> & { encrypted: number; pinned: number };
+const fromRaw = (r: Raw): BackupRow => ({ ...r, encrypted: !!r.encrypted, pinned: !!r.pinned });
+
+/** 1536 → "1.5 KiB"; binary units, one decimal above bytes. */
+export function sizeHuman(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+export interface NewBackup {
+  filename: string;
+  filepath: string;
+  backup_type: string;
+  notes?: string | null;
+  encrypted: boolean;
+  created_at: string;
+  created_by: number | null;
+  created_by_name: string | null;
+  job_id?: string | null;
+  origin?: string;
+  status?: BackupStatus;
+}
+
+export function insertBackup(ledger: Ledger, b: NewBackup): number {
+  const r = ledger
+    .prepare(
+      `INSERT INTO phpborg_backups (filename, filepath, backup_type, notes, encrypted, created_at, created_by, created_by_name, job_id, origin, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      b.filename,
+      b.filepath,
+      b.backup_type,
+      b.notes ?? null,
+      b.encrypted ? 1 : 0,
+      b.created_at,
+      b.created_by,
+      b.created_by_name,
+      b.job_id ?? null,
+      b.origin ?? 'local',
+      b.status ?? 'creating',
+    );
+  return Number(r.lastInsertRowid);
+}
+
+/** Fields known once the archive is complete. */
+export interface CompletedBackup {
+  size_bytes: number;
+  hash_sha256: string;
+  mac: string | null;
+  phpborg_version: string | null;
+  git_commit: string | null;
+  php_version: string | null;
+  mysql_version: string | null;
+  node_version: string | null;
+  borg_version: string | null;
+  files_count: number | null;
+  database_size_bytes: number | null;
+  maintenance_window_ms: number | null;
+  sha256_path: string | null;
+  json_path: string | null;
+}
+
+const COMPLETED_COLS: (keyof CompletedBackup)[] = [
+  'size_bytes', 'hash_sha256', 'mac', 'phpborg_version', 'git_commit', 'php_version', 'mysql_version', 'node_version',
+  'borg_version', 'files_count', 'database_size_bytes', 'maintenance_window_ms', 'sha256_path', 'json_path',
+];
+
+export function markSucceeded(ledger: Ledger, id: number, c: CompletedBackup): void {
+  const sets = COMPLETED_COLS.map((k) => `${k} = @${k}`).join(', ');
+  ledger.prepare(`UPDATE phpborg_backups SET ${sets}, status = 'succeeded' WHERE id = @id`).run({ ...c, id });
+}
+
+/** A failed attempt stays listed (status failed) so the history is truthful; its file is gone. */
+export function markFailed(ledger: Ledger, id: number, fields: Partial<Pick<CompletedBackup, 'maintenance_window_ms'>> = {}): void {
+  ledger
+    .prepare(`UPDATE phpborg_backups SET status = 'failed', maintenance_window_ms = COALESCE(?, maintenance_window_ms) WHERE id = ?`)
+    .run(fields.maintenance_window_ms ?? null, id);
+}
+
+export function getBackup(ledger: Ledger, id: number): BackupRow | null {
+  const r = ledger.prepare('SELECT * FROM phpborg_backups WHERE id = ?').get(id) as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
+export function getBackupByFilename(ledger: Ledger, filename: string): BackupRow | null {
+  const r = ledger.prepare('SELECT * FROM phpborg_backups WHERE filename = ?').get(filename) as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
+/** Newest first (created_at, then id). */
+export function listBackups(ledger: Ledger, filter: { type?: string; status?: BackupStatus } = {}): BackupListItem[] {
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (filter.type) (where.push('backup_type = ?'), args.push(filter.type));
+  if (filter.status) (where.push('status = ?'), args.push(filter.status));
+  const sql = `SELECT * FROM phpborg_backups ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC`;
+  return (ledger.prepare(sql).all(...args) as Raw[]).map((r) => {
+    const row = fromRaw(r);
+    return { ...row, size_human: sizeHuman(row.size_bytes) };
+  });
+}
+
+export function deleteBackupRow(ledger: Ledger, id: number): void {
+  ledger.transaction(() => {
+    ledger.prepare('DELETE FROM download_tokens WHERE backup_id = ?').run(id);
+    ledger.prepare('DELETE FROM phpborg_backups WHERE id = ?').run(id);
+  })();
+}
+
+export function setPinned(ledger: Ledger, id: number, pinned: boolean): void {
+  ledger.prepare('UPDATE phpborg_backups SET pinned = ? WHERE id = ?').run(pinned ? 1 : 0, id);
+}
+
+/**
+ * The id of a queued or running job using this backup: the one creating it, or any job whose
+ * parameters name it as `backup_id` (restore, verify, rollback put it there). null when unused.
+ */
+export function usedBy(ledger: Ledger, id: number): string | null {
+  const row = ledger
+    .prepare(
+      `SELECT j.id FROM jobs j WHERE j.status IN ('queued', 'running') AND (
+         j.id = (SELECT job_id FROM phpborg_backups WHERE id = ? AND status = 'creating')
+         OR (json_valid(j.params_json) AND CAST(json_extract(j.params_json, '$.backup_id') AS INTEGER) = ?)
+       ) LIMIT 1`,
+    )
+    .get(id, id) as { id: string } | undefined;
+  return row?.id ?? null;
+}
+
+export interface CatalogStats {
+  total: number;
+  by_type: Record<string, number>;
+  total_size_bytes: number;
+  total_size_human: string;
+  encrypted: number;
+  failed: number;
+  last_success: { id: number; filename: string; created_at: string; backup_type: string } | null;
+}
+
+/** Counts over succeeded backups (failed attempts counted apart). */
+export function catalogStats(ledger: Ledger): CatalogStats {
+  const ok = ledger
+    .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size_bytes), 0) AS size, COALESCE(SUM(encrypted), 0) AS enc FROM phpborg_backups WHERE status = 'succeeded'`)
+    .get() as { n: number; size: number; enc: number };
+  const types = ledger
+    .prepare(`SELECT backup_type AS t, COUNT(*) AS n FROM phpborg_backups WHERE status = 'succeeded' GROUP BY backup_type ORDER BY backup_type`)
+    .all() as { t: string; n: number }[];
+  const failed = (ledger.prepare(`SELECT COUNT(*) AS n FROM phpborg_backups WHERE status = 'failed'`).get() as { n: number }).n;
+  const last = ledger
+    .prepare(`SELECT id, filename, created_at, backup_type FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1`)
+    .get() as CatalogStats['last_success'] | undefined;
+  const by_type: Record<string, number> = {};
+  for (const t of BACKUP_TYPES) by_type[t] = 0;
+  for (const t of types) by_type[t.t] = t.n;
+  return {
+    total: ok.n,
+    by_type,
+    total_size_bytes: ok.size,
+    total_size_human: sizeHuman(ok.size),
+    encrypted: ok.enc,
+    failed,
+    last_success: last ?? null,
+  };
+}
