@@ -1,0 +1,39 @@
+// THE route table: every route and its guard, in one screen. Handlers are thin and live in
+// functions/<area>/<op>.ts; they reach the world only through bindings (c.env).
+// Others: add your lines in your section with one small edit; keep one route per line.
+import { Hono } from 'hono';
+import type { AppEnv } from '../runtime/bindings.ts';
+import { adminGuard, requireAdmin as admin } from '../runtime/auth.ts';
+import { notFound, onError } from '../runtime/errors.ts';
+import { healthHandler } from './system/health.ts';
+import { servicesHandler } from './system/services.ts';
+import { getJobHandler, listJobsHandler } from './jobs/get.ts';
+import { jobEventsHandler } from './jobs/events.ts';
+
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.onError(onError);
+  app.notFound(notFound);
+
+  // ── platform ────────────────────────────────────────────────────────────────────────────────
+  app.get('/api/health', healthHandler); //                                        public
+  app.get('/api/system/services', admin, servicesHandler); //                      admin, job (waits ≤10 s)
+  app.get('/api/jobs', admin, listJobsHandler); //                                 admin
+  app.get('/api/jobs/:id', admin, getJobHandler); //                               admin
+  app.get('/api/jobs/:id/events', adminGuard({ allowQueryToken: true }), jobEventsHandler); // admin, SSE
+
+  // ── backup: catalog, create, download, settings (backup engineer) ───────────────────────────
+  // app.post('/api/phpborg-backup/create', admin, createBackup);
+
+  // ── restore: verify, preview, restore, upload (restore engineer) ────────────────────────────
+
+  // ── update: status, check, changelog, apply, history, rollback (update engineer) ────────────
+
+  // ── schedule, email, audit, emergency kit (email/audit engineer) ────────────────────────────
+
+  // ── setup wizard (emergency engineer; guarded by the one-time setup token, not admin) ─────────
+
+  // ── ui (ui engineer) ────────────────────────────────────────────────────────────────────────
+
+  return app;
+}

@@ -1,0 +1,68 @@
+// GET /api/health (no auth) — runner, ledger, phpBorg database, Redis, storage dir writable:
+// each {name, ok, status, latency_ms, detail?|error?}. 200 when all pass, 503 otherwise.
+import type { Context } from 'hono';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
+import { readEnv } from '../../runtime/install.ts';
+import { probeRedis, type Check } from '../../runtime/probes.ts';
+import { schemaVersion } from '../../state/ledger.ts';
+
+const started = Date.now();
+
+async function timed(name: string, fn: () => Promise<string | void> | string | void): Promise<Check> {
+  const t0 = performance.now();
+  try {
+    const detail = await fn();
+    return { name, ok: true, latency_ms: Math.round(performance.now() - t0), ...(detail ? { detail } : {}) };
+  } catch (e) {
+    return { name, ok: false, latency_ms: Math.round(performance.now() - t0), error: (e as Error).message };
+  }
+}
+
+/** The storage dir: the backup_storage_path setting when set, else the configured path. */
+export function storageDir(env: Pick<Bindings, 'config' | 'ledger'>): string {
+  try {
+    const row = env.ledger.prepare("SELECT value_json FROM settings WHERE key = 'backup_storage_path'").get() as { value_json: string } | undefined;
+    const v = row ? (JSON.parse(row.value_json) as unknown) : null;
+    if (typeof v === 'string' && v.startsWith('/')) return v;
+  } catch {
+    /* fall back to the config */
+  }
+  return env.config.paths.storage;
+}
+
+export async function healthChecks(env: Bindings): Promise<Check[]> {
+  return Promise.all([
+    timed('runner', () => `up ${Math.round((Date.now() - started) / 1000)} s, node ${process.version}`),
+    timed('ledger', () => `schema v${schemaVersion(env.ledger)}`),
+    timed('database', async () => {
+      const rows = await env.phpborg.query<{ v: string }>('SELECT VERSION() AS v');
+      return String(rows[0]?.v ?? '');
+    }),
+    (async () => {
+      try {
+        const c = await probeRedis(readEnv(env.config));
+        return c;
+      } catch (e) {
+        return { name: 'redis', ok: false, latency_ms: 0, error: (e as Error).message };
+      }
+    })(),
+    timed('storage', () => {
+      const dir = storageDir(env);
+      if (existsSync(dir)) {
+        accessSync(dir, constants.W_OK);
+        return `${dir} writable`;
+      }
+      // created 0700 at the first backup: its parent must let us
+      accessSync(dirname(dir), constants.W_OK);
+      return `${dir} will be created`;
+    }),
+  ]);
+}
+
+export async function healthHandler(c: Context<AppEnv>): Promise<Response> {
+  const checks = (await healthChecks(c.env)).map((x) => ({ ...x, status: x.ok ? 'ok' : 'error' }));
+  const ok = checks.every((x) => x.ok);
+  return c.json({ status: ok ? 'ok' : 'degraded', checks }, ok ? 200 : 503);
+}

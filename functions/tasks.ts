@@ -1,0 +1,25 @@
+// THE task registry: name → TaskDef. The helper runs only what is listed here.
+// Add a task with ONE line in the table (keep it sorted by area).
+import type { TaskDef } from '../runtime/task.ts';
+import { testTasks } from '../runtime/helper/test-tasks.ts';
+import { servicesTask } from './system/services.task.ts';
+
+const tasks: Record<string, TaskDef> = {
+  // system
+  'system.services': servicesTask,
+  // backup (backup engineer): 'backup.create': backupCreateTask,
+  // restore (restore engineer): 'backup.verify': …, 'backup.restore': …,
+  // update (update engineer): 'update.check': …, 'update.apply': …, 'update.rollback': …,
+  // setup (emergency engineer): 'setup.restore': …,
+};
+
+/** The task named `name`; test-only tasks are visible only with KEEPER_TEST_TASKS=1 in this process. */
+export function getTask(name: string): TaskDef | undefined {
+  if (Object.hasOwn(tasks, name)) return tasks[name];
+  if (process.env.KEEPER_TEST_TASKS === '1' && Object.hasOwn(testTasks, name)) return testTasks[name];
+  return undefined;
+}
+
+export function taskNames(): string[] {
+  return Object.keys(tasks);
+}

@@ -1,0 +1,158 @@
+// The single-use helper: reads ONE request on stdin, runs exactly one task, writes NDJSON events on
+// stdout, exits (0 on success). Started by runtime/helper/spawn.ts, possibly elevated (sudo -n).
+import { chownSync, existsSync, statSync } from 'node:fs';
+import * as v from 'valibot';
+import { loadConfig, type KeeperConfig } from '../config.ts';
+import { describeValidation } from '../errors.ts';
+import { isOutcome, TaskError, type TaskContext } from '../task.ts';
+import { encodeEvent, HelperRequestSchema, type HelperEvent } from './protocol.ts';
+import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
+import { finishJob, recordEvent } from '../../state/jobs.ts';
+import { getTask } from '../../functions/tasks.ts';
+
+let ledger: Ledger | null = null;
+let jobId: string | null = null;
+// Once the runner is gone (stdout broken), the helper finishes its work and writes its own events.
+let detached = false;
+
+process.stdout.on('error', () => {
+  detached = true;
+});
+// A closed terminal must not cut a restore in half.
+process.on('SIGHUP', () => {});
+
+function emit(e: HelperEvent): void {
+  if (!detached) {
+    try {
+      process.stdout.write(encodeEvent(e));
+      return;
+    } catch {
+      detached = true;
+    }
+  }
+  if (!ledger || !jobId) return;
+  try {
+    recordEvent(ledger, jobId, e);
+    if (e.type === 'result') finishJob(ledger, jobId, { status: e.status, result: e.result }, new Date(), { evenIfInterrupted: true });
+    if (e.type === 'error') {
+      const { type: _t, ...error } = e;
+      finishJob(ledger, jobId, { status: 'failed', error }, new Date(), { evenIfInterrupted: true });
+    }
+  } catch {
+    /* nowhere left to report */
+  }
+}
+
+function exit(code: number): void {
+  const done = () => process.exit(code);
+  if (detached) return done();
+  // let the last event drain before leaving
+  process.stdout.write('', done);
+  setTimeout(done, 2000).unref();
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** When elevated, keep the ledger's WAL files owned by the ledger's owner so the runner can open them. */
+function keepLedgerOwner(file: string): void {
+  if (process.getuid?.() !== 0) return;
+  const st = statSync(file);
+  for (const f of [`${file}-wal`, `${file}-shm`]) if (existsSync(f)) chownSync(f, st.uid, st.gid);
+}
+
+async function main(): Promise<number> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readStdin());
+  } catch (e) {
+    emit({ type: 'error', code: 'bad_request', message: `the helper expects one JSON request on stdin: ${(e as Error).message}` });
+    return 1;
+  }
+  const req = v.safeParse(HelperRequestSchema, raw);
+  if (!req.success) {
+    emit({ type: 'error', code: 'bad_request', message: `invalid helper request: ${describeValidation(req.issues).message}` });
+    return 1;
+  }
+  const { task: name, params, job_id, config_path, actor } = req.output;
+
+  let config: KeeperConfig;
+  try {
+    config = loadConfig(config_path);
+  } catch (e) {
+    emit({ type: 'error', code: 'config', message: (e as Error).message });
+    return 1;
+  }
+  try {
+    const file = ledgerPath(config.paths.state);
+    ledger = openLedger(file);
+    keepLedgerOwner(file);
+    jobId = job_id;
+  } catch (e) {
+    emit({ type: 'error', code: 'ledger', message: `cannot open the ledger: ${(e as Error).message}` });
+    return 1;
+  }
+
+  const task = getTask(name);
+  if (!task) {
+    emit({ type: 'error', code: 'unknown_task', message: `no task named ${name}` });
+    return 1;
+  }
+  // Same schema as the function that started the job: the helper trusts nothing it is handed.
+  const p = v.safeParse(task.params, params);
+  if (!p.success) {
+    emit({ type: 'error', code: 'invalid_params', message: `invalid parameters for ${name}: ${describeValidation(p.issues).message}` });
+    return 1;
+  }
+
+  const abort = new AbortController();
+  const onSignal = (sig: string) => {
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  let lastStep: string | undefined;
+  const ctx: TaskContext = {
+    config,
+    configPath: config_path,
+    jobId: job_id,
+    actor,
+    ledger,
+    progress(step, percent, message, params) {
+      lastStep = step;
+      emit({ type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) });
+    },
+    log(level, message) {
+      emit({ type: 'log', level, message });
+    },
+    signal: abort.signal,
+    now: () => new Date(),
+  };
+
+  try {
+    const out = await task.run(ctx, p.output);
+    if (isOutcome(out)) emit({ type: 'result', status: out.status, result: out.result ?? null });
+    else emit({ type: 'result', status: 'succeeded', result: out ?? null });
+    return 0;
+  } catch (e) {
+    if (e instanceof TaskError) {
+      emit({ type: 'error', code: e.code, message: e.message, step: e.step ?? lastStep, ...(e.details !== undefined ? { details: e.details } : {}) });
+    } else {
+      emit({ type: 'error', code: 'task_failed', message: (e as Error)?.message ?? String(e), ...(lastStep ? { step: lastStep } : {}) });
+    }
+    return 1;
+  }
+}
+
+main().then(
+  (code) => exit(code),
+  (e) => {
+    emit({ type: 'error', code: 'helper_failed', message: (e as Error)?.message ?? String(e) });
+    exit(1);
+  },
+);

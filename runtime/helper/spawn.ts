@@ -1,0 +1,100 @@
+// Spawns ONE single-use helper for one job: [...helper_prefix, node, --import <tsx loader>, main.ts].
+// The request (task, params, job id, actor) goes on stdin and stdin is closed; parameters never
+// appear in argv or the environment. stdout is NDJSON events (protocol.ts), stderr is kept as log.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { KeeperConfig } from '../config.ts';
+import { safeEnv } from '../exec.ts';
+import { decodeEvent, type HelperEvent, type HelperRequest } from './protocol.ts';
+
+export const HELPER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+export const PROJECT_ROOT = join(dirname(HELPER_MAIN), '..', '..');
+/** Absolute path of tsx's ESM loader, so the helper command line is fixed (sudoers can name it). */
+export const TSX_LOADER = createRequire(import.meta.url).resolve('tsx');
+
+/** The exact command line of a helper (what a sudoers rule must allow). */
+export function helperCommand(config: Pick<KeeperConfig, 'helper_prefix'>): string[] {
+  return [...config.helper_prefix, process.execPath, '--import', TSX_LOADER, HELPER_MAIN];
+}
+
+export interface HelperExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** set when the helper could not be started at all */
+  spawnError?: string;
+  /** set when stdout carried something that is not a protocol event (the helper was killed) */
+  protocolError?: string;
+}
+
+export interface HelperHandlers {
+  onEvent(e: HelperEvent): void;
+  onStderr(text: string): void;
+}
+
+export interface HelperHandle {
+  child: ChildProcess;
+  pid: number | undefined;
+  exited: Promise<HelperExit>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+// A line longer than this without a newline is not an event.
+const MAX_LINE = 8 * 1024 * 1024;
+
+export function spawnHelper(config: KeeperConfig, req: HelperRequest, h: HelperHandlers): HelperHandle {
+  const [cmd, ...args] = helperCommand(config);
+  // Test tasks exist only when the runner itself was started with KEEPER_TEST_TASKS=1.
+  const extra: Record<string, string> = process.env.KEEPER_TEST_TASKS === '1' ? { KEEPER_TEST_TASKS: '1' } : {};
+  const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env: safeEnv(extra), stdio: ['pipe', 'pipe', 'pipe'] });
+
+  let protocolError: string | undefined;
+  let spawnError: string | undefined;
+  let buf = '';
+  const fail = (msg: string) => {
+    if (protocolError) return;
+    protocolError = msg;
+    child.kill('SIGKILL');
+  };
+  const line = (l: string) => {
+    if (protocolError || l.trim() === '') return;
+    let e: HelperEvent;
+    try {
+      e = decodeEvent(l);
+    } catch (err) {
+      fail((err as Error).message);
+      return;
+    }
+    h.onEvent(e);
+  };
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      line(l);
+    }
+    if (buf.length > MAX_LINE) fail(`helper printed ${buf.length} bytes without a newline`);
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (t: string) => h.onStderr(t));
+
+  const exited = new Promise<HelperExit>((resolve) => {
+    child.on('error', (e) => {
+      spawnError = `cannot start the helper (${cmd}): ${e.message}`;
+    });
+    child.on('close', (code, signal) => {
+      if (buf.trim() !== '') line(buf); // a last event without its newline still counts
+      buf = '';
+      resolve({ code, signal, ...(spawnError ? { spawnError } : {}), ...(protocolError ? { protocolError } : {}) });
+    });
+  });
+
+  child.stdin!.on('error', () => {}); // a helper that dies before reading must not crash us
+  child.stdin!.end(JSON.stringify(req) + '\n');
+
+  return { child, pid: child.pid, exited, kill: (s = 'SIGTERM') => void child.kill(s) };
+}

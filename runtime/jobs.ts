@@ -1,0 +1,222 @@
+// The Jobs binding: runs each task in its own single-use helper, records every event in the ledger,
+// relays it to live subscribers (SSE, CLI progress), holds the maintenance lock, and tells the
+// `finished` listeners (mail, audit) when a job ends. Used by the runner and by the CLI alike.
+import type { KeeperConfig } from './config.ts';
+import type { Jobs, StartResult } from './bindings.ts';
+import type { Actor, TaskDef } from './task.ts';
+import type { Ledger } from '../state/ledger.ts';
+import { HttpError } from './errors.ts';
+import { spawnHelper, type HelperHandle } from './helper/spawn.ts';
+import type { HelperEvent } from './helper/protocol.ts';
+import { appendLog, createJob, finishJob, getJob, isFinal, markRunning, recordEvent, type JobError, type JobView } from '../state/jobs.ts';
+import { audit } from '../state/audit.ts';
+import { getTask } from '../functions/tasks.ts';
+
+export interface JobFinishedContext {
+  config: KeeperConfig;
+  configPath: string;
+  ledger: Ledger;
+}
+export type JobFinishedListener = (job: JobView, ctx: JobFinishedContext) => void | Promise<void>;
+
+// Process-wide: the mail notifier registers once and hears jobs from the API, the CLI and cron.
+const finishedListeners = new Set<JobFinishedListener>();
+
+/** Called after every job ends (any status), in the process that ran its helper. Returns unsubscribe. */
+export function onJobFinished(listener: JobFinishedListener): () => void {
+  finishedListeners.add(listener);
+  return () => finishedListeners.delete(listener);
+}
+
+export interface JobsRuntime extends Jobs {
+  /** Resolves with the job once it is final (also for jobs run by another process: polls the ledger). */
+  wait(jobId: string, timeoutMs?: number): Promise<JobView>;
+  /** Jobs whose helper this process is running. */
+  running(): string[];
+  /** Refuses new jobs, waits (bounded) for running helpers, marks the rest interrupted. */
+  shutdown(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }>;
+}
+
+export interface JobsOptions {
+  config: KeeperConfig;
+  configPath: string;
+  ledger: Ledger;
+  now?: () => Date;
+  /** task lookup; defaults to the registry in functions/tasks.ts */
+  tasks?: (name: string) => TaskDef | undefined;
+}
+
+export function createJobs(opts: JobsOptions): JobsRuntime {
+  const { config, configPath, ledger } = opts;
+  const now = opts.now ?? (() => new Date());
+  const lookup = opts.tasks ?? getTask;
+  const subscribers = new Map<string, Set<(seq: number) => void>>();
+  const helpers = new Map<string, { handle: HelperHandle; done: Promise<void> }>();
+  let closing = false;
+
+  const publish = (jobId: string, seq: number) => {
+    for (const l of subscribers.get(jobId) ?? []) {
+      try {
+        l(seq);
+      } catch {
+        /* a broken subscriber must not break the job */
+      }
+    }
+  };
+
+  const finish = async (jobId: string, end: { status: 'succeeded' | 'rolled_back' | 'failed' | 'interrupted'; result?: unknown; error?: JobError | null }, terminal: HelperEvent | null) => {
+    if (isFinal(getJob(ledger, jobId)?.status ?? 'failed')) return; // already ended (e.g. interrupted at shutdown)
+    let seq = 0;
+    if (terminal) seq = recordEvent(ledger, jobId, terminal, now());
+    finishJob(ledger, jobId, end, now());
+    const job = getJob(ledger, jobId)!;
+    try {
+      audit(ledger, { actor: job.actor, action: job.type, target: jobId, outcome: job.status, details: job.error ? { error: job.error } : undefined }, now());
+    } catch (e) {
+      console.error(`[keeper] audit of job ${jobId} failed: ${(e as Error).message}`);
+    }
+    publish(jobId, seq);
+    for (const l of finishedListeners) {
+      try {
+        await l(job, { config, configPath, ledger });
+      } catch (e) {
+        console.error(`[keeper] job-finished listener failed for ${jobId}: ${(e as Error).message}`);
+      }
+    }
+  };
+
+  const runHelper = (jobId: string, task: string, params: unknown, actor: Actor) => {
+    let terminal: HelperEvent | null = null;
+    let stderrTail = '';
+    const handle = spawnHelper(
+      config,
+      { task, params, job_id: jobId, config_path: configPath, actor },
+      {
+        onEvent(e) {
+          if (terminal) return; // nothing counts after the result
+          if (e.type === 'result' || e.type === 'error') {
+            terminal = e;
+            return; // recorded at exit, together with the final status
+          }
+          const seq = recordEvent(ledger, jobId, e, now());
+          publish(jobId, seq);
+        },
+        onStderr(text) {
+          stderrTail = (stderrTail + text).slice(-2000);
+          appendLog(ledger, jobId, text);
+        },
+      },
+    );
+    markRunning(ledger, jobId, handle.pid ?? null, now());
+    const done = handle.exited.then(async (exit) => {
+      const t = terminal as HelperEvent | null;
+      if (exit.protocolError) {
+        const error: JobError = { code: 'helper_protocol', message: `the helper broke the protocol and was stopped: ${exit.protocolError}` };
+        await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });
+      } else if (exit.spawnError) {
+        const error: JobError = { code: 'helper_spawn', message: exit.spawnError };
+        await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });
+      } else if (t && t.type === 'result') {
+        await finish(jobId, { status: t.status, result: t.result }, t);
+      } else if (t && t.type === 'error') {
+        const error: JobError = { code: t.code, message: t.message, ...(t.step ? { step: t.step } : {}), ...(t.details !== undefined ? { details: t.details } : {}) };
+        await finish(jobId, { status: 'failed', error }, t);
+      } else {
+        const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code} without a result`;
+        const last = stderrTail.trim().split('\n').slice(-3).join(' | ');
+        const error: JobError = {
+          code: 'helper_crashed',
+          message: `the helper ${how}${last ? `: ${last}` : ''}`,
+          details: { exit_code: exit.code, signal: exit.signal },
+        };
+        await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });
+      }
+    });
+    const entry = { handle, done: done.finally(() => helpers.delete(jobId)) };
+    helpers.set(jobId, entry);
+  };
+
+  const jobs: JobsRuntime = {
+    start(task, params, actor): StartResult {
+      if (closing) throw new HttpError(503, 'shutting_down', 'keeper is shutting down; try again when it is back');
+      const def = lookup(task);
+      if (!def) throw new Error(`unknown task ${task}`);
+      const r = createJob(ledger, { type: task, params, actor, lock: def.maintenance, now: now() });
+      if (!r.ok) {
+        try {
+          audit(ledger, { actor, action: task, outcome: 'rejected', details: { reason: 'busy', running_job_id: r.runningJobId } }, now());
+        } catch {
+          /* audit must not hide the 409 */
+        }
+        return { ok: false, runningJobId: r.runningJobId };
+      }
+      runHelper(r.job.id, task, params, actor);
+      return { ok: true, jobId: r.job.id };
+    },
+
+    subscribe(jobId, listener) {
+      let set = subscribers.get(jobId);
+      if (!set) subscribers.set(jobId, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set!.delete(listener);
+        if (set!.size === 0) subscribers.delete(jobId);
+      };
+    },
+
+    wait(jobId, timeoutMs) {
+      return new Promise<JobView>((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
+        let poll: NodeJS.Timeout | undefined;
+        let unsub = () => {};
+        const stop = () => {
+          unsub();
+          if (timer) clearTimeout(timer);
+          if (poll) clearInterval(poll);
+        };
+        const check = () => {
+          const j = getJob(ledger, jobId);
+          if (!j) {
+            stop();
+            reject(new Error(`no job ${jobId}`));
+          } else if (isFinal(j.status)) {
+            stop();
+            resolve(j);
+          }
+        };
+        unsub = jobs.subscribe(jobId, check);
+        poll = setInterval(check, 500); // jobs of another process are seen through the ledger
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            stop();
+            reject(Object.assign(new Error(`job ${jobId} still running after ${timeoutMs} ms`), { code: 'timeout' }));
+          }, timeoutMs);
+        }
+        check();
+      });
+    },
+
+    running() {
+      return [...helpers.keys()];
+    },
+
+    async shutdown(graceMs) {
+      closing = true;
+      const ids = [...helpers.keys()];
+      const all = Promise.all([...helpers.values()].map((h) => h.done));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      if (timer) clearTimeout(timer);
+      const interrupted: string[] = [];
+      for (const id of helpers.keys()) {
+        // The helper keeps running on its own (a restore must not be cut in half); it records its
+        // own outcome in the ledger once its stdout is gone.
+        const error: JobError = { code: 'interrupted', message: 'keeper stopped while this job was running; its helper was left to finish on its own' };
+        await finish(id, { status: 'interrupted', error }, { type: 'error', ...error });
+        interrupted.push(id);
+      }
+      return { finished: ids.filter((id) => !interrupted.includes(id)), interrupted };
+    },
+  };
+  return jobs;
+}
