@@ -1,0 +1,89 @@
+// A phpBorg worker stand-in (unit phpborg-worker@N): takes job ids from the Redis list phpborg:jobs,
+// marks the `jobs` row running, works a little, writes an `archives` row and marks the job completed.
+// SIGTERM finishes the current job, then exits.
+// Usage: worker.mjs CODE_DIR INSTANCE
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { readDotEnv, dbOptions, notifyReady, log } from './unit-env.mjs';
+
+const [code, instance = '1'] = process.argv.slice(2);
+const QUEUE = 'phpborg:jobs';
+const env = readDotEnv(code);
+let stopping = false;
+let waiting = false;
+
+const redis = new Redis({ host: env.REDIS_HOST || '127.0.0.1', port: Number(env.REDIS_PORT || 6379), password: env.REDIS_PASSWORD || undefined, maxRetriesPerRequest: null, retryStrategy: () => 500 });
+redis.on('error', () => {});
+let pool = null;
+const db = () => (pool ??= mysql.createPool({ ...dbOptions(env), connectionLimit: 1 }));
+
+process.on('SIGTERM', () => {
+  stopping = true;
+  // not connected: nothing can be in flight, leave now
+  if (waiting && redis.status !== 'ready') process.exit(0);
+});
+process.on('SIGINT', () => process.emit('SIGTERM'));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function handle(id) {
+  const conn = db();
+  const [rows] = await conn.query('SELECT id, type, payload FROM jobs WHERE id = ?', [id]);
+  if (!rows.length) {
+    log(`job ${id} not found; dropped`);
+    return;
+  }
+  await conn.query("UPDATE jobs SET status = 'running', started_at = NOW(), worker_id = ? WHERE id = ?", [Number(instance), id]);
+  const t0 = Date.now();
+  await sleep(50 + Math.floor(Math.random() * 150));
+  let serverId = null;
+  try {
+    serverId = JSON.parse(rows[0].payload ?? '{}')?.server_id ?? null;
+  } catch {
+    /* payload is free-form */
+  }
+  if (serverId === null) {
+    const [s] = await conn.query('SELECT id FROM servers ORDER BY id LIMIT 1');
+    serverId = s[0]?.id ?? null;
+  }
+  const name = `job${id}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
+  const size = 1_000_000 + Math.floor(Math.random() * 9_000_000);
+  await conn.query(
+    'INSERT INTO archives (server_id, repository_id, name, archive_id, start, end, duration, files_count, original_size, compressed_size, deduplicated_size, job_id) VALUES (?, ?, ?, SHA2(?, 256), FROM_UNIXTIME(?), NOW(), ?, ?, ?, ?, ?, ?)',
+    [serverId, serverId, name, name, Math.floor(t0 / 1000), (Date.now() - t0) / 1000, 100 + Math.floor(Math.random() * 900), size, Math.floor(size * 0.6), Math.floor(size * 0.1), id],
+  );
+  await conn.query("UPDATE jobs SET status = 'completed', progress = 100, completed_at = NOW(), output = ? WHERE id = ?", [`archive ${name} created by worker ${instance}`, id]);
+  log(`job ${id} completed (archive ${name})`);
+}
+
+notifyReady();
+log(`worker ${instance} started (pid ${process.pid})`);
+while (!stopping) {
+  waiting = true;
+  let item = null;
+  try {
+    item = await redis.blpop(QUEUE, 1);
+  } catch (e) {
+    log(`redis: ${e.message}`);
+    await sleep(500);
+  }
+  waiting = false;
+  if (!item) continue;
+  const id = item[1];
+  try {
+    await handle(id);
+  } catch (e) {
+    log(`job ${id} failed: ${e.message}`);
+    try {
+      await db().query("UPDATE jobs SET status = 'failed', error = ?, completed_at = NOW() WHERE id = ?", [String(e.message).slice(0, 1000), id]);
+    } catch {
+      // the database is away: give the job back so it is not lost
+      await redis.lpush(QUEUE, id).catch(() => {});
+      await sleep(1000);
+    }
+  }
+}
+log(`worker ${instance} stopping`);
+redis.disconnect();
+await pool?.end().catch(() => {});
+process.exit(0);
