@@ -193,3 +193,13 @@ export async function runningJobs(env: PhpborgEnv): Promise<{ id: number; type: 
     return (rows as { id: number | string; type: string | null }[]).map((r) => ({ id: Number(r.id), type: String(r.type ?? '') }));
   });
 }
+
+/** Bytes of data and indexes in the install's database (an estimate of the dump's size). */
+export async function databaseSizeEstimate(env: PhpborgEnv): Promise<number> {
+  return withConnection(env, async (c) => {
+    const [rows] = await c.query(
+      'SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()',
+    );
+    return Number((rows as { n: number | string }[])[0].n);
+  });
+}

@@ -2,9 +2,8 @@
 // sidecar paths, origin, pinned, maintenance window). A row is inserted `creating` before any work
 // and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
 import type { Ledger } from './ledger.ts';
+import { BACKUP_TYPES } from '../functions/archive/format.ts';
 
-export const BACKUP_TYPES = ['manual', 'scheduled', 'pre_update', 'pre_restore', 'pre_emergency_restore'] as const;
-export type BackupType = (typeof BACKUP_TYPES)[number];
 export type BackupStatus = 'creating' | 'succeeded' | 'failed';
 
 export interface BackupRow {

@@ -1,10 +1,10 @@
 // Keeper's backup settings, kept in the ledger (design.md §1.2) and validated with valibot. On first
 // use they are seeded from phpBorg's own `settings` rows where present; after that the ledger rules.
 // The passphrase is write-only: the public view says only whether it is set, and its fingerprint.
-import { createHash } from 'node:crypto';
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';
 import type { Ledger } from './ledger.ts';
+import { passphraseFingerprint } from '../functions/archive/crypto.ts';
 
 export const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 
@@ -98,16 +98,11 @@ export function getSettings(ledger: Ledger, storageDefault: string): KeeperSetti
   return s as unknown as KeeperSettings;
 }
 
-/** A short, stable fingerprint that identifies a passphrase without revealing it. */
-export function passphraseFingerprint(passphrase: string): string {
-  // a salted, slow-enough hash would be overkill: the fingerprint is only ever shown to admins
-  return 'sha256:' + createHash('sha256').update('phpborg-keeper passphrase fingerprint\0').update(passphrase).digest('hex').slice(0, 16);
-}
-
-export function publicSettings(ledger: Ledger, storageDefault: string): PublicSettings {
+/** The settings without the passphrase: only whether it is set, and its fingerprint (archive core). */
+export async function publicSettings(ledger: Ledger, storageDefault: string): Promise<PublicSettings> {
   const s = getSettings(ledger, storageDefault);
   const p = s.backup_encryption_passphrase;
-  return { ...s, backup_encryption_passphrase: { set: !!p, fingerprint: p ? passphraseFingerprint(p) : null } };
+  return { ...s, backup_encryption_passphrase: { set: !!p, fingerprint: p ? await passphraseFingerprint(p) : null } };
 }
 
 /**
