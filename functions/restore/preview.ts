@@ -1,0 +1,286 @@
+// The restore preview: what restoring an archive would lose or change, computed from the archive's
+// first entries (readHead stops before database.sql) and the live install. Fast whatever the archive's
+// size. Reused by the update engineer's manual-rollback preview. Secrets never appear: names only.
+import { readFile, readdir, lstat, statfs, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { KeeperConfig } from '../../runtime/config.ts';
+import { envPath, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
+import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit } from '../../runtime/git.ts';
+import { readSettingsTable, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
+import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../archive/index.ts';
+import type { Ledger } from '../../state/ledger.ts';
+import type { BackupRow } from '../../state/catalog.ts';
+import { lastSucceededUpdate } from '../../state/updates.ts';
+import { describeTree, exists } from './files.ts';
+import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
+
+export interface RestorePreview {
+  backup: {
+    id: number | null;
+    filename: string;
+    date: string;
+    version: string | null;
+    commit: string | null;
+    size_bytes: number;
+    type: string;
+    encrypted: boolean;
+    notes: string | null;
+  };
+  current: { version: string | null; commit: string | null; last_update: string | null };
+  database: {
+    servers_added: number | null;
+    archives_added: number | null;
+    users_added: number | null;
+    tables: Record<string, { now: number | null; backup: number | null }>;
+    /** tables that exist now and not in the backup: the restore drops them */
+    tables_dropped: string[];
+  } | null;
+  settings: { modified: string[]; added: string[]; removed: string[] } | null;
+  config: {
+    env_changed: string[];
+    sudoers: NameDiff;
+    systemd: NameDiff;
+    etc: NameDiff;
+    ssh: { added: string[]; removed: string[]; changed: string[] };
+  };
+  version: { from: string | null; to: string | null; commits_behind: number | null; commits_ahead: number | null; downgrade: boolean | null };
+  /** the archive the restore will create first; null when the safety backup is skipped */
+  safety_backup: string | null;
+  free_space: { needed: number; available: number; ok: boolean; paths: { path: string; needed: number; available: number }[] };
+  /** parts that could not be compared (e.g. the database is down), in English */
+  warnings: string[];
+}
+
+export interface PreviewInput {
+  config: KeeperConfig;
+  ledger: Ledger | null;
+  /** absolute path of the archive */
+  file: string;
+  passphrase: string | null;
+  /** the catalog row, when the archive is catalogued */
+  backup?: BackupRow | null;
+  expected?: Expected;
+  /** where the safety backup goes (backup_storage_path); defaults to config.paths.storage */
+  storageDir?: string;
+  /** the safety backup's type, or null when none will be taken */
+  safetyType?: BackupType | null;
+  now?: Date;
+  /** a head already read (restoreInstall reads it once) */
+  head?: Head;
+}
+
+/** The live install's .env: raw text and typed view; null when missing or unreadable. */
+export async function readLiveEnv(config: KeeperConfig): Promise<{ text: string; env: PhpborgEnv } | null> {
+  try {
+    const text = await readFile(envPath(config), 'utf8');
+    return { text, env: parseEnv(text).env };
+  } catch {
+    return null;
+  }
+}
+
+const sha = async (file: string) => (await describeTree(file))['']?.sha256 ?? '';
+
+/** phpborg-* files of a flat system dir (sudoers.d), by name → SHA-256. */
+async function livePrefixedFiles(dir: string, prefix: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!(await exists(dir))) return out;
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const p = join(dir, name);
+    if ((await lstat(p)).isFile()) out.set(name, await sha(p));
+  }
+  return out;
+}
+
+/** phpborg-* entries of the systemd dir (files inside prefixed dirs too, and *.wants/phpborg-*), regular files only. */
+async function liveSystemdFiles(dir: string, prefix: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!(await exists(dir))) return out;
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const st = await lstat(p);
+    if (name.startsWith(prefix)) {
+      for (const [rel, e] of Object.entries(await describeTree(p))) {
+        if (e.type === 'file') out.set(rel ? `${name}/${rel}` : name, e.sha256!);
+      }
+    } else if (st.isDirectory() && name.endsWith('.wants')) {
+      for (const sub of await readdir(p)) {
+        const q = join(p, sub);
+        if (sub.startsWith(prefix) && (await lstat(q)).isFile()) out.set(`${name}/${sub}`, await sha(q));
+      }
+    }
+  }
+  return out;
+}
+
+/** Every regular file of a tree, relative path → SHA-256. */
+async function liveTreeFiles(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [rel, e] of Object.entries(await describeTree(dir))) if (e.type === 'file') out.set(rel, e.sha256!);
+  return out;
+}
+
+/** A UTC instant written the way phpBorg stores DATETIMEs: in APP_TIMEZONE when set, else the server's zone. */
+function localDateTime(d: Date, tz: string | undefined): string | null {
+  if (!tz) return null;
+  try {
+    const parts = new Intl.DateTimeFormat('en-CA', {
+      timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    }).formatToParts(d);
+    const g = (t: string) => parts.find((p) => p.type === t)?.value ?? '00';
+    return `${g('year')}-${g('month')}-${g('day')} ${g('hour')}:${g('minute')}:${g('second')}`;
+  } catch {
+    return null;
+  }
+}
+
+async function rowsAddedSince(env: PhpborgEnv, since: Date): Promise<{ servers: number | null; archives: number | null; users: number | null }> {
+  const utc = since.toISOString().slice(0, 19).replace('T', ' ');
+  const local = localDateTime(since, env.APP_TIMEZONE);
+  return withConnection(env, async (c) => {
+    const count = async (table: string, col: string): Promise<number | null> => {
+      try {
+        const [rows] = local
+          ? await c.query(`SELECT COUNT(*) AS n FROM ${c.escapeId(table)} WHERE ${c.escapeId(col)} > ?`, [local])
+          : await c.query(
+              `SELECT COUNT(*) AS n FROM ${c.escapeId(table)} WHERE ${c.escapeId(col)} > CONVERT_TZ(?, '+00:00', @@session.time_zone)`,
+              [utc],
+            );
+        return Number((rows as { n: number | string }[])[0].n);
+      } catch {
+        return null;
+      }
+    };
+    return { servers: await count('servers', 'created_at'), archives: await count('archives', 'end'), users: await count('users', 'created_at') };
+  });
+}
+
+/** Free bytes where `path` (or its nearest existing parent) lives; bavail, so root's reserve stays a margin. */
+async function freeBytes(path: string): Promise<{ dev: number; free: number }> {
+  let p = path;
+  while (!(await exists(p)) && dirname(p) !== p) p = dirname(p);
+  const s = await statfs(p);
+  return { dev: (await stat(p)).dev, free: Number(s.bavail) * Number(s.bsize) };
+}
+
+/**
+ * Space a restore needs: the archive's content (total_size_bytes) in the staging dir beside the code
+ * dir, and a safety backup in the storage dir (estimated as the current install's last backup size, or
+ * this archive's size). Paths on one filesystem add up.
+ */
+export async function freeSpace(
+  config: KeeperConfig,
+  metadata: ArchiveMetadata,
+  archiveSize: number,
+  opts: { storageDir: string; safety: boolean; ledger: Ledger | null },
+): Promise<RestorePreview['free_space']> {
+  const needs: { path: string; needed: number }[] = [{ path: dirname(config.paths.code), needed: Math.ceil(metadata.total_size_bytes * 1.05) }];
+  if (opts.safety) {
+    let last = archiveSize;
+    if (opts.ledger) {
+      const r = opts.ledger
+        .prepare("SELECT size_bytes FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1")
+        .get() as { size_bytes: number } | undefined;
+      if (r) last = Math.max(last, r.size_bytes);
+    }
+    needs.push({ path: opts.storageDir, needed: Math.ceil(last * 1.1) });
+  }
+  const byDev = new Map<number, { path: string; needed: number; available: number }>();
+  for (const n of needs) {
+    const f = await freeBytes(n.path);
+    const cur = byDev.get(f.dev);
+    if (cur) cur.needed += n.needed;
+    else byDev.set(f.dev, { path: n.path, needed: n.needed, available: f.free });
+  }
+  const paths = [...byDev.values()];
+  const worst = paths.reduce((a, b) => (b.available - b.needed < a.available - a.needed ? b : a));
+  return { needed: worst.needed, available: worst.available, ok: paths.every((p) => p.available >= p.needed), paths };
+}
+
+export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
+  const { config } = input;
+  const now = input.now ?? new Date();
+  const warnings: string[] = [];
+  const head = input.head ?? (await readHead(input.file, { passphrase: input.passphrase, expected: input.expected }));
+  const md = head.metadata;
+  const archiveSize = input.backup?.size_bytes ?? (await stat(input.file)).size;
+  const live = await readLiveEnv(config);
+  if (!live) warnings.push(`the live .env (${envPath(config)}) is missing or incomplete: database and settings not compared`);
+
+  // database
+  let database: RestorePreview['database'] = null;
+  let settings: RestorePreview['settings'] = null;
+  if (live) {
+    try {
+      const since = new Date(md.backup_date);
+      const [added, counts, rows] = await Promise.all([rowsAddedSince(live.env, since), tableRowCounts(live.env), readSettingsTable(live.env)]);
+      const tables: Record<string, { now: number | null; backup: number | null }> = {};
+      for (const t of new Set([...Object.keys(counts), ...Object.keys(md.table_row_counts)]).values()) {
+        tables[t] = { now: counts[t] ?? null, backup: md.table_row_counts[t] ?? null };
+      }
+      database = {
+        servers_added: added.servers,
+        archives_added: added.archives,
+        users_added: added.users,
+        tables,
+        tables_dropped: Object.keys(counts).filter((t) => !(t in md.table_row_counts)).sort(),
+      };
+      settings = diffSettings(rows, head.settings, live.env.APP_SECRET);
+    } catch (e) {
+      warnings.push(`the database could not be read (${(e as Error).message}): database and settings not compared`);
+    }
+  }
+
+  // configuration
+  const envBackup = head.config.get(ENTRY.env);
+  const prefix = config.file_prefix;
+  const sshBackup = new Map<string, string>();
+  for (const [p, e] of head.ssh) if (p.startsWith(ENTRY.ssh + '/')) sshBackup.set(p.slice(ENTRY.ssh.length + 1), e.sha256);
+  const sshDiff = diffHashes(await liveTreeFiles(config.paths.ssh), sshBackup);
+  const configDiff: RestorePreview['config'] = {
+    env_changed: diffEnv(live?.text ?? null, envBackup ? envBackup.toString('utf8') : null).changed,
+    sudoers: diffHashes(await livePrefixedFiles(config.paths.sudoers, prefix), headSubtree(head.config, ENTRY.sudoers)),
+    systemd: diffHashes(await liveSystemdFiles(config.paths.systemd, prefix), headSubtree(head.config, ENTRY.systemd)),
+    etc: diffHashes(await liveTreeFiles(config.paths.etc), headSubtree(head.config, ENTRY.etc)),
+    ssh: sshDiff,
+  };
+
+  // version
+  const code = config.paths.code;
+  const [curVersion, curCommit] = await Promise.all([gitDescribe(code), headCommit(code).catch(() => null)]);
+  let behind: number | null = null;
+  let ahead: number | null = null;
+  if (curCommit && md.git_commit && /^[0-9a-f]{7,64}$/.test(md.git_commit)) {
+    const known = await resolveCommit(code, md.git_commit).catch(() => null);
+    if (known) {
+      behind = await countCommits(code, known, curCommit).catch(() => null);
+      ahead = await countCommits(code, curCommit, known).catch(() => null);
+    } else warnings.push(`the backup's commit ${md.git_commit.slice(0, 12)} is not in the current repository: commit distance unknown`);
+  }
+  const lastUpdate = (input.ledger ? lastSucceededUpdate(input.ledger)?.finished_at : null) ?? (curCommit ? await commitDate(code, 'HEAD') : null);
+
+  const safetyType = input.safetyType === undefined ? 'pre_restore' : input.safetyType;
+  const storageDir = input.storageDir ?? config.paths.storage;
+  return {
+    backup: {
+      id: input.backup?.id ?? null,
+      filename: input.backup?.filename ?? input.file.split('/').pop()!,
+      date: md.backup_date,
+      version: md.phpborg_version,
+      commit: md.git_commit,
+      size_bytes: archiveSize,
+      type: md.backup_type,
+      encrypted: md.encrypted,
+      notes: md.notes,
+    },
+    current: { version: curVersion, commit: curCommit, last_update: lastUpdate },
+    database,
+    settings,
+    config: configDiff,
+    version: { from: curVersion, to: md.phpborg_version, commits_behind: behind, commits_ahead: ahead, downgrade: behind === null ? null : behind > 0 },
+    safety_backup: safetyType ? archiveFileName(now, safetyType) : null,
+    free_space: await freeSpace(config, md, archiveSize, { storageDir, safety: !!safetyType, ledger: input.ledger }),
+    warnings,
+  };
+}
