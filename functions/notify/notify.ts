@@ -1,0 +1,252 @@
+// Mail notifications: turns a finished job (backup, restore, update, retention cleanup) into a
+// NotifyEvent, renders it in the install's language and sends it. Whatever happens here never
+// changes the job's outcome: a mail that cannot be sent is written to the audit log
+// (action notify.email, outcome failed, the reason without secrets) and that is all.
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import type { KeeperConfig } from '../../runtime/config.ts';
+import type { PhpborgDb } from '../../runtime/bindings.ts';
+import type { Actor } from '../../runtime/task.ts';
+import type { Ledger } from '../../state/ledger.ts';
+import type { JobView } from '../../state/jobs.ts';
+import { audit } from '../../state/audit.ts';
+import { getBackup, getBackupByFilename, type BackupRow } from '../../state/catalog.ts';
+import { getSettings } from '../../state/settings.ts';
+import { appSecret } from '../../runtime/auth.ts';
+import { installPrefs } from '../../runtime/locale.ts';
+import { describeMailError, resolveSmtp, sendMail } from '../../runtime/mailer.ts';
+import { renderMail, type BackupFacts, type NotifyEvent } from './templates.ts';
+
+export const NOTIFY_ACTION = 'notify.email';
+
+export interface NotifyDeps {
+  config: KeeperConfig;
+  ledger: Ledger;
+  phpborg: PhpborgDb;
+  now?: () => Date;
+}
+
+export type NotifyOutcome =
+  | { status: 'sent'; to: string; subject: string; message_id: string }
+  | { status: 'skipped'; reason: string }
+  | { status: 'failed'; reason: string };
+
+export interface NotifyOptions {
+  /** who the audit entry names */
+  actor?: Actor;
+  /** audit target, e.g. the job id */
+  target?: string | null;
+  /** send even when backup_notify_email is off (the test mail) */
+  force?: boolean;
+  timeoutMs?: number;
+}
+
+const SYSTEM: Actor = { id: null, name: 'keeper' };
+
+/** Renders and sends one event; never throws. */
+export async function notify(d: NotifyDeps, event: NotifyEvent, opts: NotifyOptions = {}): Promise<NotifyOutcome> {
+  const now = d.now ?? (() => new Date());
+  const actor = opts.actor ?? SYSTEM;
+  const record = (outcome: 'succeeded' | 'failed', details: Record<string, unknown>) => {
+    try {
+      audit(d.ledger, { actor, action: NOTIFY_ACTION, target: opts.target ?? null, outcome, details: { event: event.kind, ...details } }, now());
+    } catch (e) {
+      console.error(`[keeper] cannot audit mail: ${(e as Error).message}`);
+    }
+  };
+  try {
+    if (!opts.force && !getSettings(d.ledger, d.config.paths.storage).backup_notify_email) {
+      return { status: 'skipped', reason: 'backup_notify_email is off' };
+    }
+    const p = await installPrefs(d);
+    const r = resolveSmtp(d.config, p.prefs, () => appSecret(d.config));
+    if (!r.ok) {
+      record('failed', { reason: r.reason });
+      return { status: 'failed', reason: r.reason };
+    }
+    const link = p.prefs?.get('app.url')?.trim() ? `${p.prefs.get('app.url')!.trim().replace(/\/+$/, '')}/settings/backup` : null;
+    const mail = renderMail(event, { lang: p.language, timezone: p.timezone, link });
+    try {
+      const info = await sendMail(r.smtp, { to: r.smtp.to, ...mail }, { timeoutMs: opts.timeoutMs });
+      record('succeeded', { to: r.smtp.to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, language: p.language });
+      return { status: 'sent', to: r.smtp.to, subject: mail.subject, message_id: info.messageId };
+    } catch (e) {
+      const reason = describeMailError(e, r.smtp);
+      record('failed', { to: r.smtp.to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, reason });
+      return { status: 'failed', reason };
+    }
+  } catch (e) {
+    const reason = describeMailError(e, null);
+    record('failed', { reason });
+    return { status: 'failed', reason };
+  }
+}
+
+// ---------- from a finished job to events ----------
+
+const Obj = v.record(v.string(), v.unknown());
+const asObj = (x: unknown): Record<string, unknown> => (v.is(Obj, x) ? x : {});
+const str = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
+const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+const strList = (x: unknown): string[] =>
+  Array.isArray(x) ? x.map((e) => (typeof e === 'string' ? e : str(asObj(e).file) ?? str(asObj(e).filename))).filter((e): e is string => !!e) : [];
+
+/** Table row counts from the archive's sidecar (<file>.json), when readable. */
+function recordsFromSidecar(row: BackupRow | null, file: string | null): number | null {
+  const path = row?.json_path ?? (row ? `${row.filepath}.json` : file ? `${file}.json` : null);
+  if (!path) return null;
+  try {
+    const counts = asObj(asObj(asObj(JSON.parse(readFileSync(path, 'utf8'))).metadata).table_row_counts);
+    const values = Object.values(counts).filter((n): n is number => typeof n === 'number');
+    return values.length ? values.reduce((a, b) => a + b, 0) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Everything known about a backup: the catalog row first, the job's result for what it lacks. */
+export function backupFacts(ledger: Ledger, ref: { id?: unknown; file?: unknown }, result: Record<string, unknown> = {}): BackupFacts | null {
+  let row: BackupRow | null = null;
+  const id = num(ref.id);
+  if (id !== null) row = getBackup(ledger, id);
+  const fileRef = str(ref.file);
+  if (!row && fileRef) row = getBackupByFilename(ledger, fileRef.split('/').pop()!);
+  if (!row && !fileRef) return null;
+  const file = row?.filename ?? fileRef!.split('/').pop()!;
+  const location = row?.filepath ?? (fileRef?.startsWith('/') ? fileRef : null);
+  return {
+    file,
+    location,
+    size_bytes: row?.size_bytes ?? num(result.size_bytes),
+    type: row?.backup_type ?? str(result.type) ?? str(result.backup_type),
+    encrypted: row ? row.encrypted : typeof result.encrypted === 'boolean' ? result.encrypted : null,
+    created_at: row?.created_at ?? null,
+    created_by: row?.created_by_name ?? null,
+    phpborg_version: row?.phpborg_version ?? null,
+    database_size_bytes: row?.database_size_bytes ?? null,
+    database_records: recordsFromSidecar(row, location),
+    files_count: row?.files_count ?? num(result.files_count),
+    sha256: row?.hash_sha256 ?? str(result.sha256),
+    maintenance_window_ms: row?.maintenance_window_ms ?? num(result.maintenance_window_ms),
+  };
+}
+
+/** Files deleted by retention, as a task reports them (result.retention.deleted, result.deleted…). */
+export function deletedByRetention(result: Record<string, unknown>): string[] {
+  const r = asObj(result.retention);
+  return [...strList(r.deleted), ...strList(result.deleted), ...strList(result.retention_deleted), ...strList(result.pruned)];
+}
+
+function updateRow(ledger: Ledger, jobId: string): Record<string, unknown> | null {
+  try {
+    const r = ledger.prepare('SELECT * FROM update_history WHERE job_id = ? ORDER BY id DESC LIMIT 1').get(jobId);
+    return r ? asObj(r) : null;
+  } catch {
+    return null;
+  }
+}
+
+function rollbackOutcome(job: JobView): 'rolled_back' | 'rollback_failed' | 'not_needed' | 'unknown' {
+  if (job.status === 'rolled_back') return 'rolled_back';
+  const det = asObj(job.error?.details);
+  const r = det.rollback ?? det.rollback_outcome ?? det.rolled_back;
+  if (r === true || r === 'succeeded' || r === 'rolled_back' || r === 'ok') return 'rolled_back';
+  if (r === false || r === 'failed' || r === 'rollback_failed') return 'rollback_failed';
+  if (r === 'not_needed' || r === 'none' || r === 'untouched') return 'not_needed';
+  return 'unknown';
+}
+
+/** The mails a finished job calls for (none for jobs that are not backup/restore/update). */
+export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: string): NotifyEvent[] {
+  const params = asObj(job.params);
+  const result = asObj(job.result);
+  const at = job.finished_at ?? job.created_at;
+  const who = job.actor.name;
+  const failure = { step: job.error?.step ?? job.step ?? null, error: job.error?.message ?? `job ended ${job.status}` };
+  const events: NotifyEvent[] = [];
+  const settings = getSettings(ledger, storageDefault);
+  const storage = settings.backup_storage_path;
+  const retention = settings.backup_retention_count;
+
+  if (job.type === 'backup.create') {
+    if (job.status === 'succeeded') {
+      const facts = backupFacts(ledger, { id: result.id ?? result.backup_id, file: result.file }, result);
+      if (facts) {
+        if (!facts.created_by) facts.created_by = who;
+        events.push({ kind: 'backup_created', backup: facts, retention_count: retention });
+      }
+    } else if (job.status !== 'interrupted' || job.error) {
+      events.push({ kind: 'backup_failed', type: str(params.type) ?? 'manual', who, at, failure });
+    }
+    const deleted = deletedByRetention(result);
+    if (deleted.length) events.push({ kind: 'retention_cleanup', at, deleted, retention_count: retention, location: storage });
+  } else if (job.type === 'backup.restore' || job.type === 'setup.restore') {
+    const ref = { id: params.id ?? params.backup_id ?? result.backup_id, file: params.file ?? result.file ?? result.restored };
+    const facts = backupFacts(ledger, ref, result);
+    const safety = asObj(result.safety_backup ?? asObj(job.error?.details).safety_backup);
+    const safetyFile = str(result.safety_backup) ?? str(safety.file) ?? str(safety.filename) ?? str(asObj(job.error?.details).safety_backup_file);
+    if (job.status === 'succeeded') {
+      events.push({ kind: 'restore_completed', backup: facts ?? { file: '—' }, who, at, safety_backup: safetyFile });
+    } else {
+      events.push({
+        kind: 'restore_failed',
+        backup: facts,
+        who,
+        at,
+        failure,
+        rollback: rollbackOutcome(job),
+        rollback_error: str(asObj(job.error?.details).rollback_error),
+        safety_backup: safetyFile,
+      });
+    }
+  } else if (job.type === 'update.apply') {
+    const u = updateRow(ledger, job.id) ?? {};
+    const backupId = num(u.backup_id) ?? num(result.backup_id);
+    const backupFile = backupId !== null ? getBackup(ledger, backupId)?.filename ?? null : str(result.backup_file);
+    const from_version = str(u.from_version) ?? str(result.from_version);
+    const to_version = str(u.to_version) ?? str(result.to_version);
+    if (job.status === 'succeeded') {
+      events.push({
+        kind: 'update_completed',
+        who,
+        at,
+        from_version,
+        to_version,
+        from_commit: str(u.from_commit) ?? str(result.from_commit),
+        to_commit: str(u.to_commit) ?? str(result.to_commit),
+        backup_file: backupFile,
+      });
+    } else {
+      const rolled = job.status === 'rolled_back' || u.status === 'rolled_back';
+      const f = job.status === 'rolled_back'
+        ? { step: str(u.failed_step) ?? str(result.failed_step) ?? failure.step, error: str(u.error) ?? str(result.error) ?? failure.error }
+        : { step: failure.step ?? str(u.failed_step), error: failure.error };
+      events.push({
+        kind: 'update_failed',
+        who,
+        at,
+        from_version,
+        to_version,
+        failure: f,
+        rolled_back: rolled,
+        rollback_error: rolled ? null : str(asObj(job.error?.details).rollback_error),
+        backup_file: backupFile,
+      });
+    }
+  }
+  return events;
+}
+
+/** The listener for runtime/jobs.ts onJobFinished: sends the job's mails, never throws. */
+export async function notifyJob(d: NotifyDeps, job: JobView): Promise<NotifyOutcome[]> {
+  let events: NotifyEvent[];
+  try {
+    events = eventsForJob(d.ledger, job, d.config.paths.storage);
+  } catch (e) {
+    console.error(`[keeper] cannot build the mail for job ${job.id}: ${(e as Error).message}`);
+    return [];
+  }
+  const out: NotifyOutcome[] = [];
+  for (const e of events) out.push(await notify(d, e, { actor: job.actor, target: job.id }));
+  return out;
+}
