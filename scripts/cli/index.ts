@@ -1,0 +1,17 @@
+// THE command table of `keeper`. Add a command group with one import and one line.
+import type { CliModule } from './framework.ts';
+import { statusCommand } from './status.ts';
+import { jobsGroup } from './jobs.ts';
+import { testGroup } from './test-task.ts';
+
+export const commands: CliModule[] = [
+  statusCommand,
+  jobsGroup,
+  // backupGroup,   (backup engineer: scripts/cli/backup.ts)
+  // restoreCommand (restore engineer: scripts/cli/restore.ts)
+  // updateGroup,   (update engineer: scripts/cli/update.ts)
+  // settingsGroup, (backup engineer: scripts/cli/settings.ts)
+  // auditCommand,  (audit engineer: scripts/cli/audit.ts)
+  // test-only, hidden unless KEEPER_TEST_TASKS=1
+  ...(process.env.KEEPER_TEST_TASKS === '1' ? [testGroup] : []),
+];

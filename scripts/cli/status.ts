@@ -1,0 +1,111 @@
+// keeper status: versions, units, database/Redis, ledger, storage, next scheduled backup.
+import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { allUnits, readEnv } from '../../runtime/install.ts';
+import { serviceManager } from '../../runtime/service-manager.ts';
+import { probeDatabase, probeRedis, type Check } from '../../runtime/probes.ts';
+import { phpborgVersion, gitCommit } from '../../runtime/versions.ts';
+import { nextScheduledBackup } from '../../runtime/boot.ts';
+import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
+import { getJob, lockHolder } from '../../state/jobs.ts';
+import { storageDir } from '../../functions/system/health.ts';
+import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
+
+export interface StatusResult {
+  ok: boolean;
+  config: string;
+  versions: { keeper: string; node: string; phpborg: string | null; commit: string | null };
+  units: { unit: string; state: string; active: boolean }[];
+  checks: Check[];
+  ledger: { path: string; schema_version: number; backups: number; jobs: number; running_job: { id: string; type: string; percent: number; step: string | null } | null };
+  storage: { path: string; exists: boolean; writable: boolean; free_bytes: number | null };
+  next_scheduled_backup: string | null;
+}
+
+async function status(ctx: CliContext): Promise<StatusResult> {
+  const config = ctx.config();
+  const ledger = ctx.ledger();
+  const keeper = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const checks: Check[] = [];
+  let units: StatusResult['units'] = [];
+  try {
+    const env = readEnv(config);
+    const sm = serviceManager(config);
+    units = await Promise.all(
+      allUnits(config, env).map(async (unit) => {
+        const state = await sm.state(unit).catch(() => 'unknown');
+        return { unit, state, active: state === 'active' };
+      }),
+    );
+    checks.push(await probeDatabase(env), await probeRedis(env));
+  } catch (e) {
+    checks.push({ name: 'env', ok: false, latency_ms: 0, error: (e as Error).message });
+  }
+  const holder = lockHolder(ledger);
+  const running = holder ? getJob(ledger, holder) : undefined;
+  const dir = storageDir({ config, ledger });
+  const exists = existsSync(dir);
+  let writable = false;
+  let free: number | null = null;
+  try {
+    accessSync(exists ? dir : join(dir, '..'), constants.W_OK);
+    writable = true;
+  } catch {
+    /* not writable */
+  }
+  try {
+    const s = statfsSync(exists ? dir : join(dir, '..'));
+    free = s.bavail * s.bsize;
+  } catch {
+    /* unknown */
+  }
+  const count = (sql: string) => (ledger.prepare(sql).get() as { n: number }).n;
+  const result: StatusResult = {
+    ok: false,
+    config: ctx.configPath(),
+    versions: { keeper, node: process.version, phpborg: await phpborgVersion(config.paths.code), commit: await gitCommit(config.paths.code) },
+    units,
+    checks,
+    ledger: {
+      path: ledgerPath(config.paths.state),
+      schema_version: schemaVersion(ledger),
+      backups: count("SELECT COUNT(*) AS n FROM phpborg_backups WHERE status = 'succeeded'"),
+      jobs: count('SELECT COUNT(*) AS n FROM jobs'),
+      running_job: running ? { id: running.id, type: running.type, percent: running.percent, step: running.step } : null,
+    },
+    storage: { path: dir, exists, writable, free_bytes: free },
+    next_scheduled_backup: await nextScheduledBackup({ config, configPath: ctx.configPath(), ledger }),
+  };
+  result.ok = units.every((u) => u.active) && checks.every((c) => c.ok) && writable;
+  return result;
+}
+
+const human = (n: number | null) => {
+  if (n === null) return '?';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+};
+
+export const statusCommand: CliCommand = {
+  name: 'status',
+  summary: 'versions, units, database, ledger, storage, next scheduled backup',
+  usage: 'keeper status [--json]',
+  positionals: { max: 0 },
+  run: (ctx) => status(ctx),
+  render(r, ctx) {
+    const s = r as StatusResult;
+    const mark = (ok: boolean) => (ok ? 'ok ' : 'ERR');
+    ctx.print(`phpBorg   ${s.versions.phpborg ?? '?'} (${s.versions.commit?.slice(0, 12) ?? 'no git'})   keeper ${s.versions.keeper}, node ${s.versions.node}`);
+    ctx.print(`config    ${s.config}`);
+    ctx.print('units:');
+    for (const u of s.units) ctx.print(`  ${mark(u.active)} ${u.unit.padEnd(28)} ${u.state}`);
+    for (const c of s.checks) ctx.print(`  ${mark(c.ok)} ${c.name.padEnd(28)} ${c.ok ? (c.detail ?? 'ok') : c.error}  (${c.latency_ms} ms)`);
+    ctx.print(`ledger    ${s.ledger.path} (schema v${s.ledger.schema_version}, ${s.ledger.backups} backups, ${s.ledger.jobs} jobs)`);
+    if (s.ledger.running_job) ctx.print(`running   ${s.ledger.running_job.type} ${s.ledger.running_job.id} ${Math.round(s.ledger.running_job.percent)}% ${s.ledger.running_job.step ?? ''}`);
+    ctx.print(`storage   ${s.storage.path} ${s.storage.exists ? '' : '(not created yet) '}${s.storage.writable ? 'writable' : 'NOT WRITABLE'}, ${human(s.storage.free_bytes)} free`);
+    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}`);
+    ctx.print(s.ok ? 'status: ok' : 'status: degraded');
+  },
+};
