@@ -9,6 +9,10 @@ import { healthHandler } from './system/health.ts';
 import { servicesHandler } from './system/services.ts';
 import { getJobHandler, listJobsHandler } from './jobs/get.ts';
 import { jobEventsHandler } from './jobs/events.ts';
+import { createBackupHandler } from './backup/create.ts';
+import { deleteHandler as deleteBackup, getHandler as getBackup, listHandler as listBackups, statsHandler as backupStats } from './backup/catalog.ts';
+import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/download.ts';
+import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -23,7 +27,15 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/jobs/:id/events', adminGuard({ allowQueryToken: true }), jobEventsHandler); // admin, SSE
 
   // ── backup: catalog, create, download, settings (backup engineer) ───────────────────────────
-  // app.post('/api/phpborg-backup/create', admin, createBackup);
+  app.post('/api/phpborg-backup/create', admin, createBackupHandler); //           admin, job backup.create
+  app.get('/api/phpborg-backup/list', admin, listBackups); //                      admin
+  app.get('/api/phpborg-backup/stats', admin, backupStats); //                     admin
+  app.get('/api/phpborg-backup/settings', admin, getSettingsHandler); //           admin (passphrase: set + fingerprint)
+  app.put('/api/phpborg-backup/settings', admin, putSettingsHandler); //           admin, 422 names the key
+  app.get('/api/phpborg-backup/:id{[0-9]+}', admin, getBackup); //                 admin
+  app.delete('/api/phpborg-backup/:id{[0-9]+}', admin, deleteBackup); //           admin, 409 pinned / in use
+  app.post('/api/phpborg-backup/:id{[0-9]+}/download-token', admin, downloadTokenHandler); // admin
+  app.get('/api/phpborg-backup/:id{[0-9]+}/download', downloadGuard, downloadHandler); // admin, or ?token=
 
   // ── restore: verify, preview, restore, upload (restore engineer) ────────────────────────────
 

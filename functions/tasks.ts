@@ -3,11 +3,13 @@
 import type { TaskDef } from '../runtime/task.ts';
 import { testTasks } from '../runtime/helper/test-tasks.ts';
 import { servicesTask } from './system/services.task.ts';
+import { backupCreateTask } from './backup/create.task.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
   'system.services': servicesTask,
-  // backup (backup engineer): 'backup.create': backupCreateTask,
+  // backup
+  'backup.create': backupCreateTask,
   // restore (restore engineer): 'backup.verify': …, 'backup.restore': …,
   // update (update engineer): 'update.check': …, 'update.apply': …, 'update.rollback': …,
   // setup (emergency engineer): 'setup.restore': …,

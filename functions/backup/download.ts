@@ -1,0 +1,82 @@
+// GET /api/phpborg-backup/:id/download streams the archive (Content-Length, Content-Disposition).
+// A browser link cannot send a header, so POST /api/phpborg-backup/:id/download-token hands out a
+// short-lived token for that one file, stored hashed in the ledger, accepted as ?token=.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { Context, Next } from 'hono';
+import type { AppEnv } from '../../runtime/bindings.ts';
+import { requireAdmin } from '../../runtime/auth.ts';
+import { HttpError } from '../../runtime/errors.ts';
+import type { Ledger } from '../../state/ledger.ts';
+import { audit } from '../../state/audit.ts';
+import { backupParam } from './catalog.ts';
+
+export const DOWNLOAD_TOKEN_TTL_S = 300;
+
+const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
+
+export function issueDownloadToken(ledger: Ledger, backupId: number, now: Date): { token: string; expires_at: string } {
+  const token = randomBytes(32).toString('base64url');
+  const expires_at = new Date(now.getTime() + DOWNLOAD_TOKEN_TTL_S * 1000).toISOString();
+  ledger.transaction(() => {
+    ledger.prepare('DELETE FROM download_tokens WHERE expires_at < ?').run(now.toISOString());
+    ledger.prepare('INSERT INTO download_tokens (token_hash, backup_id, expires_at) VALUES (?, ?, ?)').run(hashToken(token), backupId, expires_at);
+  })();
+  return { token, expires_at };
+}
+
+/** Whether `token` opens backup `backupId` now. */
+export function checkDownloadToken(ledger: Ledger, backupId: number, token: string, now: Date): boolean {
+  const row = ledger.prepare('SELECT backup_id, expires_at FROM download_tokens WHERE token_hash = ?').get(hashToken(token)) as
+    | { backup_id: number; expires_at: string }
+    | undefined;
+  return !!row && row.backup_id === backupId && row.expires_at > now.toISOString();
+}
+
+/** POST /api/phpborg-backup/:id/download-token → {token, url, expires_at} */
+export function downloadTokenHandler(c: Context<AppEnv>): Response {
+  const row = backupParam(c);
+  if (row.status !== 'succeeded') throw new HttpError(409, 'not_available', `backup ${row.id} is ${row.status}: there is no file to download`);
+  const t = issueDownloadToken(c.env.ledger, row.id, c.env.clock.now());
+  return c.json({ ...t, url: `/api/phpborg-backup/${row.id}/download?token=${encodeURIComponent(t.token)}` }, 201);
+}
+
+/** The download route's guard: a valid ?token= for this backup, else the admin bearer token. */
+export async function downloadGuard(c: Context<AppEnv>, next: Next): Promise<Response | void> {
+  const token = c.req.query('token');
+  if (token === undefined) return requireAdmin(c, next);
+  const id = Number(c.req.param('id'));
+  if (!Number.isSafeInteger(id) || !checkDownloadToken(c.env.ledger, id, token, c.env.clock.now())) {
+    throw new HttpError(401, 'invalid_token', 'the download link is invalid or expired; ask for a new one (POST /api/phpborg-backup/:id/download-token)');
+  }
+  c.set('actor', { id: null, name: 'download-token' });
+  await next();
+}
+
+/** GET /api/phpborg-backup/:id/download */
+export async function downloadHandler(c: Context<AppEnv>): Promise<Response> {
+  const row = backupParam(c);
+  if (row.status !== 'succeeded') throw new HttpError(409, 'not_available', `backup ${row.id} is ${row.status}: there is no file to download`);
+  let size: number;
+  try {
+    const st = await stat(row.filepath);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (e) {
+    throw new HttpError(410, 'file_missing', `the archive of backup ${row.id} is not on disk any more (${row.filepath}): ${(e as Error).message}`);
+  }
+  audit(c.env.ledger, { actor: c.var.actor, action: 'backup.download', target: String(row.id), outcome: 'started', details: { filename: row.filename } }, c.env.clock.now());
+  const body = Readable.toWeb(createReadStream(row.filepath)) as ReadableStream<Uint8Array>;
+  return new Response(body, {
+    status: 200,
+    headers: {
+      'Content-Type': 'application/gzip',
+      'Content-Length': String(size),
+      'Content-Disposition': `attachment; filename="${row.filename.replace(/["\\]/g, '')}"`,
+      'Cache-Control': 'no-store',
+      'X-Content-SHA256': row.hash_sha256 ?? '',
+    },
+  });
+}
