@@ -38,7 +38,8 @@ async function handle(id) {
   await sleep(50 + Math.floor(Math.random() * 150));
   let serverId = null;
   try {
-    serverId = JSON.parse(rows[0].payload ?? '{}')?.server_id ?? null;
+    const payload = rows[0].payload;
+    serverId = (typeof payload === 'string' ? JSON.parse(payload) : payload)?.server_id ?? null;
   } catch {
     /* payload is free-form */
   }

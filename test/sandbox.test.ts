@@ -1,0 +1,280 @@
+// The sandbox is what every other test stands on: real MariaDB, Redis, git, workers and systemctl.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { verify } from 'hono/jwt';
+import { Redis } from 'ioredis';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { runOk, run } from '../runtime/exec.ts';
+import { serviceManager } from '../runtime/service-manager.ts';
+import { downSandbox, upSandbox, readMeta } from '../scripts/sandbox-kit/index.ts';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+function alive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !st.slice(st.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+const git = (sb: Sandbox, ...args: string[]) => runOk('git', args, { cwd: sb.config.paths.code }).then((s) => s.trim());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('sandbox', () => {
+  let sb: Sandbox;
+  let other: Sandbox | undefined;
+  const units = ['mariadb', 'redis-server', 'phpborg-api', 'phpborg-scheduler', 'phpborg-worker@1', 'phpborg-worker@2', 'phpborg-worker@3'];
+
+  before(async () => {
+    sb = await startSandbox({ workers: 3 });
+  });
+  after(async () => {
+    await other?.down();
+    await sb?.down();
+  });
+
+  it('writes a keeper config that validates and points inside DIR', () => {
+    const c = sb.config;
+    for (const p of Object.values(c.paths)) assert.ok(p.startsWith(sb.dir + '/'), `${p} is under ${sb.dir}`);
+    assert.equal(c.paths.state, join(sb.dir, 'var/lib/phpborg-keeper'));
+    assert.deepEqual(c.service_manager, [join(sb.dir, 'bin/systemctl')]);
+    assert.deepEqual(c.extra_units, ['phpborg-api']);
+    assert.equal(c.mariadb_admin.socket, join(sb.dir, 'run/mysqld/mysqld.sock'));
+    assert.equal(sb.env.WORKER_POOL_SIZE, 3);
+    assert.equal(sb.env.DB_NAME, 'phpborg');
+    assert.equal(statSync(sb.info.env).mode & 0o777, 0o640);
+  });
+
+  it('runs every unit, and systemctl answers like systemd', async () => {
+    const sm = serviceManager(sb.config);
+    for (const u of units) assert.equal(await sm.state(u), 'active', u);
+    assert.equal((await sb.systemctl('is-active', '--quiet', 'phpborg-workers.target')).code, 0);
+    const unknown = await sb.systemctl('start', 'nope');
+    assert.equal(unknown.code, 5);
+    assert.match(unknown.stderr, /Unit nope\.service not found/);
+    const notActive = await sb.systemctl('is-active', 'phpborg-worker@9');
+    assert.equal(notActive.code, 3);
+    assert.equal(notActive.stdout.trim(), 'inactive');
+    assert.ok(sb.systemctlLog().some((l) => /^\d{4}-\d\d-\d\dT.* start mariadb redis-server -> ok$/.test(l)));
+  });
+
+  it('holds a database with phpBorg tables and rows, reachable as the app user and as root', async () => {
+    const tables = (await sb.query<{ t: string }>('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE()')).map((r) => r.t).sort();
+    assert.deepEqual(tables, ['archives', 'jobs', 'phpborg_backups', 'servers', 'settings', 'users']);
+    const [counts] = await sb.query<Record<string, string>>(
+      'SELECT (SELECT COUNT(*) FROM servers) s, (SELECT COUNT(*) FROM archives) a, (SELECT COUNT(*) FROM users) u, (SELECT COUNT(*) FROM jobs) j, (SELECT COUNT(*) FROM settings) st',
+    );
+    assert.ok(Number(counts.s) >= 3 && Number(counts.a) >= 60 && Number(counts.u) === 2 && Number(counts.j) > 10 && Number(counts.st) >= 19, JSON.stringify(counts));
+    const admins = await sb.query<{ username: string }>("SELECT username FROM users WHERE JSON_CONTAINS(roles, '\"ROLE_ADMIN\"')");
+    assert.deepEqual(admins.map((a) => a.username), [sb.admin.username]);
+    const keys = (await sb.query<{ key: string; value: string }>('SELECT `key`, value FROM settings')).reduce<Record<string, string>>((m, r) => ((m[r.key] = r.value), m), {});
+    assert.equal(keys['app.language'], 'fr');
+    assert.equal(keys['app.timezone'], 'Europe/Paris');
+    assert.equal(keys.backup_storage_path, sb.config.paths.storage);
+    assert.ok(keys['smtp.password'] && keys['smtp.password'] !== 'smtp-secret');
+    const cols = (await sb.query<{ c: string }>("SELECT column_name c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'archives'")).map((r) => r.c);
+    assert.ok(cols.includes('start') && cols.includes('end') && !cols.includes('created_at'));
+    const [root] = await sb.rootQuery<{ u: string }>('SELECT CURRENT_USER() u');
+    assert.equal(root.u, 'root@localhost');
+  });
+
+  it('decrypts smtp.password the way phpBorg encrypts it', async () => {
+    const { createDecipheriv, createHash } = await import('node:crypto');
+    const [row] = await sb.query<{ value: string }>("SELECT value FROM settings WHERE `key` = 'smtp.password'");
+    const raw = Buffer.from(row.value, 'base64');
+    const d = createDecipheriv('aes-256-cbc', createHash('sha256').update(sb.env.APP_SECRET).digest(), raw.subarray(0, 16));
+    assert.equal(Buffer.concat([d.update(raw.subarray(16)), d.final()]).toString('utf8'), 'smtp-secret');
+  });
+
+  it('has Redis on its own port', async () => {
+    assert.notEqual(sb.env.REDIS_PORT, 6379);
+    assert.notEqual(sb.env.DB_PORT, 3306);
+    const r = new Redis({ host: sb.env.REDIS_HOST, port: sb.env.REDIS_PORT, lazyConnect: true });
+    await r.connect();
+    assert.equal(await r.ping(), 'PONG');
+    r.disconnect();
+  });
+
+  it('holds a git checkout 2 commits behind its origin, clean, with versions from tags', async () => {
+    assert.equal(await git(sb, 'status', '--porcelain'), '');
+    assert.equal(await git(sb, 'describe', '--tags', '--always'), 'v1.2.3');
+    assert.equal(await git(sb, 'rev-list', '--count', 'HEAD..origin/master'), '2');
+    assert.equal(await git(sb, 'describe', '--tags', '--always', 'origin/master'), 'v1.3.0');
+    assert.equal(await git(sb, 'remote', 'get-url', 'origin'), join(sb.dir, 'git/phpBorg.git'));
+    const incoming = await git(sb, 'diff', '--name-only', 'HEAD', 'origin/master');
+    assert.match(incoming, /^migrations\/005_add_servers_location\.sql$/m);
+    assert.match(incoming, /^frontend\/src\//m);
+    const code = sb.config.paths.code;
+    for (const f of ['public/index.php', 'composer.json', 'composer.lock', 'frontend/package.json', 'frontend/package-lock.json', 'frontend/dist/index.html', 'var/cache', 'frontend/node_modules', 'migrations/001_create_settings_users.sql']) {
+      assert.ok(existsSync(join(code, f)), f);
+    }
+    assert.ok(lstatSync(join(code, 'vendor/bin/console')).isSymbolicLink());
+    assert.equal(readlinkSync(join(code, 'vendor/bin/console')), '../symfony/console/bin/console');
+  });
+
+  it('has SSH keys, sudoers, unit files and /etc/phpborg with the right modes', () => {
+    const c = sb.config.paths;
+    assert.equal(statSync(c.ssh).mode & 0o777, 0o700);
+    assert.equal(statSync(join(c.ssh, 'id_ed25519')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(c.ssh, 'authorized_keys'), 'utf8'), /^ssh-ed25519 /);
+    assert.ok(existsSync(join(c.ssh, 'keys/web-prod-01/id_ed25519.pub')));
+    for (const f of ['phpborg-workers', 'phpborg-backup-server', 'phpborg-instant-recovery']) assert.equal(statSync(join(c.sudoers, f)).mode & 0o777, 0o440);
+    for (const f of ['phpborg-worker@.service', 'phpborg-workers.target', 'phpborg-scheduler.service', 'phpborg-api.service']) assert.ok(existsSync(join(c.systemd, f)), f);
+    assert.match(readFileSync(join(c.etc, 'ca/ca.crt'), 'utf8'), /BEGIN CERTIFICATE/);
+  });
+
+  it('answers health and sign-in like phpBorg, and fails health on public/HEALTH_FAIL', async () => {
+    const health = sb.config.phpborg_api.health_url;
+    assert.equal((await fetch(health)).status, 200);
+    const flag = join(sb.config.paths.code, 'public/HEALTH_FAIL');
+    writeFileSync(flag, '');
+    try {
+      assert.equal((await fetch(health)).status, 503);
+    } finally {
+      rmSync(flag);
+    }
+    const login = (body: object) => fetch(sb.config.phpborg_api.login_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const ok = await login(sb.admin);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('access-control-allow-origin'), '*');
+    const body = (await ok.json()) as { success: boolean; data: { access_token: string; user: { roles: string[] } } };
+    assert.equal(body.success, true);
+    assert.deepEqual(body.data.user.roles, ['ROLE_ADMIN']);
+    const claims = await verify(body.data.access_token, sb.env.APP_SECRET, 'HS256');
+    assert.equal(claims.aud, 'phpborg-api');
+    assert.equal((await login({ ...sb.admin, password: 'wrong' })).status, 401);
+  });
+
+  it('signs tokens with APP_SECRET (ROLE_ADMIN by default)', async () => {
+    const claims = await verify(await sb.token(), sb.env.APP_SECRET, 'HS256');
+    assert.deepEqual(claims.roles, ['ROLE_ADMIN']);
+    assert.equal(claims.iss, 'phpborg');
+    assert.equal(claims.aud, 'phpborg-api');
+    assert.equal(claims.username, sb.admin.username);
+    assert.ok(typeof claims.exp === 'number' && claims.exp - Math.floor(Date.now() / 1000) > 3500);
+    const user = await verify(await sb.token('ROLE_USER'), sb.env.APP_SECRET, 'HS256');
+    assert.deepEqual(user.roles, ['ROLE_USER']);
+    await assert.rejects(verify(await sb.token('ROLE_ADMIN', { secret: 'not-the-secret' }), sb.env.APP_SECRET, 'HS256'));
+    const cli = await runOk(join(root, 'scripts/sandbox'), ['token', sb.dir, '--role', 'ROLE_USER']);
+    assert.deepEqual((await verify(cli.trim(), sb.env.APP_SECRET, 'HS256')).roles, ['ROLE_USER']);
+  });
+
+  it('processes a pushed job into an archives row', async () => {
+    const id = await sb.pushJob({ payload: { server_id: 2 } });
+    await sb.waitForJob(id);
+    const rows = await sb.query<{ server_id: number; start: string; end: string }>('SELECT server_id, start, end FROM archives WHERE job_id = ?', [id]);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].server_id, 2);
+    const [job] = await sb.query<{ completed_at: string | null }>('SELECT completed_at FROM jobs WHERE id = ?', [id]);
+    assert.ok(job.completed_at);
+  });
+
+  it('stops a worker for real, and jobs wait in Redis while all workers are stopped', async () => {
+    const pid = sb.unitPid('phpborg-worker@2');
+    assert.ok(alive(pid));
+    assert.equal((await sb.systemctl('stop', 'phpborg-worker@2')).code, 0);
+    assert.equal((await sb.systemctl('is-active', 'phpborg-worker@2')).stdout.trim(), 'inactive');
+    assert.equal(alive(pid), false);
+
+    assert.equal((await sb.systemctl('stop', 'phpborg-workers.target')).code, 0);
+    for (const w of [1, 2, 3]) assert.equal(sb.unitPid(`phpborg-worker@${w}`), null);
+    const ids = [await sb.pushJob(), await sb.pushJob(), await sb.pushJob()];
+    await sleep(400);
+    assert.equal(await sb.queueLength(), 3);
+    const pending = await sb.query<{ status: string }>('SELECT status FROM jobs WHERE id IN (?)', [ids]);
+    assert.deepEqual(pending.map((r) => r.status), ['pending', 'pending', 'pending']);
+
+    assert.equal((await sb.systemctl('start', 'phpborg-workers.target')).code, 0);
+    for (const id of ids) await sb.waitForJob(id);
+    assert.equal(await sb.queueLength(), 0);
+  });
+
+  it('reports a killed worker as failed and starts it again', async () => {
+    const pid = sb.unitPid('phpborg-worker@1')!;
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
+    const r = await sb.systemctl('is-active', 'phpborg-worker@1');
+    assert.equal(r.stdout.trim(), 'failed');
+    assert.equal(r.code, 3);
+    assert.equal((await sb.systemctl('restart', 'phpborg-worker@1')).code, 0);
+    assert.equal((await sb.systemctl('is-active', 'phpborg-worker@1')).code, 0);
+  });
+
+  it('stops and starts the database like a real service', async () => {
+    assert.equal((await sb.systemctl('stop', 'mariadb')).code, 0);
+    await assert.rejects(sb.query('SELECT 1'));
+    assert.equal((await fetch(sb.config.phpborg_api.health_url)).status, 503);
+    assert.equal((await sb.systemctl('start', 'mariadb')).code, 0);
+    assert.deepEqual(await sb.query('SELECT 1 AS one'), [{ one: 1 }]);
+  });
+
+  it('sits beside a second sandbox without collision', async () => {
+    other = await startSandbox({ workers: 1 });
+    assert.notEqual(other.env.DB_PORT, sb.env.DB_PORT);
+    assert.notEqual(other.env.REDIS_PORT, sb.env.REDIS_PORT);
+    assert.notEqual(other.config.phpborg_api.health_url, sb.config.phpborg_api.health_url);
+    await other.query("UPDATE settings SET value = 'en' WHERE `key` = 'app.language'");
+    const [mine] = await sb.query<{ value: string }>("SELECT value FROM settings WHERE `key` = 'app.language'");
+    assert.equal(mine.value, 'fr');
+    const id = await other.pushJob();
+    await other.waitForJob(id);
+    assert.equal((await fetch(sb.config.phpborg_api.health_url)).status, 200);
+    assert.equal((await fetch(other.config.phpborg_api.health_url)).status, 200);
+    await other.down();
+    other = undefined;
+    assert.equal((await fetch(sb.config.phpborg_api.health_url)).status, 200);
+  });
+
+  it('down leaves no process; up again keeps the data', async () => {
+    await sb.query("INSERT INTO servers (name, hostname) VALUES ('marker-host', 'marker.lan')");
+    const [{ n: before }] = await sb.query<{ n: string }>('SELECT COUNT(*) n FROM archives');
+    const pids = units.map((u) => sb.unitPid(u));
+    assert.ok(pids.every(alive));
+    await downSandbox(sb.dir);
+    for (const [i, pid] of pids.entries()) assert.equal(alive(pid), false, `${units[i]} (pid ${pid}) is gone`);
+    assert.equal((await sb.systemctl('is-active', '--quiet', 'mariadb')).code, 3);
+
+    const t0 = Date.now();
+    await upSandbox(sb.dir, { log: () => {} });
+    assert.ok(Date.now() - t0 < 15_000, 'restart is quick');
+    const [{ n: after }] = await sb.query<{ n: string }>('SELECT COUNT(*) n FROM archives');
+    assert.equal(after, before);
+    assert.equal((await sb.query("SELECT id FROM servers WHERE name = 'marker-host'")).length, 1);
+    assert.equal(await git(sb, 'rev-list', '--count', 'HEAD..origin/master'), '2');
+    assert.ok(readMeta(join(sb.dir, 'sandbox.json'))?.complete);
+    const id = await sb.pushJob();
+    await sb.waitForJob(id);
+  });
+});
+
+describe('sandbox command', () => {
+  it('names the Debian package of a missing program and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phpborg-sandbox-nobin-'));
+    try {
+      const tsx = join(root, 'node_modules/tsx/dist/cli.mjs');
+      const r = await run(process.execPath, [tsx, join(root, 'scripts/sandbox-kit/main.ts'), 'up', dir], { env: { PATH: '/nonexistent', HOME: tmpdir() } });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /apt-get install redis-server/);
+      assert.match(r.stderr, /apt-get install git/);
+      assert.equal(existsSync(join(dir, 'sandbox.json')), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad arguments with usage', async () => {
+    const r = await run(join(root, 'scripts/sandbox'), ['up']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing DIR/);
+    const s = await run(join(root, 'scripts/sandbox'), ['up', '/tmp/x', '--size', 'big']);
+    assert.equal(s.code, 1);
+    assert.match(s.stderr, /--size expects a whole number/);
+  });
+});
