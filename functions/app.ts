@@ -13,6 +13,8 @@ import { createBackupHandler } from './backup/create.ts';
 import { deleteHandler as deleteBackup, getHandler as getBackup, listHandler as listBackups, statsHandler as backupStats } from './backup/catalog.ts';
 import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/download.ts';
 import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
+import { verifyBackupHandler } from './backup/verify.ts';
+import { previewGetHandler, previewPostHandler, restoreHandler } from './restore/handlers.ts';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -38,6 +40,10 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/phpborg-backup/:id{[0-9]+}/download', downloadGuard, downloadHandler); // admin, or ?token=
 
   // ── restore: verify, preview, restore, upload (restore engineer) ────────────────────────────
+  app.post('/api/phpborg-backup/:id{[0-9]+}/verify', admin, verifyBackupHandler); //      admin, job backup.verify
+  app.get('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewGetHandler); // admin, stored passphrase, waits ≤30 s
+  app.post('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewPostHandler); // admin, {passphrase} in body
+  app.post('/api/phpborg-backup/:id{[0-9]+}/restore', admin, restoreHandler); //     admin, {confirm: true}, job backup.restore
 
   // ── update: status, check, changelog, apply, history, rollback (update engineer) ────────────
 

@@ -4,13 +4,19 @@ import type { TaskDef } from '../runtime/task.ts';
 import { testTasks } from '../runtime/helper/test-tasks.ts';
 import { servicesTask } from './system/services.task.ts';
 import { backupCreateTask } from './backup/create.task.ts';
+import { backupVerifyTask } from './backup/verify.task.ts';
+import { restorePreviewTask } from './restore/preview.task.ts';
+import { backupRestoreTask } from './restore/restore.task.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
   'system.services': servicesTask,
   // backup
   'backup.create': backupCreateTask,
-  // restore (restore engineer): 'backup.verify': …, 'backup.restore': …,
+  // restore
+  'backup.verify': backupVerifyTask,
+  'backup.restore_preview': restorePreviewTask,
+  'backup.restore': backupRestoreTask,
   // update (update engineer): 'update.check': …, 'update.apply': …, 'update.rollback': …,
   // setup (emergency engineer): 'setup.restore': …,
 };

@@ -1,0 +1,37 @@
+// Task backup.restore_preview: buildPreview through the helper, which can read the archive, the root-only
+// config files and the SSH dir. Reads only; no lock.
+import * as v from 'valibot';
+import { defineTask, TaskError } from '../../runtime/task.ts';
+import { getSettings } from '../../state/settings.ts';
+import { isArchiveError } from '../archive/index.ts';
+import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from './locate.ts';
+import { buildPreview, type RestorePreview } from './preview.ts';
+
+export const RestorePreviewParams = v.pipe(v.strictObject(ArchiveRefEntries), v.check((p) => hasOneRef(p), ONE_REF));
+
+export const restorePreviewTask = defineTask({
+  name: 'backup.restore_preview',
+  maintenance: false,
+  params: RestorePreviewParams,
+  async run(ctx, p): Promise<RestorePreview> {
+    const loc = await locateArchive(ctx.config, ctx.ledger, p);
+    ctx.progress('restore.preview', 10, `Reading the head of ${loc.file.split('/').pop()}`);
+    try {
+      const preview = await buildPreview({
+        config: ctx.config,
+        ledger: ctx.ledger,
+        file: loc.file,
+        passphrase: loc.passphrase,
+        backup: loc.backup,
+        expected: loc.expected,
+        storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
+        now: ctx.now(),
+      });
+      ctx.progress('restore.preview', 100, 'Preview ready');
+      return preview;
+    } catch (e) {
+      if (isArchiveError(e)) throw new TaskError(e.code, e.message, 'restore.preview');
+      throw e;
+    }
+  },
+});
