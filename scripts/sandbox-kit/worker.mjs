@@ -1,6 +1,6 @@
 // A phpBorg worker stand-in (unit phpborg-worker@N): takes job ids from the Redis list phpborg:jobs,
 // marks the `jobs` row running, works a little, writes an `archives` row and marks the job completed.
-// SIGTERM finishes the current job, then exits.
+// SIGTERM finishes the current job, then exits (BLPOP waits at most 250 ms, so that is prompt).
 // Usage: worker.mjs CODE_DIR INSTANCE
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
@@ -63,7 +63,7 @@ while (!stopping) {
   waiting = true;
   let item = null;
   try {
-    item = await redis.blpop(QUEUE, 1);
+    item = await redis.blpop(QUEUE, 0.25);
   } catch (e) {
     log(`redis: ${e.message}`);
     await sleep(500);
