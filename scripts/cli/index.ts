@@ -2,15 +2,17 @@
 import type { CliModule } from './framework.ts';
 import { statusCommand } from './status.ts';
 import { jobsGroup } from './jobs.ts';
+import { backupGroup } from './backup.ts';
+import { settingsGroup } from './settings.ts';
 import { testGroup } from './test-task.ts';
 
 export const commands: CliModule[] = [
   statusCommand,
   jobsGroup,
-  // backupGroup,   (backup engineer: scripts/cli/backup.ts)
+  backupGroup,
   // restoreCommand (restore engineer: scripts/cli/restore.ts)
   // updateGroup,   (update engineer: scripts/cli/update.ts)
-  // settingsGroup, (backup engineer: scripts/cli/settings.ts)
+  settingsGroup,
   // auditCommand,  (audit engineer: scripts/cli/audit.ts)
   // test-only, hidden unless KEEPER_TEST_TASKS=1
   ...(process.env.KEEPER_TEST_TASKS === '1' ? [testGroup] : []),
