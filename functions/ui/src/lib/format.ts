@@ -1,0 +1,55 @@
+// Dates, sizes and durations in the chosen locale.
+export type Locale = 'fr' | 'en';
+
+const tags: Record<Locale, string> = { fr: 'fr-FR', en: 'en-GB' };
+const units: Record<Locale, string[]> = {
+  fr: ['o', 'Ko', 'Mo', 'Go', 'To'],
+  en: ['B', 'KB', 'MB', 'GB', 'TB'],
+};
+
+export function formatSize(bytes: number | null | undefined, locale: Locale): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
+  let n = bytes;
+  let i = 0;
+  while (n >= 1024 && i < units[locale].length - 1) {
+    n /= 1024;
+    i++;
+  }
+  const digits = i === 0 ? 0 : n < 10 ? 2 : n < 100 ? 1 : 0;
+  return `${new Intl.NumberFormat(tags[locale], { maximumFractionDigits: digits }).format(n)} ${units[locale][i]}`;
+}
+
+export function formatNumber(n: number | null | undefined, locale: Locale): string {
+  if (n === null || n === undefined) return '—';
+  return new Intl.NumberFormat(tags[locale]).format(n);
+}
+
+/** SQLite keeps "YYYY-MM-DD HH:MM:SS" (UTC) in places; ISO elsewhere. Both mean UTC. */
+export function parseDate(value: string | number | null | undefined): Date | null {
+  if (value === null || value === undefined || value === '') return null;
+  if (typeof value === 'number') return new Date(value);
+  let s = value.trim();
+  if (/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(s)) s = s.replace(' ', 'T') + 'Z';
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function formatDate(value: string | number | null | undefined, locale: Locale): string {
+  const d = parseDate(value);
+  if (!d) return '—';
+  return new Intl.DateTimeFormat(tags[locale], { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+}
+
+export function formatDuration(ms: number | null | undefined, locale: Locale): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  const nf = (n: number, d = 1) => new Intl.NumberFormat(tags[locale], { maximumFractionDigits: d }).format(n);
+  if (ms < 1000) return `${nf(ms, 0)} ms`;
+  if (ms < 60_000) return `${nf(ms / 1000)} s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m} min ${s} s`;
+}
+
+export function shortHash(h: string | null | undefined): string {
+  return h ? h.slice(0, 7) : '—';
+}

@@ -1,0 +1,120 @@
+// Server-sent events over fetch: EventSource cannot send the Authorization header. Parses the
+// text/event-stream format (id/event/data fields, blank line ends an event), resumes with
+// Last-Event-ID when the connection drops before the stream's `end` event.
+import { apiUrl, authHeaders, failure } from './api.ts';
+
+export interface SseMessage {
+  id: string | null;
+  event: string;
+  data: string;
+}
+
+export interface SseOptions {
+  onMessage: (m: SseMessage) => void;
+  /** the stream said `end` (or the server closed it after the job ended) */
+  onEnd: () => void;
+  onError: (e: Error) => void;
+  /** stop reconnecting after this many consecutive failures */
+  maxRetries?: number;
+}
+
+/** Parses a chunked event stream; returns the events completed by this chunk. */
+export class SseParser {
+  private buf = '';
+  private id: string | null = null;
+  private event = '';
+  private data: string[] = [];
+  lastId: string | null = null;
+
+  push(chunk: string): SseMessage[] {
+    this.buf += chunk;
+    const out: SseMessage[] = [];
+    let nl: number;
+    while ((nl = this.buf.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buf.slice(0, nl);
+      const len = this.buf.startsWith('\r\n', nl) ? 2 : 1;
+      this.buf = this.buf.slice(nl + len);
+      if (line === '') {
+        if (this.data.length > 0 || this.event) {
+          out.push({ id: this.id, event: this.event || 'message', data: this.data.join('\n') });
+        }
+        if (this.id !== null) this.lastId = this.id;
+        this.event = '';
+        this.data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue; // comment / keep-alive
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') this.data.push(value);
+      else if (field === 'event') this.event = value;
+      else if (field === 'id') this.id = value;
+    }
+    return out;
+  }
+}
+
+/** Follows an SSE endpoint until `end`; returns a function that stops it. */
+export function followEvents(path: string, opts: SseOptions): () => void {
+  const ctrl = new AbortController();
+  let stopped = false;
+  let lastId: string | null = null;
+  let failures = 0;
+  const maxRetries = opts.maxRetries ?? 20;
+
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      let ended = false;
+      try {
+        const headers: Record<string, string> = { Accept: 'text/event-stream', ...authHeaders() };
+        if (lastId !== null) headers['Last-Event-ID'] = lastId;
+        const res = await fetch(apiUrl(path), { headers, signal: ctrl.signal, cache: 'no-store' });
+        if (!res.ok) {
+          const err = await failure(res);
+          // auth and not-found are final; anything else may be a restarting runner
+          if (res.status === 401 || res.status === 403 || res.status === 404) throw Object.assign(err, { final: true });
+          throw err;
+        }
+        if (!res.body) throw new Error('the event stream has no body');
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        const parser = new SseParser();
+        failures = 0;
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          for (const m of parser.push(value)) {
+            if (m.id !== null) lastId = m.id;
+            if (m.event === 'end') {
+              ended = true;
+              break;
+            }
+            opts.onMessage(m);
+          }
+          if (ended) {
+            void reader.cancel().catch(() => undefined);
+            break;
+          }
+        }
+        if (ended || stopped) break;
+        // closed without `end`: the server may have stopped; let the caller check the job
+        ended = true;
+        break;
+      } catch (e) {
+        if (stopped) return;
+        if ((e as { final?: boolean }).final || ++failures > maxRetries) {
+          opts.onError(e as Error);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 500 * failures)));
+      }
+    }
+    if (!stopped) opts.onEnd();
+  };
+  void run();
+  return () => {
+    stopped = true;
+    ctrl.abort();
+  };
+}
