@@ -5,6 +5,7 @@ import { BACKUP_TYPES } from '../../functions/archive/format.ts';
 import { backupView } from '../../functions/backup/catalog.ts';
 import { BackupRemovalRefused, removeBackup } from '../../functions/backup/remove.ts';
 import type { BackupResult } from '../../functions/backup/core.ts';
+import { verifyCommand } from './restore.ts';
 
 function backupId(raw: string | undefined, ctx: CliContext): BackupRow {
   if (!raw || !/^[1-9]\d{0,15}$/.test(raw)) throw usageError(`expected a backup id (see keeper backup list), got ${JSON.stringify(raw ?? '')}`);
@@ -130,5 +131,6 @@ export const backupGroup: CliGroup = {
         ctx.print(`last ok    ${s.last_success ? `${s.last_success.created_at} ${s.last_success.filename}` : 'never'}`);
       },
     },
+    verifyCommand, // keeper backup verify <id|file> (restore engineer, scripts/cli/restore.ts)
   ],
 };

@@ -4,13 +4,14 @@ import { statusCommand } from './status.ts';
 import { jobsGroup } from './jobs.ts';
 import { backupGroup } from './backup.ts';
 import { settingsGroup } from './settings.ts';
+import { restoreCommand } from './restore.ts';
 import { testGroup } from './test-task.ts';
 
 export const commands: CliModule[] = [
   statusCommand,
   jobsGroup,
   backupGroup,
-  // restoreCommand (restore engineer: scripts/cli/restore.ts)
+  restoreCommand,
   // updateGroup,   (update engineer: scripts/cli/update.ts)
   settingsGroup,
   // auditCommand,  (audit engineer: scripts/cli/audit.ts)

@@ -1,0 +1,151 @@
+// keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup]
+// keeper backup verify <id|file> [--passphrase-file F]   (verifyCommand, listed in the backup group)
+// Same tasks as the API (backup.restore_preview, backup.restore, backup.verify), through the helper.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { RestorePreview } from '../../functions/restore/preview.ts';
+import type { RestoreResult } from '../../functions/restore/apply.ts';
+import type { VerifyTaskResult } from '../../functions/backup/verify.task.ts';
+import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs } from './framework.ts';
+
+/** `12` → {backup_id: 12}; anything else is a file path. */
+export function archiveRef(arg: string | undefined): { backup_id: number } | { file: string } {
+  if (!arg) throw usageError('which backup? give its id (keeper backup list) or an archive file');
+  if (/^\d+$/.test(arg)) return { backup_id: Number(arg) };
+  return { file: isAbsolute(arg) ? arg : resolve(arg) };
+}
+
+/** The passphrase from --passphrase-file (first line; never from argv). */
+export function passphraseFrom(values: ParsedArgs['values']): { passphrase?: string } {
+  const f = values['passphrase-file'];
+  if (f === undefined) return {};
+  if (typeof f !== 'string' || !f) throw usageError('--passphrase-file needs a file');
+  let text: string;
+  try {
+    text = readFileSync(f, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read --passphrase-file ${f}: ${(e as Error).message}`);
+  }
+  const p = text.split(/\r?\n/)[0];
+  if (!p) throw usageError(`--passphrase-file ${f} is empty`);
+  return { passphrase: p };
+}
+
+const size = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
+const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
+
+/** The preview as the restore modal shows it (original-design.md "Restore Preview"). */
+export function renderPreview(p: RestorePreview, out: (line: string) => void): void {
+  const b = p.backup;
+  out('Restore from backup');
+  out('');
+  out('Backup information:');
+  out(`  Date:     ${b.date}`);
+  out(`  Version:  ${b.version ?? '?'} (commit: ${b.commit?.slice(0, 7) ?? '?'})`);
+  out(`  Size:     ${size(b.size_bytes)}${b.encrypted ? ' (encrypted)' : ''}`);
+  out(`  Type:     ${b.type}${b.id !== null ? `  (id ${b.id}, ${b.filename})` : `  (${b.filename})`}`);
+  out('');
+  out('Current installation:');
+  out(`  Version:  ${p.current.version ?? '?'} (commit: ${p.current.commit?.slice(0, 7) ?? '?'})`);
+  out(`  Last updated: ${p.current.last_update ?? 'unknown'}`);
+  out('');
+  out('CHANGES THAT WILL BE LOST:');
+  if (p.database) {
+    const d = p.database;
+    out('  Database:');
+    out(`    ${d.servers_added ?? '?'} new server(s), ${d.archives_added ?? '?'} new archive(s), ${d.users_added ?? '?'} new user(s) since the backup`);
+    for (const [t, c] of Object.entries(d.tables)) if (c.now !== c.backup) out(`    table ${t}: ${c.now ?? '-'} rows now, ${c.backup ?? '-'} in the backup`);
+    if (d.tables_dropped.length) out(`    tables dropped: ${list(d.tables_dropped)}`);
+  }
+  if (p.settings) out(`  Settings: modified ${list(p.settings.modified)}; added ${list(p.settings.added)}; removed ${list(p.settings.removed)}`);
+  const c = p.config;
+  out('  Configuration:');
+  out(`    .env keys changed: ${list(c.env_changed)}`);
+  for (const k of ['sudoers', 'systemd', 'etc'] as const) {
+    const d = c[k];
+    out(`    ${k}: added ${list(d.added)}; removed ${list(d.removed)}; changed ${list(d.changed)}`);
+  }
+  out(`    SSH keys: added ${list(c.ssh.added)}; removed ${list(c.ssh.removed)}; changed ${list(c.ssh.changed)}`);
+  const v = p.version;
+  if (v.downgrade) out(`  Version downgrade: ${v.from} → ${v.to} (${v.commits_behind} commit(s) behind)`);
+  else out(`  Version: ${v.from ?? '?'} → ${v.to ?? '?'}${v.commits_ahead ? ` (${v.commits_ahead} commit(s) ahead)` : ''}`);
+  out('');
+  if (p.safety_backup) out(`A backup of the current installation will be created first: ${p.safety_backup}`);
+  else out('NO safety backup will be taken.');
+  out(`Free space: ${size(p.free_space.needed)} needed, ${size(p.free_space.available)} available${p.free_space.ok ? '' : '  — NOT ENOUGH'}`);
+  for (const w of p.warnings) out(`warning: ${w}`);
+}
+
+async function confirm(ctx: CliContext): Promise<void> {
+  if (!process.stdin.isTTY) throw usageError('not a terminal: add --yes to restore without the interactive confirmation');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question("Type 'YES' to restore (anything else cancels): ");
+    if (answer.trim() !== 'YES') throw new CliError('cancelled', 'restore cancelled; nothing was changed');
+  } finally {
+    rl.close();
+  }
+  ctx.info('');
+}
+
+export const restoreCommand: CliCommand = {
+  name: 'restore',
+  summary: 'restore the whole installation from a backup (preview, safety backup, automatic rollback)',
+  usage:
+    'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--json]\n' +
+    '  --preview             show what would be lost, change nothing\n' +
+    '  --yes                 do not ask for YES (needed when not on a terminal)\n' +
+    '  --passphrase-file F   passphrase of an encrypted archive (first line of F); default: the stored one\n' +
+    '  --force               go on when phpBorg jobs still run after the drain timeout (never kills them)\n' +
+    '  --skip-safety-backup  no safety backup first (needs --force): a failure cannot be rolled back',
+  options: {
+    preview: { type: 'boolean' },
+    yes: { type: 'boolean' },
+    'passphrase-file': { type: 'string' },
+    force: { type: 'boolean' },
+    'skip-safety-backup': { type: 'boolean' },
+  },
+  positionals: { min: 1, max: 1 },
+  async run(ctx, { values, positionals }) {
+    const ref = { ...archiveRef(positionals[0]), ...passphraseFrom(values) };
+    if (values['skip-safety-backup'] && !values.force) throw usageError('--skip-safety-backup needs --force');
+    if (values.preview || !values.yes) {
+      const job = await runTaskFromCli(ctx, 'backup.restore_preview', ref);
+      const preview = job.result as RestorePreview;
+      if (values.preview) return { preview };
+      renderPreview(preview, (l) => ctx.info(l));
+      if (!preview.free_space.ok) throw new CliError('insufficient_space', 'not enough free space for the restore; nothing was changed', { free_space: preview.free_space });
+      await confirm(ctx);
+    }
+    const job = await runTaskFromCli(ctx, 'backup.restore', {
+      ...ref,
+      force: !!values.force,
+      skip_safety_backup: !!values['skip-safety-backup'],
+    });
+    return { job_id: job.id, ...(job.result as RestoreResult) };
+  },
+  render(r, ctx) {
+    const x = r as { preview?: RestorePreview } & Partial<RestoreResult>;
+    if (x.preview) return renderPreview(x.preview, (l) => ctx.print(l));
+    ctx.print(x.message ?? 'restored');
+    if (x.safety_backup) ctx.print(`safety backup: ${x.safety_backup.filename} (id ${x.safety_backup.id})`);
+  },
+};
+
+export const verifyCommand: CliCommand = {
+  name: 'verify',
+  summary: 'check an archive end to end (hash, HMAC, gzip, tar, layout, manifest, metadata); changes nothing',
+  usage: 'keeper backup verify <id|file> [--passphrase-file F] [--json]',
+  options: { 'passphrase-file': { type: 'string' } },
+  positionals: { min: 1, max: 1 },
+  async run(ctx, { values, positionals }) {
+    const job = await runTaskFromCli(ctx, 'backup.verify', { ...archiveRef(positionals[0]), ...passphraseFrom(values) });
+    return job.result as VerifyTaskResult;
+  },
+  render(r, ctx) {
+    const x = r as VerifyTaskResult;
+    for (const c of x.checks) ctx.print(`${c.ok ? 'ok   ' : 'ERROR'}  ${c.name}${c.error ? `: ${c.error}` : ''}`);
+    ctx.print(`${x.file}: all checks passed`);
+  },
+};
