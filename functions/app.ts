@@ -15,6 +15,9 @@ import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/d
 import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
 import { verifyBackupHandler } from './backup/verify.ts';
 import { previewGetHandler, previewPostHandler, restoreHandler } from './restore/handlers.ts';
+import { auditHandler } from './audit/list.ts';
+import { testEmailHandler } from './notify/test-email.ts';
+import { emergencyKitHandler } from './kit/emergency-kit.ts';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -48,6 +51,9 @@ export function createApp(): Hono<AppEnv> {
   // ── update: status, check, changelog, apply, history, rollback (update engineer) ────────────
 
   // ── schedule, email, audit, emergency kit (email/audit engineer) ────────────────────────────
+  app.get('/api/phpborg-backup/audit', admin, auditHandler); //                    admin, ?page&per_page&action
+  app.post('/api/phpborg-backup/settings/test-email', admin, testEmailHandler); // admin, audited, 502 when unsent
+  app.get('/api/phpborg-backup/settings/emergency-kit', admin, emergencyKitHandler); // admin, audited, text/plain attachment
 
   // ── setup wizard (emergency engineer; guarded by the one-time setup token, not admin) ─────────
 

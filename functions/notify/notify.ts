@@ -38,6 +38,8 @@ export interface NotifyOptions {
   target?: string | null;
   /** send even when backup_notify_email is off (the test mail) */
   force?: boolean;
+  /** another recipient than the configured one (the test mail) */
+  to?: string;
   timeoutMs?: number;
 }
 
@@ -65,14 +67,16 @@ export async function notify(d: NotifyDeps, event: NotifyEvent, opts: NotifyOpti
       return { status: 'failed', reason: r.reason };
     }
     const link = p.prefs?.get('app.url')?.trim() ? `${p.prefs.get('app.url')!.trim().replace(/\/+$/, '')}/settings/backup` : null;
-    const mail = renderMail(event, { lang: p.language, timezone: p.timezone, link });
+    const to = opts.to ?? r.smtp.to;
+    const ev: NotifyEvent = event.kind === 'test' ? { ...event, from: r.smtp.from_email } : event;
+    const mail = renderMail(ev, { lang: p.language, timezone: p.timezone, link });
     try {
-      const info = await sendMail(r.smtp, { to: r.smtp.to, ...mail }, { timeoutMs: opts.timeoutMs });
-      record('succeeded', { to: r.smtp.to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, language: p.language });
-      return { status: 'sent', to: r.smtp.to, subject: mail.subject, message_id: info.messageId };
+      const info = await sendMail(r.smtp, { to, ...mail }, { timeoutMs: opts.timeoutMs });
+      record('succeeded', { to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, language: p.language });
+      return { status: 'sent', to, subject: mail.subject, message_id: info.messageId };
     } catch (e) {
       const reason = describeMailError(e, r.smtp);
-      record('failed', { to: r.smtp.to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, reason });
+      record('failed', { to, subject: mail.subject, smtp: `${r.smtp.host}:${r.smtp.port}`, source: r.smtp.source, reason });
       return { status: 'failed', reason };
     }
   } catch (e) {
