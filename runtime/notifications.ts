@@ -1,0 +1,46 @@
+// Plugs mail notifications into the job runtime: one job-finished listener per process (runner and
+// CLI alike, so API, CLI and scheduled runs all notify), and the scheduler into the runner.
+import type { Bindings } from './bindings.ts';
+import type { BootContext } from './boot.ts';
+import { onJobFinished } from './jobs.ts';
+import { createScheduler, nextScheduledRun } from './schedule.ts';
+import { phpborgDb } from '../state/phpborg-db.ts';
+import { notifyJob } from '../functions/notify/notify.ts';
+
+let registered = false;
+
+/** Registers the mail listener once per process; it reads config and ledger from each job's runtime. */
+export function registerNotifications(): void {
+  if (registered) return;
+  registered = true;
+  onJobFinished(async (job, ctx) => {
+    // a pool per notification: the CLI must be able to exit, and .env may have changed (restore)
+    const db = phpborgDb(ctx.config);
+    try {
+      await notifyJob({ config: ctx.config, ledger: ctx.ledger, phpborg: db }, job);
+    } finally {
+      await db.close();
+    }
+  });
+}
+
+/** Starts the weekly schedule in the runner; returns its stop function. */
+export async function startScheduler(env: Bindings): Promise<() => void> {
+  const s = createScheduler({ config: env.config, ledger: env.ledger, phpborg: env.phpborg, clock: env.clock, jobs: env.jobs }, { timers: true });
+  try {
+    await s.start();
+  } catch (e) {
+    console.error(`[keeper] scheduler: ${(e as Error).message}`);
+  }
+  return () => s.stop();
+}
+
+/** The next scheduled backup (ISO), for `keeper status`; null when the schedule is off. */
+export async function nextBackupTime(ctx: BootContext): Promise<string | null> {
+  const db = phpborgDb(ctx.config);
+  try {
+    return (await nextScheduledRun({ config: ctx.config, ledger: ctx.ledger, phpborg: db, clock: { now: () => new Date() } })).next_run;
+  } finally {
+    await db.close();
+  }
+}
