@@ -85,8 +85,15 @@ function keeperConfig(L: Layout, meta: SandboxMeta): object {
   };
 }
 
+/** Writes keeper.json; keys a test added (smtp, units, …) survive a restart. */
 function writeConfig(L: Layout, meta: SandboxMeta): void {
-  writeFileSync(L.config, JSON.stringify(keeperConfig(L, meta), null, 2) + '\n', { mode: 0o644 });
+  let kept: Record<string, unknown> = {};
+  try {
+    kept = JSON.parse(readFileSync(L.config, 'utf8')) as Record<string, unknown>;
+  } catch {
+    /* first write, or unreadable: start over */
+  }
+  writeFileSync(L.config, JSON.stringify({ ...kept, ...keeperConfig(L, meta) }, null, 2) + '\n', { mode: 0o644 });
 }
 
 /** Rewrites KEY=value lines of .env in place (ports that had to move on restart). */

@@ -29,7 +29,7 @@ export interface SeedInput {
 }
 
 /** about how many bytes one archives row adds to a dump */
-export const ARCHIVE_ROW_BYTES = 230;
+export const ARCHIVE_ROW_BYTES = 210;
 
 export function seedSql(s: SeedInput): string {
   const settings: [string, string, string, string, string][] = [

@@ -3,7 +3,7 @@
 // Units come from DIR/sandbox.json; each runs detached in its own session, with a pidfile under
 // DIR/run/units/ and its output in DIR/var/log/<unit>.log. Every call is logged to DIR/var/log/systemctl.log.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -63,6 +63,39 @@ function expand(list) {
 }
 
 const pidFile = (unit) => join(unitsDir, `${unit}.pid`);
+const lockFile = (unit) => join(unitsDir, `${unit}.lock`);
+
+/** One systemctl at a time per unit (two callers starting a unit must not start it twice). */
+async function withLock(unit, fn) {
+  const file = lockFile(unit);
+  // the pid goes in first, then link() makes the lock appear atomically, never empty
+  const mine = `${file}.${process.pid}`;
+  writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, file);
+        break;
+      } catch {
+        let holder = 0;
+        try {
+          holder = Number(readFileSync(file, 'utf8').trim());
+        } catch {
+          continue; // released meanwhile
+        }
+        if (!procStat(holder)) rmSync(file, { force: true }); // its holder died
+        else await sleep(25);
+      }
+    }
+  } finally {
+    rmSync(mine, { force: true });
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
 const notifyFile = (unit) => join(unitsDir, `${unit}.ready`);
 
 function procStat(pid) {
@@ -127,7 +160,10 @@ async function ready(unit, spec, rec) {
   return false;
 }
 
-async function start(unit) {
+const start = (unit) => withLock(unit, () => startUnlocked(unit));
+const stop = (unit) => withLock(unit, () => stopUnlocked(unit));
+
+async function startUnlocked(unit) {
   const u = resolve(unit);
   if (state(unit) === 'active') return true;
   const spec = u.spec;
@@ -170,7 +206,7 @@ function signal(rec, sig) {
   }
 }
 
-async function stop(unit) {
+async function stopUnlocked(unit) {
   const u = resolve(unit);
   const rec = readPid(unit);
   if (rec && alive(rec)) {
