@@ -6,6 +6,7 @@ import { backupGroup } from './backup.ts';
 import { settingsGroup } from './settings.ts';
 import { restoreCommand } from './restore.ts';
 import { testGroup } from './test-task.ts';
+import { auditCommand } from './audit.ts';
 
 export const commands: CliModule[] = [
   statusCommand,
@@ -14,7 +15,7 @@ export const commands: CliModule[] = [
   restoreCommand,
   // updateGroup,   (update engineer: scripts/cli/update.ts)
   settingsGroup,
-  // auditCommand,  (audit engineer: scripts/cli/audit.ts)
+  auditCommand,
   // test-only, hidden unless KEEPER_TEST_TASKS=1
   ...(process.env.KEEPER_TEST_TASKS === '1' ? [testGroup] : []),
 ];
