@@ -14,10 +14,17 @@ import { deleteHandler as deleteBackup, getHandler as getBackup, listHandler as 
 import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/download.ts';
 import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
 import { verifyBackupHandler } from './backup/verify.ts';
+import { uploadHandler } from './backup/upload.ts';
 import { previewGetHandler, previewPostHandler, restoreHandler } from './restore/handlers.ts';
 import { auditHandler } from './audit/list.ts';
 import { testEmailHandler } from './notify/test-email.ts';
 import { emergencyKitHandler } from './kit/emergency-kit.ts';
+import { getUpdateStatus } from './update/status.ts';
+import { checkHandler } from './update/check.ts';
+import { getChangelog } from './update/changelog.ts';
+import { applyHandler } from './update/apply.ts';
+import { getUpdateHistory } from './update/history.ts';
+import { rollbackHandler, rollbackPreviewHandler } from './update/rollback.ts';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -46,9 +53,17 @@ export function createApp(): Hono<AppEnv> {
   app.post('/api/phpborg-backup/:id{[0-9]+}/verify', admin, verifyBackupHandler); //      admin, job backup.verify
   app.get('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewGetHandler); // admin, stored passphrase, waits ≤30 s
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewPostHandler); // admin, {passphrase} in body
+  app.post('/api/phpborg-backup/upload', admin, uploadHandler); //                 admin, multipart file (+ passphrase), 201/413/422
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore', admin, restoreHandler); //     admin, {confirm: true}, job backup.restore
 
   // ── update: status, check, changelog, apply, history, rollback (update engineer) ────────────
+  app.get('/api/phpborg-update/status', admin, getUpdateStatus); //                 admin, local refs only
+  app.post('/api/phpborg-update/check', admin, checkHandler); //                    admin, job update.check (git fetch)
+  app.get('/api/phpborg-update/changelog', admin, getChangelog); //                admin, ?limit&offset
+  app.post('/api/phpborg-update/apply', admin, applyHandler); //                    admin, job update.apply {target?}
+  app.get('/api/phpborg-update/history', admin, getUpdateHistory); //              admin, ?limit&offset
+  app.get('/api/phpborg-update/rollback/:historyId{[0-9]+}/preview', admin, rollbackPreviewHandler); // admin, job (waits)
+  app.post('/api/phpborg-update/rollback/:historyId{[0-9]+}', admin, rollbackHandler); // admin, job update.rollback {confirm}
 
   // ── schedule, email, audit, emergency kit (email/audit engineer) ────────────────────────────
   app.get('/api/phpborg-backup/audit', admin, auditHandler); //                    admin, ?page&per_page&action
