@@ -1,0 +1,145 @@
+// Task update.rollback: puts back the install as it was before an update, by restoring that
+// update's pre-update backup exactly the way a restore does (verify, safety backup, database, code
+// with vendor and dist, configuration, health, automatic roll-back on failure). Recorded in the
+// update history as a row of kind "rollback" pointing at the update (parent_id).
+// Task update.rollback_preview: the restore preview of that backup, plus the history row.
+import * as v from 'valibot';
+import * as git from '../../runtime/git.ts';
+import { defineTask, TaskError, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
+import { getSettings } from '../../state/settings.ts';
+import { finishUpdate, getUpdate, insertUpdate, type UpdateRow } from '../../state/updates.ts';
+import { isArchiveError } from '../archive/index.ts';
+import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
+import { locateArchive, type Located } from '../restore/locate.ts';
+import { buildPreview, type RestorePreview } from '../restore/preview.ts';
+
+const HistoryId = v.pipe(v.number('expected an update history id'), v.integer(), v.minValue(1));
+
+export const RollbackParams = v.strictObject({
+  history_id: HistoryId,
+  /** go on when phpBorg jobs still run after the drain timeout (never kills them) */
+  force: v.optional(v.boolean('expected true or false'), false),
+});
+
+export const RollbackPreviewParams = v.strictObject({ history_id: HistoryId });
+
+/** The update row a rollback is about, and its pre-update archive; TaskError when there is none. */
+async function locateUpdate(ctx: Pick<TaskContext, 'config' | 'ledger'>, historyId: number): Promise<{ row: UpdateRow; loc: Located }> {
+  const row = getUpdate(ctx.ledger, historyId);
+  if (!row) throw new TaskError('not_found', `no update #${historyId} in the history: see \`keeper update history\``);
+  if (row.kind !== 'update') throw new TaskError('not_an_update', `history #${historyId} is a ${row.kind}, not an update; roll back the update it belongs to (#${row.parent_id})`);
+  if (row.status === 'running') throw new TaskError('update_running', `update #${historyId} is still running`);
+  if (row.backup_id === null) throw new TaskError('no_backup', `update #${historyId} has no pre-update backup to roll back to`);
+  const loc = await locateArchive(ctx.config, ctx.ledger, { backup_id: row.backup_id });
+  return { row, loc };
+}
+
+export interface RollbackResult extends RestoreResult {
+  history_id: number;
+  update_id: number;
+}
+
+export const rollbackTask = defineTask({
+  name: 'update.rollback',
+  params: RollbackParams,
+  maintenance: true,
+  async run(ctx, p): Promise<RollbackResult | TaskOutcome<RollbackResult>> {
+    const { row, loc } = await locateUpdate(ctx, p.history_id).catch((e) => {
+      throw e instanceof TaskError ? new TaskError(e.code, `${e.message}; nothing was changed`, 'update.rollback') : e;
+    });
+    const dir = ctx.config.paths.code;
+    const [head, version] = await Promise.all([git.headCommit(dir).catch(() => 'unknown'), git.describe(dir)]);
+    ctx.progress('update.rollback', 0, `Rolling back update #${row.id} with ${loc.file.split('/').pop()}`, {
+      update_id: row.id,
+      backup_id: row.backup_id,
+    });
+    const historyId = insertUpdate(ctx.ledger, {
+      kind: 'rollback',
+      parent_id: row.id,
+      job_id: ctx.jobId,
+      from_commit: head,
+      from_version: version,
+      to_commit: loc.backup?.git_commit ?? row.from_commit,
+      to_version: loc.backup?.phpborg_version ?? row.from_version,
+      target: `rollback of update #${row.id}`,
+      backup_id: row.backup_id,
+      actor_id: ctx.actor.id,
+      actor_name: ctx.actor.name,
+      started_at: ctx.now().toISOString(),
+    });
+    let r: RestoreResult;
+    try {
+      r = await restoreInstall(ctx, {
+        file: loc.file,
+        passphrase: loc.passphrase,
+        expected: loc.expected,
+        backupId: row.backup_id,
+        safetyBackup: 'create',
+        safetyType: 'pre_restore',
+        force: p.force,
+        storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
+      });
+    } catch (e) {
+      // refused before anything changed
+      finishUpdate(ctx.ledger, historyId, {
+        status: 'failed',
+        finished_at: ctx.now().toISOString(),
+        failed_step: e instanceof TaskError ? (e.step ?? null) : null,
+        error: `${(e as Error).message}`,
+        details: { changed: false },
+      });
+      throw e;
+    }
+    const out: RollbackResult = { ...r, history_id: historyId, update_id: row.id };
+    const end = { finished_at: ctx.now().toISOString(), details: { restore: { outcome: r.outcome, message: r.message, steps: r.steps } } };
+    if (r.outcome === 'restored') {
+      finishUpdate(ctx.ledger, historyId, { ...end, status: 'succeeded', to_version: await git.describe(dir) });
+      return out;
+    }
+    if (r.outcome === 'rolled_back') {
+      finishUpdate(ctx.ledger, historyId, { ...end, status: 'rolled_back', failed_step: r.failed_step ?? null, error: r.error ?? r.message });
+      return { status: 'rolled_back', result: out };
+    }
+    finishUpdate(ctx.ledger, historyId, {
+      ...end,
+      status: 'failed',
+      failed_step: r.failed_step ?? null,
+      error: r.error ?? r.message,
+      details: { ...end.details, install_state: r.install_state, emergency_command: r.emergency_command },
+    });
+    throw new TaskError('rollback_failed', r.message, r.failed_step, out);
+  },
+});
+
+export interface RollbackPreview {
+  update: UpdateRow;
+  preview: RestorePreview;
+}
+
+export const rollbackPreviewTask = defineTask({
+  name: 'update.rollback_preview',
+  params: RollbackPreviewParams,
+  maintenance: false,
+  async run(ctx, p): Promise<RollbackPreview> {
+    const { row, loc } = await locateUpdate(ctx, p.history_id);
+    ctx.progress('update.rollback_preview', 10, `Reading the head of ${loc.file.split('/').pop()}`);
+    try {
+      const preview = await buildPreview({
+        config: ctx.config,
+        ledger: ctx.ledger,
+        file: loc.file,
+        passphrase: loc.passphrase,
+        backup: loc.backup,
+        expected: loc.expected,
+        storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
+        safetyType: 'pre_restore',
+        now: ctx.now(),
+      });
+      ctx.progress('update.rollback_preview', 100, 'Preview ready');
+      return { update: row, preview };
+    } catch (e) {
+      if (isArchiveError(e)) throw new TaskError(e.code, e.message, 'update.rollback_preview');
+      throw e;
+    }
+  },
+});
