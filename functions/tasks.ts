@@ -7,6 +7,9 @@ import { backupCreateTask } from './backup/create.task.ts';
 import { backupVerifyTask } from './backup/verify.task.ts';
 import { restorePreviewTask } from './restore/preview.task.ts';
 import { backupRestoreTask } from './restore/restore.task.ts';
+import { checkTask } from './update/check.task.ts';
+import { applyTask } from './update/apply.task.ts';
+import { rollbackPreviewTask, rollbackTask } from './update/rollback.task.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
@@ -17,7 +20,11 @@ const tasks: Record<string, TaskDef> = {
   'backup.verify': backupVerifyTask,
   'backup.restore_preview': restorePreviewTask,
   'backup.restore': backupRestoreTask,
-  // update (update engineer): 'update.check': …, 'update.apply': …, 'update.rollback': …,
+  // update
+  'update.check': checkTask,
+  'update.apply': applyTask,
+  'update.rollback': rollbackTask,
+  'update.rollback_preview': rollbackPreviewTask,
   // setup (emergency engineer): 'setup.restore': …,
 };
 
