@@ -48,7 +48,16 @@ const steps: Record<Locale, Record<string, string>> = { fr: stepsFr, en: stepsEn
  * message the server sent (a new step never shows as a raw key).
  */
 export function stepLabel(key: string, message: string, params: Record<string, unknown> = {}): string {
-  const tpl = steps[currentLocale()][key];
-  if (!tpl) return message || key;
-  return tpl.replace(/\{(\w+)\}/g, (_, p: string) => (params[p] === undefined || params[p] === null ? '' : String(params[p])));
+  const table = steps[currentLocale()];
+  const fill = (tpl: string) => tpl.replace(/\{(\w+)\}/g, (_, p: string) => (params[p] === undefined || params[p] === null ? '' : String(params[p])));
+  if (table[key]) return fill(table[key]);
+  // a backup inside another operation (restore.safety_backup.dump): "<step> — <backup sub-step>"
+  const parts = key.split('.');
+  if (parts.length > 2) {
+    const group = table[parts.slice(0, 2).join('.')];
+    const sub = table[`backup.${parts.slice(2).join('.')}`] ?? table[parts.slice(1).join('.')];
+    if (group && sub) return `${group} — ${fill(sub)}`;
+    if (group) return group;
+  }
+  return message || key;
 }

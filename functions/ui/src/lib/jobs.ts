@@ -105,13 +105,15 @@ export function applyEvent(job: LiveJob, event: string, payload: Record<string, 
     job.step = step;
     job.message = message || job.message;
     job.params = params;
+    // sub-steps (restore.safety_backup.dump) stay under their step in the list
+    const group = step.split('.').slice(0, 2).join('.');
     const last = job.steps[job.steps.length - 1];
-    if (last && last.key === step) {
+    if (last && last.key === group) {
       last.message = message || last.message;
       last.params = params;
     } else {
       if (last && last.state === 'running') last.state = 'done';
-      job.steps.push({ key: step, message, params, state: 'running' });
+      job.steps.push({ key: group, message, params, state: 'running' });
     }
   } else if (message) job.message = message;
   if (job.status === 'queued') job.status = 'running';

@@ -5,10 +5,7 @@ const isObj = (x: unknown): x is Obj => !!x && typeof x === 'object' && !Array.i
 const num = (x: unknown): number | null => (typeof x === 'number' ? x : typeof x === 'string' && x !== '' && !Number.isNaN(Number(x)) ? Number(x) : null);
 const str = (x: unknown): string | null => (typeof x === 'string' && x !== '' ? x : null);
 const list = (x: unknown): string[] => (Array.isArray(x) ? x.map((v) => (typeof v === 'string' ? v : isObj(v) ? String(v.key ?? v.name ?? v.path ?? JSON.stringify(v)) : String(v))) : []);
-const countOrList = (x: unknown): { n: number; names: string[] } => {
-  if (Array.isArray(x)) return { n: x.length, names: list(x) };
-  return { n: num(x) ?? 0, names: [] };
-};
+const count = (x: unknown): number | null => (Array.isArray(x) ? x.length : num(x));
 
 export interface TableCount {
   table: string;
@@ -19,7 +16,8 @@ export interface TableCount {
 export interface Preview {
   backup: { date: string | null; version: string | null; commit: string | null; size: number | null; type: string | null; encrypted: boolean; filename: string | null };
   current: { version: string | null; commit: string | null; lastUpdate: string | null };
-  database: { servers: number; archives: number; users: number; tables: TableCount[]; totalNow: number | null; totalBackup: number | null };
+  /** counts are null when the live database could not be read (see warnings) */
+  database: { servers: number | null; archives: number | null; users: number | null; tables: TableCount[]; dropped: string[]; totalNow: number | null; totalBackup: number | null };
   settings: { modified: string[]; added: string[]; removed: string[] };
   config: {
     env: string[];
@@ -28,10 +26,12 @@ export interface Preview {
     filesChanged: string[];
     sshAdded: string[];
     sshRemoved: string[];
+    sshChanged: string[];
   };
   version: { from: string | null; to: string | null; behind: number | null; ahead: number | null; downgrade: boolean; commits: string[] };
   safetyBackup: string | null;
   freeSpace: { needed: number | null; available: number | null; ok: boolean };
+  warnings: string[];
 }
 
 function files(o: unknown, kind: 'added' | 'removed' | 'changed'): string[] {
@@ -85,10 +85,11 @@ export function toPreview(raw: unknown): Preview {
     },
     current: { version: str(c.version ?? c.phpborg_version), commit: str(c.commit ?? c.git_commit), lastUpdate: str(c.last_update ?? c.last_updated ?? c.updated_at) },
     database: {
-      servers: countOrList(db.servers_added).n,
-      archives: countOrList(db.archives_added).n,
-      users: countOrList(db.users_added).n,
+      servers: count(db.servers_added),
+      archives: count(db.archives_added),
+      users: count(db.users_added),
       tables,
+      dropped: list(db.tables_dropped),
       totalNow: num(db.total_now ?? db.records_now) ?? sum('now'),
       totalBackup: num(db.total_backup ?? db.records_backup) ?? sum('backup'),
     },
@@ -100,6 +101,7 @@ export function toPreview(raw: unknown): Preview {
       filesChanged: files(cf, 'changed'),
       sshAdded: isObj(ssh) ? list(ssh.added) : [],
       sshRemoved: isObj(ssh) ? list(ssh.removed) : [],
+      sshChanged: isObj(ssh) ? list(ssh.changed) : [],
     },
     version: {
       from: str(v.from),
@@ -115,5 +117,6 @@ export function toPreview(raw: unknown): Preview {
       available: num(fs.available ?? fs.available_bytes ?? fs.free),
       ok: fs.ok !== false,
     },
+    warnings: list(p.warnings),
   };
 }
