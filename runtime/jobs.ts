@@ -52,6 +52,8 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
   const lookup = opts.tasks ?? getTask;
   const subscribers = new Map<string, Set<(seq: number) => void>>();
   const helpers = new Map<string, { handle: HelperHandle; done: Promise<void> }>();
+  // jobs whose helper we let go at shutdown: it reports to the ledger itself from then on
+  const released = new Set<string>();
   let closing = false;
 
   const publish = (jobId: string, seq: number) => {
@@ -93,7 +95,7 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
       { task, params, job_id: jobId, config_path: configPath, actor },
       {
         onEvent(e) {
-          if (terminal) return; // nothing counts after the result
+          if (terminal || released.has(jobId)) return; // nothing counts after the result
           if (e.type === 'result' || e.type === 'error') {
             terminal = e;
             return; // recorded at exit, together with the final status
@@ -102,6 +104,7 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
           publish(jobId, seq);
         },
         onStderr(text) {
+          if (released.has(jobId)) return;
           stderrTail = (stderrTail + text).slice(-2000);
           appendLog(ledger, jobId, text);
         },
@@ -109,6 +112,7 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
     );
     markRunning(ledger, jobId, handle.pid ?? null, now());
     const done = handle.exited.then(async (exit) => {
+      if (released.has(jobId)) return;
       const t = terminal as HelperEvent | null;
       if (exit.protocolError) {
         const error: JobError = { code: 'helper_protocol', message: `the helper broke the protocol and was stopped: ${exit.protocolError}` };
@@ -208,9 +212,13 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
       await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
       if (timer) clearTimeout(timer);
       const interrupted: string[] = [];
-      for (const id of helpers.keys()) {
-        // The helper keeps running on its own (a restore must not be cut in half); it records its
-        // own outcome in the ledger once its stdout is gone.
+      for (const [id, h] of helpers) {
+        // The helper keeps running on its own (a restore must not be cut in half); closing its
+        // stdout tells it to record its own events and outcome in the ledger from now on.
+        released.add(id);
+        h.handle.child.stdout?.destroy();
+        h.handle.child.stderr?.destroy();
+        h.handle.child.unref();
         const error: JobError = { code: 'interrupted', message: 'keeper stopped while this job was running; its helper was left to finish on its own' };
         await finish(id, { status: 'interrupted', error }, { type: 'error', ...error });
         interrupted.push(id);

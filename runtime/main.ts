@@ -100,15 +100,8 @@ export function startServer(runner: Runner, opts: { host?: string; port?: number
   });
 }
 
-interface SandboxModule {
-  upSandbox(dir: string, opts?: { size?: string }): Promise<unknown>;
-  downSandbox(dir: string): Promise<unknown>;
-  sandboxToken(dir: string, opts?: { role?: string }): Promise<string> | string;
-}
-
-async function loadSandbox(): Promise<SandboxModule> {
-  return (await import(new URL('../scripts/sandbox/index.ts', import.meta.url).href)) as SandboxModule;
-}
+// The demo sandbox (scripts/sandbox-kit), loaded only when there is no configuration.
+const loadSandbox = () => import('../scripts/sandbox-kit/index.ts');
 
 async function main(): Promise<void> {
   const host = process.env.KEEPER_HOST || undefined;
@@ -122,9 +115,8 @@ async function main(): Promise<void> {
   if (!configPath) {
     demoDir = resolve(process.env.KEEPER_DEMO_DIR || 'var/demo');
     console.error(`[keeper] no configuration (--config FILE or KEEPER_CONFIG): bringing up the demo sandbox in ${demoDir} …`);
-    const sb = await loadSandbox();
-    await sb.upSandbox(demoDir);
-    configPath = resolve(demoDir, 'keeper.json');
+    const info = await (await loadSandbox()).upSandbox(demoDir);
+    configPath = info.config;
   }
   configPath = resolve(configPath);
   let config: KeeperConfig;
@@ -140,9 +132,8 @@ async function main(): Promise<void> {
   const serving = await startServer(runner, { host: host ?? config.server.host, port: portEnv !== undefined ? Number(portEnv) : config.server.port });
   console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
   if (demoDir) {
-    const sb = await loadSandbox();
-    const token = await sb.sandboxToken(demoDir, { role: 'admin' });
-    console.log(`demo admin token (valid for a while):\n  ${token}`);
+    const token = await (await loadSandbox()).sandboxToken(demoDir, { expiresIn: 12 * 3600 });
+    console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);
     console.log(`try:  curl -H "Authorization: Bearer $TOKEN" ${serving.url}/api/system/services`);
   }
 

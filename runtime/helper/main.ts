@@ -18,18 +18,12 @@ let detached = false;
 process.stdout.on('error', () => {
   detached = true;
 });
+process.stderr.on('error', () => {});
 // A closed terminal must not cut a restore in half.
 process.on('SIGHUP', () => {});
 
-function emit(e: HelperEvent): void {
-  if (!detached) {
-    try {
-      process.stdout.write(encodeEvent(e));
-      return;
-    } catch {
-      detached = true;
-    }
-  }
+/** Records an event straight into the ledger (when the runner that spawned us is gone). */
+function record(e: HelperEvent): void {
   if (!ledger || !jobId) return;
   try {
     recordEvent(ledger, jobId, e);
@@ -40,6 +34,22 @@ function emit(e: HelperEvent): void {
     }
   } catch {
     /* nowhere left to report */
+  }
+}
+
+function emit(e: HelperEvent): void {
+  if (detached) return record(e);
+  try {
+    // each write learns its own fate: an event the runner never got goes to the ledger instead
+    process.stdout.write(encodeEvent(e), (err) => {
+      if (err) {
+        detached = true;
+        record(e);
+      }
+    });
+  } catch {
+    detached = true;
+    record(e);
   }
 }
 

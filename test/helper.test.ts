@@ -1,0 +1,134 @@
+// The single-use helper: parameters stay off argv and the environment, a killed helper or one that
+// prints garbage fails its job with a clear error, invalid parameters are refused by the helper.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRunner, type Runner } from '../runtime/main.ts';
+import { helperCommand, PROJECT_ROOT } from '../runtime/helper/spawn.ts';
+import { getJob, getJobLog, listEvents, lockHolder } from '../state/jobs.ts';
+import { getTask } from '../functions/tasks.ts';
+import { makeTempInstall, type TempInstall } from './support/runner.ts';
+
+process.env.KEEPER_TEST_TASKS = '1';
+const actor = { id: 7, name: 'tester' };
+let t: TempInstall;
+let runner: Runner;
+
+before(async () => {
+  t = makeTempInstall();
+  runner = await createRunner(t.config, t.configPath, { services: false, log: () => {} });
+});
+after(async () => {
+  await runner?.close();
+  t?.cleanup();
+});
+
+function start(task: string, params: unknown): string {
+  const r = runner.jobs.start(task, params, actor);
+  assert.ok(r.ok, `expected ${task} to start`);
+  return r.jobId;
+}
+
+async function runningPid(id: string): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const j = getJob(runner.ledger, id)!;
+    // wait for the first progress event: by then the helper has read its request
+    if (j.helper_pid && listEvents(runner.ledger, id).length > 0) return j.helper_pid;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`job ${id} never got going`);
+}
+
+describe('helper', () => {
+  test('parameters never appear in the helper\'s argv or environment, nor in the job row', async () => {
+    const secret = `s3cret-${Math.random().toString(36).slice(2)}`;
+    const id = start('test.ticks', { ms: 3000, steps: 30, secret });
+    const pid = await runningPid(id);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    assert.ok(!cmdline.includes(secret), 'secret in cmdline');
+    assert.ok(!environ.includes(secret), 'secret in environ');
+    assert.ok(!cmdline.includes('ms'), 'params in cmdline');
+    assert.deepEqual(cmdline.split('\0').filter(Boolean), helperCommand(t.config));
+    // the environment is PATH/locale only (plus the test switch)
+    const keys = environ.split('\0').filter(Boolean).map((kv) => kv.split('=')[0]);
+    for (const k of keys) assert.ok(['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'USER', 'TMPDIR', 'KEEPER_TEST_TASKS'].includes(k), `unexpected env ${k}`);
+    const job = await runner.jobs.wait(id, 20_000);
+    assert.equal(job.status, 'succeeded');
+    assert.deepEqual(job.params, { ms: 3000, steps: 30, secret: '[redacted]' });
+    const everything = JSON.stringify(job) + getJobLog(runner.ledger, id) + JSON.stringify(listEvents(runner.ledger, id));
+    assert.ok(!everything.includes(secret), 'secret stored in the ledger');
+  });
+
+  test('the helper received the parameters (on stdin)', async () => {
+    const id = start('test.echo', { secret: 'x', value: { a: [1, 2] } });
+    const job = await runner.jobs.wait(id, 20_000);
+    assert.equal(job.status, 'succeeded');
+    const r = job.result as { has_secret: boolean; value: unknown; argv: string[] };
+    assert.equal(r.has_secret, true);
+    assert.deepEqual(r.value, { a: [1, 2] });
+    assert.ok(!r.argv.join(' ').includes('{'), 'no JSON on the command line');
+  });
+
+  test('a helper killed with SIGKILL fails its job with the reason and frees the lock', async () => {
+    const id = start('test.sleep', { ms: 20_000 });
+    const pid = await runningPid(id);
+    assert.equal(lockHolder(runner.ledger), id);
+    process.kill(pid, 'SIGKILL');
+    const job = await runner.jobs.wait(id, 10_000);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error?.code, 'helper_crashed');
+    assert.match(job.error!.message, /killed by SIGKILL/);
+    assert.equal(lockHolder(runner.ledger), null);
+    const last = listEvents(runner.ledger, id).at(-1)!;
+    assert.equal(last.type, 'error');
+  });
+
+  test('a helper that prints garbage is stopped and fails its job with a clear error', async () => {
+    const id = start('test.garbage', {});
+    const job = await runner.jobs.wait(id, 10_000);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error?.code, 'helper_protocol');
+    assert.match(job.error!.message, /not JSON.*this is not JSON at all/);
+    // killed, not left sleeping for 5 s
+    assert.ok(Date.parse(job.finished_at!) - Date.parse(job.started_at!) < 4000);
+    assert.throws(() => process.kill(job.helper_pid!, 0));
+  });
+
+  test('the helper validates parameters with the task schema', async () => {
+    const id = start('test.sleep', { ms: 'soon' });
+    const job = await runner.jobs.wait(id, 10_000);
+    assert.equal(job.status, 'failed');
+    assert.equal(job.error?.code, 'invalid_params');
+    assert.match(job.error!.message, /ms/);
+  });
+
+  test('a TaskError keeps its code, step and details; a task can end rolled_back', async () => {
+    const f = await runner.jobs.wait(start('test.fail', {}), 10_000);
+    assert.equal(f.status, 'failed');
+    assert.deepEqual(f.error, { code: 'test_failure', message: 'the test task failed on purpose', step: 'test.before_failure', details: { hint: 'none' } });
+    const r = await runner.jobs.wait(start('test.rollback', {}), 10_000);
+    assert.equal(r.status, 'rolled_back');
+    assert.deepEqual(r.result, { rolled_back_to: 'nothing' });
+  });
+
+  test('the helper refuses a malformed request on stdin', () => {
+    const [cmd, ...args] = helperCommand(t.config);
+    const r = spawnSync(cmd, args, { cwd: PROJECT_ROOT, input: '{"task":"x"', env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; code: string };
+    assert.equal(ev.type, 'error');
+    assert.equal(ev.code, 'bad_request');
+  });
+
+  test('test tasks do not exist without KEEPER_TEST_TASKS=1', () => {
+    delete process.env.KEEPER_TEST_TASKS;
+    try {
+      assert.equal(getTask('test.sleep'), undefined);
+      assert.ok(getTask('system.services'));
+    } finally {
+      process.env.KEEPER_TEST_TASKS = '1';
+    }
+  });
+});
