@@ -7,13 +7,14 @@ import { settingsGroup } from './settings.ts';
 import { restoreCommand } from './restore.ts';
 import { testGroup } from './test-task.ts';
 import { auditCommand } from './audit.ts';
+import { updateGroup } from './update.ts';
 
 export const commands: CliModule[] = [
   statusCommand,
   jobsGroup,
   backupGroup,
   restoreCommand,
-  // updateGroup,   (update engineer: scripts/cli/update.ts)
+  updateGroup,
   settingsGroup,
   auditCommand,
   // test-only, hidden unless KEEPER_TEST_TASKS=1
