@@ -1,0 +1,259 @@
+// Restore against the sandbox: importDatabase round trip; backup → change everything → the preview
+// names exactly those changes → restore (API) → code, config and keys byte-identical, every table's
+// checksum equal, units active, the catalog intact plus the safety backup; a restore whose code fails
+// its health probe rolls back to the exact pre-restore install (job rolled_back, with the reason);
+// the CLI path (preview --json, restore --yes).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRunner, type Runner } from '../runtime/main.ts';
+import { runOk } from '../runtime/exec.ts';
+import { allUnits } from '../runtime/install.ts';
+import { dumpDatabase } from '../runtime/mariadb.ts';
+import { importDatabase, tableChecksums } from '../runtime/mariadb-import.ts';
+import { loadConfig } from '../runtime/config.ts';
+import type { JobView } from '../state/jobs.ts';
+import { listBackups } from '../state/catalog.ts';
+import { codeExcluder } from '../functions/backup/sources.ts';
+import type { RestorePreview } from '../functions/restore/preview.ts';
+import type { RestoreResult } from '../functions/restore/apply.ts';
+import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+
+let sb: Sandbox;
+let runner: Runner;
+let token: string;
+let work: string;
+
+before(async () => {
+  sb = await startSandbox();
+  // a failing health probe should not take the default 20 s per attempt in tests
+  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
+  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 4 }, null, 2));
+  sb.config = loadConfig(sb.info.config);
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  token = await sb.token();
+  work = mkdtempSync(join(tmpdir(), 'keeper-restore-test-'));
+});
+after(async () => {
+  await runner?.close().catch(() => {});
+  await sb?.down();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const api = (path: string, init: RequestInit = {}) =>
+  runner.request(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+
+async function job(res: Response, timeoutMs = 80_000): Promise<JobView> {
+  assert.equal(res.status, 202, await res.clone().text());
+  const { job_id } = (await res.json()) as { job_id: string };
+  return runner.jobs.wait(job_id, timeoutMs);
+}
+
+async function backup(notes: string): Promise<number> {
+  const j = await job(await api('/api/phpborg-backup/create', { method: 'POST', body: JSON.stringify({ notes }) }));
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
+  return (j.result as { id: number }).id;
+}
+
+function keeper(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end('');
+  });
+}
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+
+// ── what a user compares ─────────────────────────────────────────────────────────────────────────
+type Node = { type: string; mode?: number; sha?: string; link?: string };
+function tree(root: string, opts: { exclude?: (rel: string, isDir: boolean) => boolean; only?: (name: string) => boolean; modes?: boolean } = {}): Record<string, Node> {
+  const out: Record<string, Node> = {};
+  if (!existsSync(root)) return out;
+  const walk = (abs: string, rel: string) => {
+    for (const name of readdirSync(abs).sort()) {
+      if (!rel && opts.only && !opts.only(name)) continue;
+      const a = join(abs, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(a);
+      const mode = opts.modes === false ? undefined : st.mode & 0o7777;
+      if (st.isDirectory()) {
+        if (opts.exclude?.(r, true)) continue;
+        out[r] = { type: 'dir', mode };
+        walk(a, r);
+      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', link: readlinkSync(a) };
+      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+async function snapshot() {
+  const c = sb.config;
+  const prefixed = (n: string) => n.startsWith(c.file_prefix);
+  return {
+    code: tree(c.paths.code, { exclude: codeExcluder(c.exclude_dirs) }),
+    // SSH modes are normalised on restore (0600/0700): compare content here, modes separately
+    ssh: tree(c.paths.ssh, { modes: false }),
+    sudoers: tree(c.paths.sudoers, { only: prefixed }),
+    systemd: tree(c.paths.systemd, { only: prefixed }),
+    etc: tree(c.paths.etc),
+    tables: await tableChecksums(sb.readEnv().env),
+  };
+}
+
+async function unitsActive(): Promise<void> {
+  for (const u of allUnits(sb.config, sb.readEnv().env)) {
+    const r = await sb.systemctl('is-active', u);
+    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
+  }
+}
+
+const git = (...args: string[]) => runOk('git', ['-c', `safe.directory=${sb.config.paths.code}`, '-C', sb.config.paths.code, ...args]);
+
+// ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+test('importDatabase: drop, recreate, import → every table checksum equal; tables created later do not survive', async () => {
+  const env = sb.readEnv().env;
+  const before = await tableChecksums(env);
+  const dump = join(work, 'db.sql');
+  await dumpDatabase(env, dump);
+  await sb.query("INSERT INTO servers (name, hostname) VALUES ('later', 'later.example.lan')");
+  await sb.query('CREATE TABLE created_later (id INT PRIMARY KEY)');
+  await sb.systemctl('stop', 'phpborg-workers.target', 'phpborg-scheduler');
+  try {
+    const r = await importDatabase(env, dump);
+    assert.ok(['database', 'objects'].includes(r.recreated));
+  } finally {
+    await sb.systemctl('start', 'phpborg-workers.target', 'phpborg-scheduler');
+  }
+  assert.deepEqual(await tableChecksums(env), before);
+});
+
+let first: number;
+let firstSnap: Awaited<ReturnType<typeof snapshot>>;
+
+test('backup → change everything → preview names exactly those changes → restore: byte- and row-identical', async () => {
+  first = await backup('restore test: the state to come back to');
+  firstSnap = await snapshot();
+  const c = sb.config;
+
+  // change everything
+  await sb.query("INSERT INTO servers (name, hostname) VALUES ('new-1', 'n1.example.lan'), ('new-2', 'n2.example.lan')");
+  await sb.query("INSERT INTO archives (server_id, name, start, end) VALUES (1, 'a1', NOW(), NOW()), (1, 'a2', NOW(), NOW()), (1, 'a3', NOW(), NOW())");
+  await sb.query("INSERT INTO users (username, email, password, roles) VALUES ('newbie', 'newbie@example.test', 'x', '[\"ROLE_USER\"]')");
+  const [setting] = await sb.query<{ key: string }>("SELECT `key` FROM settings WHERE `key` NOT LIKE '%pass%' ORDER BY id LIMIT 1");
+  await sb.query('UPDATE settings SET value = CONCAT(COALESCE(value, \'\'), \'-changed\') WHERE `key` = ?', [setting.key]);
+  await sb.query("INSERT INTO settings (`key`, value) VALUES ('restore_test_new_key', 'v')");
+  const src = readdirSync(join(c.paths.code, 'src')).find((n) => n.endsWith('.php'))!;
+  appendFileSync(join(c.paths.code, 'src', src), '\n// edited after the backup\n');
+  await git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-am', 'edit after the backup');
+  appendFileSync(join(c.paths.code, '.env'), 'RESTORE_TEST_KEY=1\n');
+  unlinkSync(join(c.paths.ssh, 'id_ed25519.pub'));
+  const sudoers = readdirSync(c.paths.sudoers).find((n) => n.startsWith(c.file_prefix))!;
+  appendFileSync(join(c.paths.sudoers, sudoers), '# edited after the backup\n');
+  const second = await backup('a newer backup that must stay listed');
+
+  // preview (API): exactly those changes
+  const res = await api(`/api/phpborg-backup/${first}/restore-preview`);
+  assert.equal(res.status, 200, await res.clone().text());
+  const p = (await res.json()) as RestorePreview;
+  assert.equal(p.backup.id, first);
+  assert.equal(p.database?.servers_added, 2);
+  assert.equal(p.database?.archives_added, 3);
+  assert.equal(p.database?.users_added, 1);
+  assert.deepEqual(p.settings, { modified: [setting.key], added: ['restore_test_new_key'], removed: [] });
+  assert.deepEqual(p.config.env_changed, ['RESTORE_TEST_KEY']);
+  assert.deepEqual(p.config.ssh, { added: [], removed: ['id_ed25519.pub'], changed: [] });
+  assert.deepEqual(p.config.sudoers, { added: [], removed: [], changed: [sudoers] });
+  assert.deepEqual(p.config.systemd, { added: [], removed: [], changed: [] });
+  assert.deepEqual(p.config.etc, { added: [], removed: [], changed: [] });
+  assert.equal(p.version.commits_behind, 1);
+  assert.equal(p.version.commits_ahead, 0);
+  assert.equal(p.version.downgrade, true);
+  assert.match(p.safety_backup!, /^phpborg-backup-\d{4}-\d{2}-\d{2}-\d{6}-pre_restore\.tar\.gz$/);
+  assert.equal(p.free_space.ok, true);
+  assert.equal(p.database?.tables.servers.now, (p.database?.tables.servers.backup ?? 0) + 2);
+  assert.ok(!JSON.stringify(p).includes('-changed'), 'no setting value in the preview');
+
+  // restore (API)
+  const bad = await api(`/api/phpborg-backup/${first}/restore`, { method: 'POST', body: JSON.stringify({}) });
+  assert.equal(bad.status, 422, 'confirm: true is required');
+  const j = await job(await api(`/api/phpborg-backup/${first}/restore`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error ?? j.result));
+  const r = j.result as RestoreResult;
+  assert.equal(r.outcome, 'restored');
+  assert.ok(r.steps.every((s) => s.ok));
+
+  const now = await snapshot();
+  assert.deepEqual(now.code, firstSnap.code);
+  assert.deepEqual(now.ssh, firstSnap.ssh);
+  assert.deepEqual(now.sudoers, firstSnap.sudoers);
+  assert.deepEqual(now.systemd, firstSnap.systemd);
+  assert.deepEqual(now.etc, firstSnap.etc);
+  assert.deepEqual(now.tables, firstSnap.tables);
+  for (const [rel, n] of Object.entries(tree(c.paths.ssh))) assert.equal(n.mode, n.type === 'dir' ? 0o700 : n.type === 'file' ? 0o600 : undefined, `ssh/${rel} mode`);
+  await unitsActive();
+  const jobId = await sb.pushJob();
+  await sb.waitForJob(jobId);
+
+  // the ledger was not restored: every backup is still listed, plus the safety one
+  const list = listBackups(runner.ledger);
+  const ids = list.map((b) => b.id);
+  assert.ok(ids.includes(first) && ids.includes(second));
+  assert.ok(r.safety_backup && ids.includes(r.safety_backup.id!));
+  assert.equal(list.find((b) => b.id === r.safety_backup!.id)!.backup_type, 'pre_restore');
+  // nothing left beside the code dir
+  assert.deepEqual(readdirSync(join(c.paths.code, '..')).filter((n) => n.includes('keeper')), []);
+});
+
+test('a restore whose code fails its health probe rolls back to the exact pre-restore install', async () => {
+  const c = sb.config;
+  const fail = join(c.paths.code, 'public', 'HEALTH_FAIL');
+  writeFileSync(fail, 'unhealthy on purpose\n');
+  const broken = await backup('code that fails its health probe');
+  unlinkSync(fail);
+  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-broken', 'ab.example.lan')");
+  appendFileSync(join(c.paths.code, '.env'), 'AFTER_BROKEN=1\n');
+  const before = await snapshot();
+
+  const j = await job(await api(`/api/phpborg-backup/${broken}/restore`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
+  assert.equal(j.status, 'rolled_back', JSON.stringify(j.error ?? j.result));
+  const r = j.result as RestoreResult;
+  assert.equal(r.outcome, 'rolled_back');
+  assert.equal(r.failed_step, 'restore.health');
+  assert.match(r.message, /^restore failed at restore\.health: health check failed: .*HEALTH_FAIL.*; rolled back to phpborg-backup-.*-pre_restore\.tar\.gz$/);
+  const after = await snapshot();
+  assert.deepEqual(after, before);
+  assert.ok(!existsSync(fail));
+  await unitsActive();
+});
+
+test('CLI: keeper restore --preview --json, then keeper restore --yes', async () => {
+  const pv = await keeper(['restore', String(first), '--preview', '--json']);
+  assert.equal(pv.code, 0, pv.stderr);
+  const { preview } = lastJson(pv.stdout) as { preview: RestorePreview };
+  assert.equal(preview.backup.id, first);
+  assert.ok(preview.config.env_changed.includes('AFTER_BROKEN'));
+
+  const no = await keeper(['restore', String(first)]);
+  assert.equal(no.code, 2, 'not a terminal and no --yes: refused');
+
+  const res = await keeper(['restore', String(first), '--yes', '--json']);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(lastJson(res.stdout).outcome, 'restored');
+  const now = await snapshot();
+  assert.deepEqual(now.code, firstSnap.code);
+  assert.deepEqual(now.tables, firstSnap.tables);
+  await unitsActive();
+});
