@@ -78,6 +78,8 @@ export const ConfigSchema = v.strictObject({
       host: v.optional(v.string(), '127.0.0.1'),
       port: v.optional(Port, 3306),
       user: v.optional(v.string(), 'root'),
+      /** the MariaDB unit the service manager starts when the server is down (emergency / bare-metal restore) */
+      unit: v.optional(UnitName, 'mariadb'),
     }),
     {},
   ),

@@ -84,6 +84,11 @@ export interface RestoreInstallOptions {
   storageDir?: string;
   /** the part of the job's 0–100 this restore reports in (an update embeds it) */
   percent?: [number, number];
+  /**
+   * Runs in the database step just before the import, with the credentials the import will use: the
+   * emergency and bare-metal restores start MariaDB and recreate the database and its user here.
+   */
+  prepareDatabase?: (env: PhpborgEnv) => Promise<void>;
 }
 
 export interface StepRecord {
@@ -392,6 +397,7 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
     await rep.run('restore.database', 50, 'Recreating the database from database.sql', async () => {
       if (!dbEnv) throw new Error('no usable .env (live or in the archive) to reach the database');
       applied.databaseTouched = true;
+      if (o.prepareDatabase) await o.prepareDatabase(dbEnv);
       await importDatabase(dbEnv, join(staging, ENTRY.database), { signal: ctx.signal, onLine: (l) => ctx.log('warn', `mariadb: ${l}`) });
     });
 
