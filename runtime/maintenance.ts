@@ -54,12 +54,15 @@ export const describeJobs = (jobs: { id: number; type: string }[]) =>
   jobs.map((j) => `#${j.id}${j.type ? ` (${j.type})` : ''}`).join(', ');
 
 /**
- * Waits, bounded, until no phpBorg job is `running`. Never kills one: past the deadline it refuses
- * (TaskError jobs_running naming them) unless forced.
+ * Waits, bounded, for the phpBorg jobs `running` when the drain began to finish. Jobs a worker picks
+ * up meanwhile are left to the workers' graceful stop (they finish their current job on SIGTERM):
+ * waiting for a moment with none running at all may never come on a busy install. Never kills a job:
+ * past the deadline it refuses (TaskError jobs_running naming them) unless forced.
  */
 export async function drain(env: PhpborgEnv, o: DrainOptions): Promise<DrainResult> {
   const t0 = Date.now();
   const deadline = t0 + o.timeoutS * 1000;
+  let first: Set<number> | null = null;
   for (;;) {
     let running: { id: number; type: string }[];
     try {
@@ -69,19 +72,21 @@ export async function drain(env: PhpborgEnv, o: DrainOptions): Promise<DrainResu
       throw new TaskError('database_unreachable', `cannot read phpBorg's jobs table: ${(e as Error).message}`);
     }
     const waited = Date.now() - t0;
-    if (running.length === 0) return { waited_ms: waited, forced: [] };
+    first ??= new Set(running.map((j) => j.id));
+    const pending = running.filter((j) => first!.has(j.id));
+    if (pending.length === 0) return { waited_ms: waited, forced: [] };
     if (Date.now() >= deadline) {
-      if (o.force) return { waited_ms: waited, forced: running };
+      if (o.force) return { waited_ms: waited, forced: pending };
       throw new TaskError(
         'jobs_running',
-        `phpBorg jobs still running after ${o.timeoutS} s: ${describeJobs(running)}. ` +
+        `phpBorg jobs still running after ${o.timeoutS} s: ${describeJobs(pending)}. ` +
           'Wait for them to finish and try again, or force (--force / "force": true) to go on without killing them.',
         undefined,
-        { running },
+        { running: pending },
       );
     }
-    o.onWait?.(running, waited);
-    await sleep(Math.min(o.pollMs ?? 1000, Math.max(50, deadline - Date.now())), o.signal);
+    o.onWait?.(pending, waited);
+    await sleep(Math.min(o.pollMs ?? 250, Math.max(50, deadline - Date.now())), o.signal);
   }
 }
 

@@ -192,7 +192,9 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
       },
       async () => {
         step('dump', 12, 'Dumping the database', { database: env.DB_NAME });
-        const r = await Promise.all([dumpDatabase(env, dumpFile, { signal: ctx.signal }), tableRowCounts(env)]);
+        const r = await Promise.all([dumpDatabase(env, dumpFile, { signal: ctx.signal }), tableRowCounts(env)]).catch((e: Error) => {
+          throw new TaskError('dump_failed', `the database dump failed: ${e.message}`, `${prefix}.dump`);
+        });
         step('dump', 28, `Database dumped: ${sizeHuman(r[0].size_bytes)}`, { bytes: r[0].size_bytes, ms: r[0].duration_ms });
         if (!r[0].routines) warn('mysql.proc is unreadable: the dump was taken without routines and events');
         return r;
