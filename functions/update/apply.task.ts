@@ -203,15 +203,20 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
   return { env, from, fromVersion, target, targetName, toVersion, commits, changed };
 }
 
-export async function applyUpdate(ctx: TaskContext, p: ApplyParams): Promise<ApplyResult | TaskOutcome<ApplyResult>> {
+export async function applyUpdate(outer: TaskContext, p: ApplyParams): Promise<ApplyResult | TaskOutcome<ApplyResult>> {
+  // one bar for the whole job: the backup and the restore report inside their own ranges, never back
+  let pct = 0;
+  const ctx: TaskContext = {
+    ...outer,
+    progress(step, percent, message, params) {
+      pct = Math.max(pct, percent);
+      outer.progress(step, pct, message, params);
+    },
+  };
+  const progress = ctx.progress;
   const { config } = ctx;
   const dir = config.paths.code;
   const steps: StepRecord[] = [];
-  let pct = 0;
-  const progress = (step: string, percent: number, message: string, params?: ProgressParams) => {
-    pct = Math.max(pct, percent);
-    ctx.progress(step, pct, message, params);
-  };
   const timed = async <T>(step: string, percent: number, message: string, fn: () => Promise<T>, params?: ProgressParams): Promise<T> => {
     progress(step, percent, message, params);
     const t0 = performance.now();
@@ -379,7 +384,7 @@ export async function applyUpdate(ctx: TaskContext, p: ApplyParams): Promise<App
     });
   } catch (e) {
     const failedStep = (e as { updateStep?: string }).updateStep ?? 'update.health';
-    return rollBack(ctx, result, { failedStep, error: (e as Error).message, journalId, progress, pct });
+    return rollBack(ctx, result, { failedStep, error: (e as Error).message, journalId, progress, pct, failedMigration: (e as { file?: string }).file ?? null });
   }
 
   // success: older pre-update backups are no longer the newest safe point
@@ -404,6 +409,8 @@ interface Failure {
   journalId: number | null;
   progress: (step: string, percent: number, message: string, params?: ProgressParams) => void;
   pct: number;
+  /** the migration that failed (it may have run partly: MariaDB commits DDL statement by statement) */
+  failedMigration: string | null;
 }
 
 /** Restores the pre-update backup after a failure and records the truth in the history row. */
@@ -463,7 +470,9 @@ async function rollBack(ctx: TaskContext, result: ApplyResult, f: Failure): Prom
     r?.install_state ??
     (refused
       ? `State: the code is at ${(await git.headCommit(config.paths.code).catch(() => 'unknown')).slice(0, 12)}, ` +
-        `migrations applied: ${result.migrations.length ? result.migrations.join(', ') : 'none'}; the pre-update backup could not be restored.`
+        `migrations applied by this update: ${result.migrations.length ? result.migrations.join(', ') : 'none'}` +
+        (f.failedMigration ? `, ${f.failedMigration} failed and may have run partly` : '') +
+        '; the pre-update backup could not be restored.'
       : 'State: unknown.');
   const rbError = refused ?? r?.rollback?.error ?? r?.error ?? r?.message ?? 'unknown';
   result.rollback = { outcome: r?.outcome ?? 'not_started', message: r?.message ?? refused ?? '', health: r?.rollback?.health ?? r?.health ?? null };
