@@ -1,6 +1,25 @@
-// Writes an archive (format v1) in ONE streaming pass: tar → gzip (parallel members) → AES-256-CBC →
-// SHA-256 + HMAC → a temporary file, fsynced and renamed. API first; implementation follows.
-import type { Manifest } from './format.ts';
+// Writes an archive (format v1, design.md §3) in ONE streaming pass:
+//   tar (headers by node-tar's Header, file bytes read straight into the block)
+//   → gzip, 1 MiB blocks compressed in parallel on the libuv pool as concatenated gzip members
+//   → AES-256-CBC (openssl-compatible) when a passphrase is given
+//   → SHA-256 + HMAC → a temporary file, fsynced, then renamed.
+// Memory is bounded by the blocks in flight, whatever the size of the installation.
+import { createHash, type Hash } from 'node:crypto';
+import {
+  closeSync, constants as C, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, readSync,
+  writeSync, type Stats,
+} from 'node:fs';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, posix } from 'node:path';
+import { Header, Pax } from 'tar';
+import * as v from 'valibot';
+import { createEncryptor, createMac, deriveKeys, encHeader, keyCheck, newSalt } from './crypto.ts';
+import { ArchiveError } from './errors.ts';
+import { GzipPool } from './gzip-pool.ts';
+import {
+  classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
+  sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
+} from './format.ts';
 
 export type Source =
   | { kind: 'buffer'; path: string; data: Buffer; mode?: number; mtime?: Date }
@@ -20,8 +39,10 @@ export interface WriteOptions {
   passphrase: string | null;
   /** applies to every dir source (path relative to the source dir); a source's own exclude applies too */
   exclude?: (relPath: string, isDir: boolean) => boolean;
-  /** gzip level, default 6 */
+  /** gzip level, default 6 (what tar -z, gzip and pigz use) */
   level?: number;
+  /** total bytes for onProgress when the caller already ran plannedSize(); otherwise the writer walks first */
+  plannedBytes?: number;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
@@ -44,38 +65,440 @@ export interface PlannedSize {
   total_size_bytes: number;
 }
 
-/** node_modules anywhere and the usual cache/tmp dirs at the top of the code dir. */
+/** Top-level dirs of a PHP app that hold only regenerable data. */
+const CODE_CACHE_DIRS = new Set(['var/cache', 'var/tmp', 'var/sessions', 'tmp', 'cache', 'storage/cache', 'storage/framework/cache']);
+
+/** For the code dir: `node_modules` anywhere and the usual cache/tmp dirs at its top (never vendor/…/cache). */
 export function codeExclude(relPath: string, isDir: boolean): boolean {
-  void relPath; void isDir;
-  throw new Error('not implemented yet');
+  if (!isDir) return false;
+  return basename(relPath) === 'node_modules' || CODE_CACHE_DIRS.has(relPath);
 }
 
+const BLOCK = 1 << 20;
+const ZERO = Buffer.alloc(1024);
+
+/** Mode bits kept in the archive: permissions, setuid/setgid/sticky. */
+const permBits = (mode: number) => mode & 0o7777;
+
+/** Whether `target`, a link at `rel`, resolves inside `scope` (all relative to the top folder). */
+export function linkStaysInside(rel: string, target: string, scope: string): boolean {
+  if (target === '' || target.startsWith('/') || target.includes('\0')) return false;
+  const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
+  return resolved === scope || resolved.startsWith(scope + '/');
+}
+
+// ---- walking the sources ---------------------------------------------------------------------
+
+type Item =
+  | { type: 'buffer'; rel: string; data: Buffer; mode: number; mtime: Date }
+  | { type: 'file'; rel: string; from: string; st: Stats }
+  | { type: 'dir'; rel: string; st: Stats }
+  | { type: 'symlink'; rel: string; st: Stats; target: string };
+
+/** Every entry of the sources, in order, depth-first with sorted names; lazy, so memory stays flat. */
+function* walk(sources: Source[], exclude: WriteOptions['exclude'], warn: (m: string) => void): Generator<Item> {
+  for (const s of sources) {
+    const rel = posix.normalize(s.path).replace(/\/+$/, '');
+    if (s.kind === 'buffer') {
+      yield { type: 'buffer', rel, data: s.data, mode: s.mode ?? 0o600, mtime: s.mtime ?? new Date() };
+      continue;
+    }
+    let st: Stats;
+    try {
+      st = lstatSync(s.from);
+    } catch (e) {
+      throw new ArchiveError('io', `cannot read ${s.from} for ${rel}: ${(e as Error).message}`, rel);
+    }
+    if (s.kind === 'file') {
+      if (!st.isFile()) throw new ArchiveError('layout', `${s.from} (for ${rel}) is not a regular file`, rel);
+      yield { type: 'file', rel, from: s.from, st };
+      continue;
+    }
+    if (!st.isDirectory()) throw new ArchiveError('layout', `${s.from} (for ${rel}) is not a directory`, rel);
+    const skip = (r: string, isDir: boolean) => (exclude?.(r, isDir) ?? false) || (s.exclude?.(r, isDir) ?? false);
+    yield* walkDir(s.from, rel, '', st, skip, warn);
+  }
+}
+
+function* walkDir(abs: string, rel: string, sub: string, st: Stats, skip: (r: string, d: boolean) => boolean, warn: (m: string) => void): Generator<Item> {
+  yield { type: 'dir', rel, st };
+  let names: string[];
+  try {
+    names = readdirSync(abs).sort();
+  } catch (e) {
+    throw new ArchiveError('io', `cannot list ${abs}: ${(e as Error).message}`, rel);
+  }
+  for (const name of names) {
+    const childAbs = join(abs, name);
+    const childRel = `${rel}/${name}`;
+    const childSub = sub ? `${sub}/${name}` : name;
+    let cst: Stats;
+    try {
+      cst = lstatSync(childAbs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while we walked
+      throw new ArchiveError('io', `cannot read ${childAbs}: ${(e as Error).message}`, childRel);
+    }
+    if (cst.isDirectory()) {
+      if (skip(childSub, true)) continue;
+      yield* walkDir(childAbs, childRel, childSub, cst, skip, warn);
+    } else if (cst.isFile()) {
+      if (skip(childSub, false)) continue;
+      yield { type: 'file', rel: childRel, from: childAbs, st: cst };
+    } else if (cst.isSymbolicLink()) {
+      if (skip(childSub, false)) continue;
+      yield { type: 'symlink', rel: childRel, st: cst, target: readlinkSync(childAbs) };
+    } else {
+      warn(`skipped ${childAbs}: sockets, fifos and device files are not archived`);
+    }
+  }
+}
+
+/** A cheap stat walk: what the archive will hold (regular files and their bytes), before writing it. */
 export async function plannedSize(sources: Source[], exclude?: WriteOptions['exclude']): Promise<PlannedSize> {
-  void sources; void exclude;
-  throw new Error('not implemented yet');
+  let files = 0;
+  let bytes = 0;
+  for (const it of walk(sources, exclude, () => {})) {
+    if (it.type === 'buffer') (files++, (bytes += it.data.length));
+    else if (it.type === 'file') (files++, (bytes += it.st.size));
+  }
+  return { files_count: files, total_size_bytes: bytes };
 }
 
+// ---- the pipeline ------------------------------------------------------------------------------
+
+/** Output end: optional AES-256-CBC, then SHA-256 (+HMAC) and a synchronous write to the temp file. */
+class Output {
+  readonly sha: Hash = createHash('sha256');
+  size = 0;
+  constructor(
+    private fd: number,
+    private cipher: import('node:crypto').Cipher | null,
+    private mac: import('node:crypto').Hmac | null,
+  ) {}
+  raw(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.sha.update(buf);
+    this.mac?.update(buf);
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    this.size += buf.length;
+  }
+  push(gz: Buffer): void {
+    this.raw(this.cipher ? this.cipher.update(gz) : gz);
+  }
+  finish(): void {
+    if (this.cipher) this.raw(this.cipher.final());
+  }
+}
+
+/** Cuts the tar stream into blocks for the gzip pool and writes the members out in order. */
+class BlockGzip {
+  private pool: GzipPool;
+  private ab: ArrayBuffer;
+  block: Buffer;
+  used = 0;
+  constructor(level: number, private out: Output, private signal?: AbortSignal) {
+    this.pool = new GzipPool(BLOCK, level);
+    this.ab = this.pool.take();
+    this.block = Buffer.from(this.ab);
+  }
+
+  space(): number {
+    return BLOCK - this.used;
+  }
+
+  /** Copies bytes in, flushing full blocks. */
+  async write(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const n = Math.min(this.space(), buf.length - off);
+      buf.copy(this.block, this.used, off, off + n);
+      this.used += n;
+      off += n;
+      if (this.space() === 0) await this.flush();
+    }
+  }
+
+  /** Hands the current block to the pool; waits only when the pool is full (backpressure). */
+  async flush(): Promise<void> {
+    if (this.signal?.aborted) throw new ArchiveError('aborted', 'the backup was cancelled');
+    if (this.used > 0) {
+      this.pool.submit(this.ab, this.used);
+      this.ab = this.pool.take();
+      this.block = Buffer.from(this.ab);
+      this.used = 0;
+    }
+    while (this.pool.inFlight >= this.pool.maxInFlight || this.pool.headReady) this.out.push(await this.pool.next());
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    while (this.pool.inFlight > 0) this.out.push(await this.pool.next());
+    await this.pool.close();
+  }
+
+  /** On failure: stop the workers. */
+  async settle(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+function headerBytes(h: {
+  path: string; type: 'File' | 'Directory' | 'SymbolicLink'; mode: number; size: number; mtime: Date; uid: number; gid: number; linkpath?: string;
+}): Buffer {
+  const header = new Header({ path: h.path, type: h.type, mode: h.mode, size: h.size, mtime: h.mtime, uid: h.uid, gid: h.gid, linkpath: h.linkpath ?? '', uname: '', gname: '' });
+  const needPax = header.encode();
+  const block = header.block!;
+  if (!needPax) return block;
+  const pax = new Pax({ path: h.path, linkpath: h.linkpath, size: h.size, mtime: h.mtime, uid: h.uid, gid: h.gid }).encode();
+  return Buffer.concat([pax, block]);
+}
+
+function validateBuffer(rel: string, data: Buffer): void {
+  if (rel !== ENTRY.metadata && rel !== ENTRY.settings) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch {
+    throw new ArchiveError('layout', `${rel} is not JSON`, rel);
+  }
+  const r = v.safeParse(rel === ENTRY.metadata ? MetadataSchema : SettingsFileSchema, parsed);
+  if (!r.success) {
+    const i = r.issues[0];
+    throw new ArchiveError('layout', `${rel} does not match format v1: ${v.getDotPath(i) ?? ''} ${i.message}`, rel);
+  }
+}
+
+/** Writes the archive; see the file comment. Throws ArchiveError; leaves no temporary file behind. */
 export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
-  void opts;
-  throw new Error('not implemented yet');
+  if (!ROOT_RE.test(opts.root)) throw new ArchiveError('layout', `root must look like phpborg-backup-YYYY-MM-DD-HHmmss, got ${opts.root}`);
+  if (opts.fileName.includes('/') || opts.fileName.startsWith('.')) throw new ArchiveError('layout', `bad archive file name ${opts.fileName}`);
+  const warn = opts.onWarning ?? (() => {});
+  const total = opts.plannedBytes ?? (opts.onProgress ? (await plannedSize(opts.sources, opts.exclude)).total_size_bytes : 0);
+  const final = join(opts.dir, opts.fileName);
+  const partial = join(opts.dir, partialName(opts.fileName));
+  await rm(partial, { force: true });
+  const fd = openSync(partial, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  let closed = false;
+  let gzipper: BlockGzip | null = null;
+  try {
+    const keys = opts.passphrase !== null ? await deriveKeys(opts.passphrase, newSalt()) : null;
+    const mac = keys ? createMac(keys) : null;
+    const out = new Output(fd, keys ? createEncryptor(keys) : null, mac);
+    if (keys) out.raw(encHeader(keys.salt));
+    const gz = (gzipper = new BlockGzip(opts.level ?? 6, out, opts.signal));
+
+    const entries: ManifestEntry[] = [];
+    const seen = new Set<string>();
+    let section = 0;
+    let done = 0;
+    let lastReport = 0;
+    const progress = () => {
+      if (opts.onProgress && (done - lastReport >= 4 * BLOCK || done === total)) {
+        lastReport = done;
+        opts.onProgress(done, Math.max(total, done));
+      }
+    };
+    const place = (rel: string, type: 'file' | 'dir' | 'symlink', target?: string) => {
+      const rule = classifyEntry(rel, type);
+      if (!rule) throw new ArchiveError('layout', `${rel} (${type}) has no place in archive format v1`, rel);
+      const idx = SECTIONS.indexOf(rule.section);
+      if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in design.md §3 order`, rel);
+      if (rule.section === 'manifest') throw new ArchiveError('layout', 'manifest.json is written by the archive writer itself', rel);
+      if (entries.length === 0 && rel !== ENTRY.metadata) throw new ArchiveError('layout', 'metadata.json must be the first source', rel);
+      if (seen.has(rel)) throw new ArchiveError('layout', `${rel} appears twice`, rel);
+      if (type === 'symlink' && (rule.linkScope === null || !linkStaysInside(rel, target!, rule.linkScope))) {
+        throw new ArchiveError('unsafe_entry',
+          `${rel} is a symlink to "${target}", outside ${rule.linkScope ?? rel}/: it could not be restored safely. ` +
+          'Make it a relative link inside that folder, or exclude it.', rel);
+      }
+      seen.add(rel);
+      section = idx;
+    };
+    const path = (rel: string) => `${opts.root}/${rel}`;
+
+    for (const it of walk(opts.sources, opts.exclude, warn)) {
+      if (it.type === 'buffer') {
+        place(it.rel, 'file');
+        validateBuffer(it.rel, it.data);
+        await gz.write(headerBytes({ path: path(it.rel), type: 'File', mode: it.mode, size: it.data.length, mtime: it.mtime, uid: 0, gid: 0 }));
+        await gz.write(it.data);
+        await gz.write(ZERO.subarray(0, padLen(it.data.length)));
+        entries.push({ path: it.rel, type: 'file', size: it.data.length, mode: permBits(it.mode), sha256: createHash('sha256').update(it.data).digest('hex') });
+        done += it.data.length;
+      } else if (it.type === 'dir') {
+        place(it.rel, 'dir');
+        const mode = permBits(it.st.mode);
+        await gz.write(headerBytes({ path: path(it.rel) + '/', type: 'Directory', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid }));
+        entries.push({ path: it.rel, type: 'dir', size: 0, mode });
+      } else if (it.type === 'symlink') {
+        place(it.rel, 'symlink', it.target);
+        const mode = permBits(it.st.mode);
+        await gz.write(headerBytes({ path: path(it.rel), type: 'SymbolicLink', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid, linkpath: it.target }));
+        entries.push({ path: it.rel, type: 'symlink', size: 0, mode, linkname: it.target });
+      } else {
+        place(it.rel, 'file');
+        let ffd: number;
+        try {
+          ffd = openSync(it.from, C.O_RDONLY | C.O_NOFOLLOW);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+            warn(`skipped ${it.from}: it disappeared during the backup`);
+            seen.delete(it.rel);
+            continue;
+          }
+          throw new ArchiveError('io', `cannot read ${it.from}: ${(e as Error).message}`, it.rel);
+        }
+        try {
+          // the size in the header is the size now; a file that changes meanwhile is cut or zero-padded
+          const st = fstatSync(ffd);
+          const size = st.size;
+          const mode = permBits(st.mode);
+          await gz.write(headerBytes({ path: path(it.rel), type: 'File', mode, size, mtime: st.mtime, uid: st.uid, gid: st.gid }));
+          const h = createHash('sha256');
+          let left = size;
+          let eof = false;
+          while (left > 0) {
+            if (gz.space() === 0) await gz.flush();
+            const want = Math.min(gz.space(), left);
+            let n = 0;
+            if (!eof) {
+              n = readSync(ffd, gz.block, gz.used, want, null);
+              if (n === 0) {
+                eof = true;
+                warn(`${it.from} shrank while it was archived; padded with zeros`);
+              }
+            }
+            if (eof) (gz.block.fill(0, gz.used, gz.used + want), (n = want));
+            h.update(gz.block.subarray(gz.used, gz.used + n));
+            gz.used += n;
+            left -= n;
+            done += n;
+            progress();
+          }
+          await gz.write(ZERO.subarray(0, padLen(size)));
+          entries.push({ path: it.rel, type: 'file', size, mode, sha256: h.digest('hex') });
+        } finally {
+          closeSync(ffd);
+        }
+      }
+    }
+    for (const need of [ENTRY.settings, ENTRY.database, ENTRY.code]) {
+      if (!seen.has(need)) throw new ArchiveError('missing_entry', `the sources lack ${need}, which every archive must hold`, need);
+    }
+
+    const manifest: Manifest = { generator: GENERATOR, format_version: FORMAT_VERSION, root: opts.root, entries };
+    const mbuf = Buffer.from(JSON.stringify(manifest));
+    await gz.write(headerBytes({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: mbuf.length, mtime: new Date(), uid: 0, gid: 0 }));
+    await gz.write(mbuf);
+    await gz.write(ZERO.subarray(0, padLen(mbuf.length)));
+    await gz.write(ZERO); // end-of-archive: two zero blocks
+    await gz.end();
+    out.finish();
+    fsyncSync(fd);
+    closeSync(fd);
+    closed = true;
+    await rename(partial, final);
+    await fsyncDir(opts.dir);
+    progress();
+    return {
+      file: final,
+      size_bytes: out.size,
+      sha256: out.sha.digest('hex'),
+      mac: mac ? mac.digest('hex') : null,
+      key_check: keys ? keyCheck(keys) : null,
+      files_count: entries.filter((e) => e.type === 'file').length,
+      manifest,
+    };
+  } catch (e) {
+    await gzipper?.settle();
+    if (!closed) closeSync(fd);
+    await rm(partial, { force: true });
+    if (e instanceof ArchiveError) throw e;
+    throw new ArchiveError('io', `writing ${opts.fileName} failed: ${(e as Error).message}`);
+  }
+}
+
+const padLen = (size: number) => (512 - (size % 512)) % 512;
+
+// ---- temporary names, sidecars, cleanup --------------------------------------------------------------
+
+const PARTIAL_RE = /^\.phpborg-backup-.*\.partial$/;
+/** `.<name>.partial`: hidden, and never matches an archive name, so a crash leaves nothing that looks complete. */
+export const partialName = (fileName: string) => `.${fileName}.partial`;
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** Writes `data` to `path` atomically: temp name in the same dir (0600), fsync, rename, fsync the dir. */
+export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = join(dirname(path), partialName(basename(path)));
+  await rm(tmp, { force: true });
+  const h = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  try {
+    await h.writeFile(data);
+    await h.sync();
+  } catch (e) {
+    await h.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await h.close();
+  await rename(tmp, path);
+  await fsyncDir(dirname(path));
 }
 
 export interface SidecarInput {
-  metadata: import('./format.ts').ArchiveMetadata;
+  metadata: ArchiveMetadata;
   sha256: string;
   size_bytes: number;
   mac: string | null;
   key_check: string | null;
+  /** defaults to now */
+  created_at?: Date;
 }
 
-/** Writes `<file>.sha256` (sha256sum -c format) and `<file>.json`, each atomically, 0600. */
+/** Writes `<file>.sha256` (exactly `sha256sum -c` format) and `<file>.json`, each atomically, 0600. */
 export async function writeSidecars(file: string, s: SidecarInput): Promise<{ sha256: string; json: string }> {
-  void file; void s;
-  throw new Error('not implemented yet');
+  const paths = sidecarPaths(file);
+  const sidecar: Sidecar = {
+    generator: GENERATOR,
+    format_version: FORMAT_VERSION,
+    file: basename(file),
+    created_at: (s.created_at ?? new Date()).toISOString(),
+    size_bytes: s.size_bytes,
+    sha256: s.sha256,
+    mac: s.mac,
+    key_check: s.key_check,
+    metadata: s.metadata,
+  };
+  await writeFileAtomic(paths.sha256, `${s.sha256}  ${basename(file)}\n`);
+  await writeFileAtomic(paths.json, JSON.stringify(sidecar, null, 2) + '\n');
+  return paths;
 }
 
-/** Removes temporary files a crash left in the storage dir; returns their names. */
+/** Removes temporary files a crash left in the storage dir (archives and sidecars); returns their names. */
 export async function removePartials(dir: string): Promise<string[]> {
-  void dir;
-  throw new Error('not implemented yet');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const gone: string[] = [];
+  for (const n of names) {
+    if (!PARTIAL_RE.test(n)) continue;
+    await rm(join(dir, n), { force: true });
+    gone.push(n);
+  }
+  return gone;
 }
+
