@@ -185,21 +185,33 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
     const deleted = deletedByRetention(result);
     if (deleted.length) events.push({ kind: 'retention_cleanup', at, deleted, retention_count: retention, location: storage });
   } else if (job.type === 'backup.restore' || job.type === 'setup.restore') {
-    const ref = { id: params.id ?? params.backup_id ?? result.backup_id, file: params.file ?? result.file ?? result.restored };
-    const facts = backupFacts(ledger, ref, result);
-    const safety = asObj(result.safety_backup ?? asObj(job.error?.details).safety_backup);
-    const safetyFile = str(result.safety_backup) ?? str(safety.file) ?? str(safety.filename) ?? str(asObj(job.error?.details).safety_backup_file);
+    // the RestoreResult: job result (restored / rolled_back) or the error's details (failed)
+    const rr = job.status === 'failed' ? asObj(job.error?.details) : result;
+    const b = asObj(rr.backup);
+    const ref = { id: b.id ?? params.backup_id ?? params.id, file: b.filename ?? params.file };
+    const facts = backupFacts(ledger, ref, {});
+    const safetyFile = str(asObj(rr.safety_backup).filename) ?? str(rr.safety_backup);
     if (job.status === 'succeeded') {
       events.push({ kind: 'restore_completed', backup: facts ?? { file: '—' }, who, at, safety_backup: safetyFile });
     } else {
+      const rb = asObj(rr.rollback);
+      const rollback =
+        job.status === 'rolled_back' || rb.ok === true
+          ? 'rolled_back'
+          : rb.ok === false || rr.outcome === 'failed'
+            ? 'rollback_failed'
+            : Object.keys(rr).length === 0
+              ? 'not_needed' // refused before touching anything (e.g. a wrong passphrase)
+              : rollbackOutcome(job);
+      const state = [str(rb.error), str(rr.install_state), str(rr.emergency_command) ? `Run: ${str(rr.emergency_command)}` : null].filter(Boolean).join(' ');
       events.push({
         kind: 'restore_failed',
         backup: facts,
         who,
         at,
-        failure,
-        rollback: rollbackOutcome(job),
-        rollback_error: str(asObj(job.error?.details).rollback_error),
+        failure: { step: str(rr.failed_step) ?? failure.step, error: str(rr.error) ?? failure.error },
+        rollback,
+        rollback_error: state || null,
         safety_backup: safetyFile,
       });
     }
@@ -222,9 +234,13 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
       });
     } else {
       const rolled = job.status === 'rolled_back' || u.status === 'rolled_back';
-      const f = job.status === 'rolled_back'
+      const det = asObj(job.error?.details);
+      // failed without a rollback record: refused or stopped before anything changed
+      const rollback = rolled ? 'rolled_back' : det.rollback !== undefined || det.install_state !== undefined ? 'rollback_failed' : 'not_needed';
+      const f = rolled
         ? { step: str(u.failed_step) ?? str(result.failed_step) ?? failure.step, error: str(u.error) ?? str(result.error) ?? failure.error }
         : { step: failure.step ?? str(u.failed_step), error: failure.error };
+      const state = [str(det.install_state), str(det.emergency_command) ? `Run: ${str(det.emergency_command)}` : null].filter(Boolean).join(' ');
       events.push({
         kind: 'update_failed',
         who,
@@ -232,8 +248,8 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
         from_version,
         to_version,
         failure: f,
-        rolled_back: rolled,
-        rollback_error: rolled ? null : str(asObj(job.error?.details).rollback_error),
+        rollback,
+        rollback_error: rollback === 'rollback_failed' ? state || null : null,
         backup_file: backupFile,
       });
     }

@@ -65,7 +65,9 @@ export type NotifyEvent =
       from_version?: string | null;
       to_version?: string | null;
       failure: Failure;
-      rolled_back: boolean;
+      /** rolled_back: back on the previous version; rollback_failed: action needed; not_needed: nothing was changed */
+      rollback: 'rolled_back' | 'rollback_failed' | 'not_needed';
+      /** what the install looks like and how to get out, when the rollback failed */
       rollback_error?: string | null;
       backup_file?: string | null;
     }
@@ -200,7 +202,7 @@ const T = {
     error: 'Error',
     date: 'Date',
     who: 'Requested by',
-    restored: 'Restored backup',
+    restored: 'Restore',
     safety: 'Safety backup taken before',
     rollback: 'State of the installation',
     update: 'Update',
@@ -235,7 +237,7 @@ const T = {
     error: 'Erreur',
     date: 'Date',
     who: 'Demandé par',
-    restored: 'Sauvegarde restaurée',
+    restored: 'Restauration',
     safety: 'Sauvegarde de sécurité prise avant',
     rollback: "État de l'installation",
     update: 'Mise à jour',
@@ -412,23 +414,22 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
           },
         ],
       };
-    case 'update_failed':
+    case 'update_failed': {
+      const words = {
+        rolled_back: fr
+          ? ['retour arrière effectué', "La mise à jour de phpBorg a échoué ; l'installation a été remise automatiquement dans sa version précédente."]
+          : ['Rolled Back', 'The phpBorg update failed; the installation was automatically rolled back to its previous version.'],
+        rollback_failed: fr
+          ? ['intervention nécessaire', "La mise à jour de phpBorg a échoué et le retour arrière n'a pas abouti : intervention manuelle nécessaire."]
+          : ['Action Needed', 'The phpBorg update failed and the rollback did not complete: manual action is needed.'],
+        not_needed: fr
+          ? ['rien n’a été modifié', "La mise à jour de phpBorg n'a pas pu démarrer ; rien n'a été modifié."]
+          : ['Nothing Changed', 'The phpBorg update could not start; nothing was changed.'],
+      }[e.rollback];
       return {
         tone: 'fail',
-        subject: e.rolled_back
-          ? fr
-            ? '[phpBorg] Échec de la mise à jour — retour arrière effectué'
-            : '[phpBorg] Update Failed — Rolled Back'
-          : fr
-            ? '[phpBorg] Échec de la mise à jour — intervention nécessaire'
-            : '[phpBorg] Update Failed — Action Needed',
-        intro: e.rolled_back
-          ? fr
-            ? "La mise à jour de phpBorg a échoué ; l'installation a été remise automatiquement dans sa version précédente."
-            : 'The phpBorg update failed; the installation was automatically rolled back to its previous version.'
-          : fr
-            ? "La mise à jour de phpBorg a échoué et le retour arrière n'a pas abouti : intervention manuelle nécessaire."
-            : 'The phpBorg update failed and the rollback did not complete: manual action is needed.',
+        subject: fr ? `[phpBorg] Échec de la mise à jour — ${words[0]}` : `[phpBorg] Update Failed — ${words[0]}`,
+        intro: words[1],
         sections: [
           {
             icon: '⬆️',
@@ -447,6 +448,7 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
             : []),
         ],
       };
+    }
     case 'retention_cleanup':
       return {
         tone: 'ok',
@@ -494,10 +496,12 @@ function versionOf(version: string | null | undefined, commit: string | null | u
 
 function renderText(d: Doc, o: RenderOptions): string {
   const t = T[o.lang];
+  // French puts a space before the colon
+  const colon = o.lang === 'fr' ? ' :' : ':';
   const out: string[] = [t.hello, '', d.intro, ''];
   for (const s of d.sections) {
-    out.push(`${s.icon} ${s.title}:`);
-    for (const [k, v] of s.rows ?? []) out.push(`  - ${k}: ${v}`);
+    out.push(`${s.icon} ${s.title}${colon}`);
+    for (const [k, v] of s.rows ?? []) out.push(`  - ${k}${colon} ${v}`);
     for (const l of s.lines ?? []) out.push(`  ${l}`);
     out.push('');
   }
