@@ -22,6 +22,8 @@ export interface Jobs {
   start(task: string, params: unknown, actor: Actor): StartResult;
   /** Live events of a job (called for each event after subscription); returns unsubscribe. */
   subscribe(jobId: string, listener: (seq: number) => void): () => void;
+  /** Resolves with the job once it is final; rejects (code "timeout") after timeoutMs. */
+  wait(jobId: string, timeoutMs?: number): Promise<import('../state/jobs.ts').JobView>;
 }
 
 export interface Bindings {
