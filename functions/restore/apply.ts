@@ -412,12 +412,12 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
       await applyConfig(config, staging, tag, owner, applied.configSwaps, (m) => ctx.log('warn', m));
     });
 
-    // 9. start
-    const env = readEnv(config);
-    const units = allUnits(config, env);
-    await rep.run('restore.start_units', 76, `Starting ${units.length} unit(s)`, async () => {
-      await sm.start(units);
+    // 9. start, with the units the restored .env asks for
+    const env = await rep.run('restore.start_units', 76, 'Starting the units', async () => {
+      const restored = readEnv(config);
+      await sm.start(allUnits(config, restored));
       journalUnitsStarted(ctx.ledger, journalId);
+      return restored;
     });
 
     // 10. health
@@ -433,6 +433,16 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
     const error = (e as Error).message;
     result.failed_step = failedStep;
     result.error = error;
+    if (!applied.databaseTouched && !applied.codeSwap && !applied.configTouched) {
+      // stopped before anything was replaced (e.g. jobs still running): start again, report plainly
+      await sm.start(stopUnits).catch(() => {});
+      journalUnitsStarted(ctx.ledger, journalId);
+      await cleanStaging();
+      closeJournal(ctx.ledger, journalId);
+      const kept = safety ? ` (the safety backup ${safety.filename} is kept)` : '';
+      const code = e instanceof TaskError ? e.code : 'restore_failed';
+      throw new TaskError(code, `restore failed at ${failedStep}: ${error}; nothing was changed${kept}`, failedStep, e instanceof TaskError ? e.details : undefined);
+    }
     await rollBack(ctx, rep, result, { staging, tag, owner, applied, safety, journalId, dbEnv, stopUnits, target: { id: o.backupId ?? null, file: o.file } });
     return result;
   }
@@ -501,7 +511,7 @@ async function rollBack(ctx: TaskContext, rep: ReturnType<typeof reporter>, resu
   rep.say('restore.rollback', 85, r.safety ? `Rolling back to ${r.safety.filename}` : 'Undoing the restore', { reason });
   try {
     const env0 = readLiveEnvSync(config);
-    await sm.stop([...new Set([...r.stopUnits, ...allUnits(config, env0 ?? { WORKER_POOL_SIZE: 4 })])]).catch(() => {});
+    await sm.stop([...new Set([...r.stopUnits, ...maintenanceUnits(config, env0 ?? { WORKER_POOL_SIZE: 4 })])]).catch(() => {});
     if (needsArchive && r.safety) {
       // the restore's staging is no longer needed: free its space before extracting the safety archive
       await rm(r.staging, { recursive: true, force: true });

@@ -121,32 +121,19 @@ async function liveTreeFiles(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-/** A UTC instant written the way phpBorg stores DATETIMEs: in APP_TIMEZONE when set, else the server's zone. */
-function localDateTime(d: Date, tz: string | undefined): string | null {
-  if (!tz) return null;
-  try {
-    const parts = new Intl.DateTimeFormat('en-CA', {
-      timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
-    }).formatToParts(d);
-    const g = (t: string) => parts.find((p) => p.type === t)?.value ?? '00';
-    return `${g('year')}-${g('month')}-${g('day')} ${g('hour')}:${g('minute')}:${g('second')}`;
-  } catch {
-    return null;
-  }
-}
-
+/**
+ * Rows created after the backup. phpBorg's DATETIME columns are filled by MariaDB (DEFAULT
+ * CURRENT_TIMESTAMP / NOW()), i.e. in the server's time zone: the backup's UTC instant is shifted by
+ * the server's current offset (no time zone tables needed).
+ */
 async function rowsAddedSince(env: PhpborgEnv, since: Date): Promise<{ servers: number | null; archives: number | null; users: number | null }> {
-  const utc = since.toISOString().slice(0, 19).replace('T', ' ');
-  const local = localDateTime(since, env.APP_TIMEZONE);
   return withConnection(env, async (c) => {
+    const [off] = await c.query('SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS s');
+    const offset = Number((off as { s: number | string }[])[0].s);
+    const local = new Date(since.getTime() + Math.round(offset / 60) * 60_000).toISOString().slice(0, 19).replace('T', ' ');
     const count = async (table: string, col: string): Promise<number | null> => {
       try {
-        const [rows] = local
-          ? await c.query(`SELECT COUNT(*) AS n FROM ${c.escapeId(table)} WHERE ${c.escapeId(col)} > ?`, [local])
-          : await c.query(
-              `SELECT COUNT(*) AS n FROM ${c.escapeId(table)} WHERE ${c.escapeId(col)} > CONVERT_TZ(?, '+00:00', @@session.time_zone)`,
-              [utc],
-            );
+        const [rows] = await c.query(`SELECT COUNT(*) AS n FROM ${c.escapeId(table)} WHERE ${c.escapeId(col)} > ?`, [local]);
         return Number((rows as { n: number | string }[])[0].n);
       } catch {
         return null;
