@@ -177,7 +177,9 @@ export function seedSettings(
       if (!(r.key in SettingSchemas) || r.value === null) continue;
       if (r.key === PASSPHRASE_KEY && r.value === '') continue;
       try {
-        const value = parseSettingText(r.key, r.value);
+        // phpBorg keeps the notification address in backup_notify_email: an address means "on"
+        const text = r.key === 'backup_notify_email' && /^[^@\s]+@[^@\s]+$/.test(r.value.trim()) ? 'true' : r.value;
+        const value = parseSettingText(r.key, text);
         if (put.run(r.key, JSON.stringify(value), now.toISOString()).changes) seeded.push(r.key);
       } catch (e) {
         skipped.push({ key: r.key, reason: e instanceof SettingsError ? e.message : String(e) });

@@ -13,7 +13,7 @@ import { run } from '../runtime/exec.ts';
 import { maintenanceUnits } from '../runtime/install.ts';
 import { getJob, listEvents, type JobView } from '../state/jobs.ts';
 import { getBackup, insertBackup, listBackups, markSucceeded, setPinned } from '../state/catalog.ts';
-import { openJournalEntries } from '../state/journal.ts';
+import { journalUnitsStopping, openJournal, openJournalEntries } from '../state/journal.ts';
 import { ledgerPath, openLedger } from '../state/ledger.ts';
 import { listAudit } from '../state/audit.ts';
 import { codeExcluder } from '../functions/backup/sources.ts';
@@ -203,6 +203,9 @@ describe('backup', () => {
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     const r = job.result as BackupResult;
     assert.equal(r.encrypted, false);
+    // settings were seeded from phpBorg's own `settings` rows on first use
+    const seeded = await sb.query<{ value: string }>("SELECT `value` FROM settings WHERE `key` = 'backup_retention_count'");
+    assert.equal(r.retention.keep, Number(seeded[0].value));
     for (const k of ['id', 'file', 'sha256', 'size_bytes', 'encrypted', 'maintenance_window_ms', 'duration_ms']) assert.ok(k in r, k);
     assert.match(r.filename, /^phpborg-backup-\d{4}-\d{2}-\d{2}-\d{6}-manual\.tar\.gz$/);
     assert.equal(lstatSync(r.file).mode & 0o777, 0o600);
@@ -348,6 +351,12 @@ describe('backup', () => {
       assert.ok(!storageNames().includes(row.filename), 'no file under the final name');
       assert.ok(storageNames().every((n) => !n.startsWith('phpborg-backup-') || existsSync(join(sb.config.paths.storage, `${n.replace(/\.(sha256|json)$/, '')}.sha256`))));
       assert.equal(openJournalEntries(runner.ledger).length, 1, 'the journal still holds the dead helper\'s entry');
+      assert.equal(openJournalEntries(runner.ledger)[0].job_id, job_id);
+
+      // and a helper that died INSIDE a window (units stopped, journal open) is undone the same way
+      const orphan = openJournal(runner.ledger, { jobId: 'dead-helper-job' });
+      journalUnitsStopping(runner.ledger, orphan, ['phpborg-worker@2']);
+      assert.equal((await sb.systemctl('stop', 'phpborg-worker@2')).code, 0);
 
       // the next start of the runner
       await runner.close();
