@@ -443,7 +443,7 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
       const code = e instanceof TaskError ? e.code : 'restore_failed';
       throw new TaskError(code, `restore failed at ${failedStep}: ${error}; nothing was changed${kept}`, failedStep, e instanceof TaskError ? e.details : undefined);
     }
-    await rollBack(ctx, rep, result, { staging, tag, owner, applied, safety, journalId, dbEnv, stopUnits, target: { id: o.backupId ?? null, file: o.file } });
+    await rollBack(ctx, rep, result, { staging, tag, owner, applied, safety, journalId, dbEnv, stopUnits, target: { id: o.backupId ?? null, file: o.file }, prepareDatabase: o.prepareDatabase });
     return result;
   }
 
@@ -481,6 +481,7 @@ interface RollbackInput {
   stopUnits: string[];
   /** the archive being restored (for the emergency command when there is no safety backup) */
   target: { id: number | null; file: string };
+  prepareDatabase?: (env: PhpborgEnv) => Promise<void>;
 }
 
 /**
@@ -522,6 +523,7 @@ async function rollBack(ctx: TaskContext, rep: ReturnType<typeof reporter>, resu
       rep.say('restore.rollback', 88, 'Rollback: database');
       const env = r.dbEnv ?? (await stagedEnv(rbStaging));
       if (!env) throw new Error('no .env to reach the database');
+      if (r.prepareDatabase) await r.prepareDatabase(env);
       await importDatabase(env, join(rbStaging, ENTRY.database));
     }
     if (r.applied.codeSwap) {
