@@ -1,0 +1,371 @@
+// Update from git against the sandbox (its origin is two commits ahead: a migration and a frontend
+// change). One sandbox, in order: status and changelog; refusals that change nothing (dirty tree,
+// not a commit, bad ref); a successful update through the API (with a concurrent apply → 409);
+// already up to date; not a fast-forward; three failures that roll back to the byte- and
+// row-identical pre-update install (invalid SQL through the CLI, a failing frontend build, a health
+// probe that fails only on the new code); a manual rollback of the successful update.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRunner, type Runner } from '../runtime/main.ts';
+import { loadConfig } from '../runtime/config.ts';
+import { runOk, safeEnv } from '../runtime/exec.ts';
+import { allUnits } from '../runtime/install.ts';
+import { tableChecksums } from '../runtime/mariadb-import.ts';
+import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
+import { codeExcluder } from '../functions/backup/sources.ts';
+import type { JobView } from '../state/jobs.ts';
+import { getBackup } from '../state/catalog.ts';
+import type { UpdateRow } from '../state/updates.ts';
+import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
+import type { ApplyResult } from '../functions/update/apply.task.ts';
+import type { RollbackPreview } from '../functions/update/rollback.task.ts';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+
+let sb: Sandbox;
+let runner: Runner;
+let token: string;
+let work: string;
+let pusher: string;
+let code: string;
+
+const gitEnv = safeEnv({ GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' });
+const git = (dir: string, args: string[]) => runOk('git', ['-C', dir, ...args], { env: gitEnv }).then((s) => s.trim());
+
+before(async () => {
+  sb = await startSandbox();
+  // a failing health probe should not take the default 20 s per attempt in tests
+  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
+  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 4 }, null, 2));
+  sb.config = loadConfig(sb.info.config);
+  code = sb.config.paths.code;
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  token = await sb.token();
+  work = mkdtempSync(join(tmpdir(), 'keeper-update-test-'));
+  // a second clone of the bare origin: the "upstream developer" who pushes new commits
+  pusher = join(work, 'upstream');
+  await runOk('git', ['clone', '-q', sb.paths.origin, pusher], { env: gitEnv });
+  await git(pusher, ['config', 'user.name', 'Upstream Dev']);
+  await git(pusher, ['config', 'user.email', 'dev@phpborg.local']);
+});
+after(async () => {
+  await runner?.close().catch(() => {});
+  await sb?.down();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const api = (path: string, init: RequestInit = {}) =>
+  runner.request(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+const getJson = async <T>(path: string): Promise<T> => {
+  const res = await api(path);
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()) as T;
+};
+async function job(res: Response, timeoutMs = 90_000): Promise<JobView> {
+  assert.equal(res.status, 202, await res.clone().text());
+  const { job_id } = (await res.json()) as { job_id: string };
+  return runner.jobs.wait(job_id, timeoutMs);
+}
+const apply = (body: Record<string, unknown> = {}) => api('/api/phpborg-update/apply', { method: 'POST', body: JSON.stringify(body) });
+const history = () => getJson<{ total: number; items: UpdateRow[] }>('/api/phpborg-update/history');
+
+function keeper(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('error', reject);
+    child.on('close', (c) => resolve({ code: c, stdout, stderr }));
+    child.stdin.end('');
+  });
+}
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+
+/** Commits `files` (path → content, null deletes) upstream and pushes to the sandbox's origin. */
+async function push(message: string, files: Record<string, string | null>): Promise<string> {
+  for (const [f, content] of Object.entries(files)) {
+    const abs = join(pusher, f);
+    if (content === null) unlinkSync(abs);
+    else {
+      mkdirSync(join(abs, '..'), { recursive: true });
+      writeFileSync(abs, content);
+    }
+  }
+  await git(pusher, ['add', '-A']);
+  await git(pusher, ['commit', '-q', '-m', message]);
+  await git(pusher, ['push', '-q', 'origin', 'HEAD:master']);
+  return git(pusher, ['rev-parse', 'HEAD']);
+}
+
+// ── what a user compares ─────────────────────────────────────────────────────────────────────────
+type Node = { type: string; mode: number; sha?: string; link?: string };
+function tree(root: string): Record<string, Node> {
+  const exclude = codeExcluder(sb.config.exclude_dirs);
+  const out: Record<string, Node> = {};
+  const walk = (abs: string, rel: string) => {
+    for (const name of readdirSync(abs).sort()) {
+      const a = join(abs, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(a);
+      const mode = st.mode & 0o7777;
+      if (st.isDirectory()) {
+        if (exclude(r, true)) continue;
+        out[r] = { type: 'dir', mode };
+        walk(a, r);
+      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', mode, link: readlinkSync(a) };
+      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+async function snapshot() {
+  const env = sb.readEnv().env;
+  const columns = await sb.query<{ t: string; c: string; ty: string }>(
+    'SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS ty FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION',
+  );
+  return { head: await git(code, ['rev-parse', 'HEAD']), code: tree(code), tables: await tableChecksums(env), columns };
+}
+
+function assertSame(a: Awaited<ReturnType<typeof snapshot>>, b: Awaited<ReturnType<typeof snapshot>>): void {
+  assert.equal(b.head, a.head, 'HEAD is back where it was');
+  const diff = Object.keys({ ...a.code, ...b.code }).filter((k) => JSON.stringify(a.code[k]) !== JSON.stringify(b.code[k]));
+  assert.deepEqual(diff, [], 'code tree byte-identical (contents, modes, symlinks)');
+  assert.deepEqual(b.columns, a.columns, 'schema identical');
+  assert.deepEqual(b.tables, a.tables, 'every table checksum identical');
+}
+
+async function unitsActive(): Promise<void> {
+  for (const u of allUnits(sb.config, sb.readEnv().env)) {
+    const r = await sb.systemctl('is-active', u);
+    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
+  }
+}
+
+async function jobsProcessed(): Promise<void> {
+  const id = await sb.pushJob();
+  await sb.waitForJob(id, 'completed', 15_000);
+}
+
+// ── tests, in order ──────────────────────────────────────────────────────────────────────────────
+
+test('status and changelog read the remote-tracking ref', async () => {
+  const s = await getJson<UpdateStatus>('/api/phpborg-update/status');
+  assert.equal(s.installed_version, 'v1.2.3');
+  assert.equal(s.current_commit, await git(code, ['rev-parse', 'HEAD']));
+  assert.equal(s.branch, 'master');
+  assert.equal(s.available, true);
+  assert.equal(s.commits_behind, 2);
+  assert.equal(s.latest_commit, await git(sb.paths.origin, ['rev-parse', 'master']));
+  assert.equal(s.latest_version, 'v1.3.0');
+  assert.equal(s.latest_subject, 'Frontend: show server locations');
+  assert.ok(s.versions.node && s.versions.mariadb, 'node and mariadb versions');
+
+  const c = await getJson<Changelog>('/api/phpborg-update/changelog');
+  assert.equal(c.total, 2);
+  assert.deepEqual(c.commits.map((x) => x.subject), ['Frontend: show server locations', 'Add a location to servers']);
+  for (const x of c.commits) {
+    assert.match(x.hash, /^[0-9a-f]{40}$/);
+    assert.equal(x.short_hash, x.hash.slice(0, x.short_hash.length));
+    assert.ok(!Number.isNaN(Date.parse(x.date)) && /T/.test(x.date), 'ISO 8601 date');
+    assert.equal(x.author, 'phpBorg Release Bot');
+  }
+  const page = await getJson<Changelog>('/api/phpborg-update/changelog?limit=1&offset=1');
+  assert.deepEqual(page.commits.map((x) => x.subject), ['Add a location to servers']);
+  assert.equal((await api('/api/phpborg-update/changelog?limit=100000')).status, 422);
+
+  const cli = await keeper(['update', 'status', '--json']);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(lastJson(cli.stdout).commits_behind, 2);
+});
+
+test('refusals change nothing: dirty tree (API and CLI), not a commit, not a ref', async () => {
+  const before = await snapshot();
+  writeFileSync(join(code, 'src', 'local-hack.php'), '<?php // edited on the server\n');
+  const j = await job(await apply());
+  assert.equal(j.status, 'failed');
+  assert.equal(j.error?.code, 'dirty_tree');
+  assert.equal(j.error?.step, 'update.precheck');
+  assert.match(j.error!.message, /src\/local-hack\.php/);
+  const cli = await keeper(['update', 'apply', '--yes', '--json']);
+  assert.equal(cli.code, 1);
+  assert.equal((lastJson(cli.stdout).error as { code: string }).code, 'dirty_tree');
+  unlinkSync(join(code, 'src', 'local-hack.php'));
+
+  const nc = await job(await apply({ target: 'no-such-tag' }));
+  assert.equal(nc.error?.code, 'target_not_commit');
+  const bad = await apply({ target: '--upload-pack=touch /tmp/x' });
+  assert.equal(bad.status, 422);
+  assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_input');
+  assert.equal((await apply({ target: 'a..b' })).status, 422);
+
+  assertSame(before, await snapshot());
+  assert.equal((await history()).total, 0, 'no history row for a refused update');
+});
+
+let firstUpdate: number;
+
+test('update succeeds: fast-forward, migration recorded, frontend rebuilt, units active, jobs processed; a second apply gets 409', async () => {
+  const distBefore = readFileSync(join(code, 'frontend/dist/assets/app.js'), 'utf8');
+  const res = await apply();
+  assert.equal(res.status, 202);
+  const { job_id } = (await res.clone().json()) as { job_id: string };
+  const second = await apply();
+  assert.equal(second.status, 409);
+  const body = (await second.json()) as { error: { code: string; job_id: string } };
+  assert.equal(body.error.code, 'busy');
+  assert.equal(body.error.job_id, job_id);
+
+  const j = await job(res);
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
+  const r = j.result as ApplyResult;
+  assert.equal(r.updated, true);
+  assert.deepEqual(r.migrations, ['005_add_servers_location.sql']);
+  assert.deepEqual(r.dependencies, ['frontend']);
+  assert.equal(await git(code, ['rev-parse', 'HEAD']), await git(sb.paths.origin, ['rev-parse', 'master']));
+  assert.equal(await git(code, ['symbolic-ref', '--short', 'HEAD']), 'master', 'still on the branch');
+  const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
+  assert.equal(cols.length, 1, 'servers.location exists');
+  const rec = await sb.query<{ filename: string; source: string }>('SELECT filename, source FROM keeper_migrations ORDER BY filename');
+  assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['005_add_servers_location.sql']);
+  assert.equal(rec.at(-1)!.source, 'keeper');
+  assert.ok(rec.filter((x) => x.source === 'baseline').length >= 1, 'the installed migrations count as applied');
+  const distAfter = readFileSync(join(code, 'frontend/dist/assets/app.js'), 'utf8');
+  assert.notEqual(distAfter, distBefore);
+  assert.match(distAfter, /1\.3\.0/);
+  await unitsActive();
+  await jobsProcessed();
+
+  const h = await history();
+  assert.equal(h.total, 1);
+  const row = h.items[0];
+  firstUpdate = row.id;
+  assert.equal(row.status, 'succeeded');
+  assert.equal(row.from_version, 'v1.2.3');
+  assert.equal(row.to_version, 'v1.3.0');
+  assert.equal(row.to_commit, await git(code, ['rev-parse', 'HEAD']));
+  assert.equal(row.actor_name, 'admin');
+  assert.ok(row.backup_id);
+  const b = getBackup(runner.ledger, row.backup_id!);
+  assert.equal(b?.backup_type, 'pre_update');
+  assert.equal(b?.pinned, true, 'the pre-update backup is pinned');
+
+  const s = await getJson<UpdateStatus>('/api/phpborg-update/status');
+  assert.equal(s.available, false);
+  assert.equal(s.commits_behind, 0);
+  assert.equal(s.installed_version, 'v1.3.0');
+});
+
+test('already up to date: nothing done; older or diverged targets are refused', async () => {
+  const backupsBefore = runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number };
+  const j = await job(await apply());
+  assert.equal(j.status, 'succeeded');
+  assert.equal((j.result as ApplyResult).updated, false);
+  assert.equal((runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n, backupsBefore.n, 'no backup taken');
+  assert.equal((await history()).total, 1, 'no history row');
+
+  const older = await job(await apply({ target: 'v1.2.3' }));
+  assert.equal(older.error?.code, 'not_fast_forward');
+  // a commit that diverges from the installed one, published as a tag
+  await git(pusher, ['fetch', '-q', 'origin']);
+  await git(pusher, ['checkout', '-q', '-b', 'side', 'v1.2.3']);
+  writeFileSync(join(pusher, 'SIDE.md'), 'a side branch\n');
+  await git(pusher, ['add', 'SIDE.md']);
+  await git(pusher, ['commit', '-q', '-m', 'side work']);
+  await git(pusher, ['tag', 'side-1']);
+  await git(pusher, ['push', '-q', 'origin', 'side-1']);
+  await git(pusher, ['checkout', '-q', 'master']);
+  await git(pusher, ['reset', '-q', '--hard', 'origin/master']);
+  const side = await job(await apply({ target: 'side-1' }));
+  assert.equal(side.error?.code, 'not_fast_forward');
+  assert.equal((await history()).total, 1);
+});
+
+/** Pushes a bad update, fetches it (so the snapshot holds the fetched refs), applies, checks the rollback. */
+async function rollsBack(how: 'api' | 'cli', failedStep: string, errorRe: RegExp): Promise<UpdateRow> {
+  const fetched = await job(await api('/api/phpborg-update/check', { method: 'POST', body: '{}' }));
+  assert.equal(fetched.status, 'succeeded');
+  assert.equal((fetched.result as UpdateStatus).available, true);
+  const before = await snapshot();
+  const total = (await history()).total;
+  if (how === 'api') {
+    const j = await job(await apply());
+    assert.equal(j.status, 'rolled_back', JSON.stringify(j.error ?? j.result));
+    const r = j.result as ApplyResult;
+    assert.equal(r.failed_step, failedStep);
+    assert.equal(r.rollback?.outcome, 'restored');
+  } else {
+    const cli = await keeper(['update', 'apply', '--yes', '--json']);
+    assert.equal(cli.code, 1, 'a rolled-back update is not a success');
+    const out = lastJson(cli.stdout) as { error: { code: string; status: string; step?: string } };
+    assert.equal(out.error.status, 'rolled_back', cli.stdout);
+  }
+  assertSame(before, await snapshot());
+  await unitsActive();
+  const h = await history();
+  assert.equal(h.total, total + 1);
+  const row = h.items[0];
+  assert.equal(row.status, 'rolled_back');
+  assert.equal(row.failed_step, failedStep);
+  assert.match(row.error ?? '', errorRe);
+  assert.equal(row.from_commit, before.head);
+  return row;
+}
+
+test('a migration with invalid SQL rolls back (CLI)', async () => {
+  await push('Add a broken migration', { 'migrations/006_broken.sql': 'ALTER TABLE servers ADD COLUMN broken INT NULL;\nTHIS IS NOT SQL;\n' });
+  await rollsBack('cli', 'update.migrations', /006_broken\.sql.*(syntax|ERROR)/s);
+  await jobsProcessed();
+});
+
+test('a frontend build that fails rolls back', async () => {
+  await push('Frontend build now fails', {
+    'migrations/006_broken.sql': null,
+    'frontend/build.mjs': "console.error('vite: cannot resolve ./missing.js');\nprocess.exit(1);\n",
+  });
+  await rollsBack('api', 'update.dependencies', /npm run build failed/);
+});
+
+test('a health probe that fails only on the new code rolls back', async () => {
+  const build = readFileSync(join(code, 'frontend/build.mjs'), 'utf8');
+  await push('Deploy something unhealthy', { 'frontend/build.mjs': build, 'public/HEALTH_FAIL': 'the new code is broken\n' });
+  const row = await rollsBack('api', 'update.health', /http/);
+  assert.ok(!existsSync(join(code, 'public/HEALTH_FAIL')));
+  await jobsProcessed();
+
+  // CLI history shows the same rows
+  const cli = await keeper(['update', 'history', '--json']);
+  assert.equal(cli.code, 0, cli.stderr);
+  const items = (lastJson(cli.stdout) as { items: UpdateRow[] }).items;
+  assert.equal(items[0].id, row.id);
+  assert.deepEqual(items.map((x) => x.status), ['rolled_back', 'rolled_back', 'rolled_back', 'succeeded']);
+});
+
+test('manual rollback of the successful update: preview, then the install is back at v1.2.3', async () => {
+  const prev = await getJson<RollbackPreview>(`/api/phpborg-update/rollback/${firstUpdate}/preview`);
+  assert.equal(prev.update.id, firstUpdate);
+  assert.equal(prev.preview.backup.version, 'v1.2.3');
+  assert.ok(prev.preview.safety_backup, 'a safety backup will be taken');
+  assert.equal((await api(`/api/phpborg-update/rollback/${firstUpdate}`, { method: 'POST', body: '{}' })).status, 422, 'confirm required');
+  assert.equal((await api('/api/phpborg-update/rollback/9999', { method: 'POST', body: '{"confirm":true}' })).status, 404);
+
+  const j = await job(await api(`/api/phpborg-update/rollback/${firstUpdate}`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
+  assert.equal(await git(code, ['describe', '--tags', '--always']), 'v1.2.3');
+  const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
+  assert.equal(cols.length, 0, 'the migration is undone with the database');
+  await unitsActive();
+  await jobsProcessed();
+  const h = await history();
+  const row = h.items[0];
+  assert.equal(row.kind, 'rollback');
+  assert.equal(row.parent_id, firstUpdate);
+  assert.equal(row.status, 'succeeded');
+});
