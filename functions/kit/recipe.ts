@@ -55,8 +55,8 @@ export function manualRecipe(x: RecipeValues): string {
   return `Run everything as root, in bash, one line at a time. Only stock tools are needed:
 sha256sum, openssl, tar, mariadb, cp, systemctl.
 
-0. Set these variables (adjust ARCHIVE and TOP to the backup you restore;
-   TOP is the archive's name without "-<type>.tar.gz"):
+0. Set these variables (adjust ARCHIVE and TOP_NAME to the backup you restore;
+   TOP_NAME is the archive's name without "-<type>.tar.gz"):
 
     $ BACKUPS=${q(x.backups)}
     $ ARCHIVE=${q(x.archive)}
