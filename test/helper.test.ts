@@ -31,7 +31,7 @@ function start(task: string, params: unknown): string {
 }
 
 async function runningPid(id: string): Promise<number> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     const j = getJob(runner.ledger, id)!;
     // wait for the first progress event: by then the helper has read its request
     if (j.helper_pid && listEvents(runner.ledger, id).length > 0) return j.helper_pid;
@@ -72,7 +72,7 @@ describe('helper', () => {
   });
 
   test('a helper killed with SIGKILL fails its job with the reason and frees the lock', async () => {
-    const id = start('test.sleep', { ms: 20_000 });
+    const id = start('test.sleep', { ms: 20_000, steps: 200 });
     const pid = await runningPid(id);
     assert.equal(lockHolder(runner.ledger), id);
     process.kill(pid, 'SIGKILL');

@@ -7,6 +7,7 @@ import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { probeRedis, type Check } from '../../runtime/probes.ts';
 import { schemaVersion } from '../../state/ledger.ts';
+import { getSettings } from '../../state/settings.ts';
 
 const started = Date.now();
 
@@ -20,16 +21,9 @@ async function timed(name: string, fn: () => Promise<string | void> | string | v
   }
 }
 
-/** The storage dir: the backup_storage_path setting when set, else the configured path. */
+/** The storage dir: the backup_storage_path setting (state/settings.ts), else the configured path. */
 export function storageDir(env: Pick<Bindings, 'config' | 'ledger'>): string {
-  try {
-    const row = env.ledger.prepare("SELECT value_json FROM settings WHERE key = 'backup_storage_path'").get() as { value_json: string } | undefined;
-    const v = row ? (JSON.parse(row.value_json) as unknown) : null;
-    if (typeof v === 'string' && v.startsWith('/')) return v;
-  } catch {
-    /* fall back to the config */
-  }
-  return env.config.paths.storage;
+  return getSettings(env.ledger, env.config.paths.storage).backup_storage_path || env.config.paths.storage;
 }
 
 export async function healthChecks(env: Bindings): Promise<Check[]> {
