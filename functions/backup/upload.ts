@@ -24,7 +24,7 @@ import { deriveKeys, keyCheck, saltOf, HEADER_LEN } from '../archive/crypto.ts';
 
 const MAX_PASSPHRASE = 1024;
 
-interface Received {
+export interface Received {
   tmp: string;
   size: number;
   sha256: string;
@@ -32,7 +32,7 @@ interface Received {
 }
 
 /** Streams the multipart body: the `file` part to `tmp`, small fields kept. */
-async function receive(c: Context<AppEnv>, tmp: string, limit: number): Promise<Received> {
+export async function receive(c: Context<AppEnv>, tmp: string, limit: number): Promise<Received> {
   const type = c.req.header('content-type') ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
     throw new HttpError(415, 'unsupported_media_type', 'send multipart/form-data with a "file" part (and an optional "passphrase" field)');

@@ -89,6 +89,8 @@ export interface RestoreInstallOptions {
    * emergency and bare-metal restores start MariaDB and recreate the database and its user here.
    */
   prepareDatabase?: (env: PhpborgEnv) => Promise<void>;
+  /** bare metal: nothing runs yet and the units may not exist before the configuration step: no drain, no stop */
+  nothingRunning?: boolean;
 }
 
 export interface StepRecord {
@@ -379,6 +381,7 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
   try {
     // 5. drain and stop
     await rep.run('restore.stop_units', 46, `Stopping ${stopUnits.length} unit(s)`, async () => {
+      if (o.nothingRunning) return;
       if (dbEnv) {
         await drain(dbEnv, {
           timeoutS: config.drain_timeout_s,
