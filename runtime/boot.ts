@@ -4,6 +4,7 @@ import type { Bindings } from './bindings.ts';
 import type { KeeperConfig } from './config.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { nextBackupTime, registerNotifications, startScheduler } from './notifications.ts';
+import { recoverUpdates } from '../functions/update/recover.ts';
 
 export interface BootContext {
   config: KeeperConfig;
@@ -17,6 +18,7 @@ export interface BootContext {
  */
 export async function bootHooks(_ctx: BootContext): Promise<void> {
   registerNotifications();
+  recoverUpdates(_ctx);
 }
 
 /**

@@ -118,16 +118,33 @@ export function olderUpdateBackupIds(db: Ledger, beforeId: number): number[] {
   ).map((r) => r.id);
 }
 
-/** Rows left `running` by a helper that died: marked failed so the history never lies. */
-export function markInterrupted(db: Ledger, runningJobIds: Set<string>, at: string): number {
-  const rows = db.prepare("SELECT id, job_id FROM update_history WHERE status = 'running'").all() as { id: number; job_id: string | null }[];
-  let n = 0;
+/**
+ * History rows left `running` by a helper that is gone (killed, machine rebooted) become `failed`, so
+ * the history never shows a ghost update. A row whose helper still runs is left alone (an orphaned
+ * helper finishes on its own and records the truth). Returns the ids closed.
+ */
+export function closeOrphanedUpdates(db: Ledger, at: string, alive: (pid: number) => boolean): number[] {
+  const rows = db
+    .prepare(
+      `SELECT u.id, j.status AS job_status, j.helper_pid AS pid FROM update_history u LEFT JOIN jobs j ON j.id = u.job_id
+       WHERE u.status = 'running'`,
+    )
+    .all() as { id: number; job_status: string | null; pid: number | null }[];
+  const closed: number[] = [];
   for (const r of rows) {
-    if (r.job_id && runningJobIds.has(r.job_id)) continue;
-    finishUpdate(db, r.id, { status: 'failed', finished_at: at, error: 'the update was interrupted (its helper stopped)' });
-    n++;
+    const jobRunning = r.job_status === 'queued' || r.job_status === 'running';
+    if (r.pid !== null && alive(r.pid)) continue;
+    if (jobRunning && r.pid === null) continue;
+    finishUpdate(db, r.id, {
+      status: 'failed',
+      finished_at: at,
+      error:
+        'interrupted: the helper stopped before the update finished; the install may be half-updated. ' +
+        'Check it (keeper update status, keeper status) and roll back with keeper update rollback ' + r.id,
+    });
+    closed.push(r.id);
   }
-  return n;
+  return closed;
 }
 
 // Last time the remote was fetched, kept in keeper's settings table.
