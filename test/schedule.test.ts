@@ -6,6 +6,7 @@ process.env.KEEPER_TEST_TASKS = '1';
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { Clock } from '../runtime/bindings.ts';
 import { openLedger, ledgerPath, type Ledger } from '../state/ledger.ts';
 import { updateSettings } from '../state/settings.ts';
@@ -14,6 +15,10 @@ import { phpborgDb } from '../state/phpborg-db.ts';
 import { createJobs, type JobsRuntime } from '../runtime/jobs.ts';
 import { createScheduler, nextOccurrence, nextScheduledRun, settingsChanged, CATCH_UP_LIMIT_MS } from '../runtime/schedule.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { createRunner, type Runner } from '../runtime/main.ts';
+import { run } from '../runtime/exec.ts';
+import { getBackup } from '../state/catalog.ts';
 
 class TestClock implements Clock {
   constructor(private t: number) {}
@@ -157,5 +162,54 @@ describe('scheduler (timezone from .env, phpBorg DB unreachable)', () => {
     }
     assert.equal(listAudit(ledger, { action: 'schedule.run', per_page: 200 }).items.filter((e) => e.outcome === 'deferred').length, 1, 'deferral audited once');
     s.stop();
+  });
+});
+
+describe('scheduler in the sandbox (timezone from phpBorg app.timezone, real backup)', () => {
+  let sb: Sandbox;
+  let runner: Runner;
+  const clock = new TestClock(Date.parse('2025-03-03T08:00:00Z')); // a Monday
+
+  before(async () => {
+    sb = await startSandbox();
+    runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  });
+  after(async () => {
+    await runner?.close();
+    await sb?.down();
+  });
+
+  test("follows phpBorg's app.timezone, re-arms when it changes, and runs a real scheduled backup", async () => {
+    const b = runner.bindings;
+    updateSettings(b.ledger, sb.config.paths.storage, { backup_scheduled_enabled: true, backup_scheduled_day: 'monday', backup_scheduled_time: '10:30' });
+    const s = createScheduler({ ...b, clock });
+    await s.start();
+    // the sandbox's app.timezone is Europe/Paris (UTC+1 in March before the 30th)
+    assert.equal(s.nextRun()?.toISOString(), '2025-03-03T09:30:00.000Z');
+    await sb.query('UPDATE settings SET `value` = ? WHERE `key` = ?', ['America/New_York', 'app.timezone']);
+    assert.equal((await s.tick()).action, 'idle');
+    // 10:30 in New York (UTC-5) = 15:30 UTC
+    assert.equal(s.nextRun()?.toISOString(), '2025-03-03T15:30:00.000Z');
+    assert.equal((await nextScheduledRun({ ...b, clock })).timezone, 'America/New_York');
+
+    clock.set('2025-03-03T15:30:00Z');
+    const r = await s.tick();
+    assert.equal(r.action, 'started');
+    if (r.action !== 'started') return;
+    const job = await runner.jobs.wait(r.jobId, 120_000);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    assert.equal(job.type, 'backup.create');
+    const row = getBackup(b.ledger, (job.result as { id: number }).id);
+    assert.equal(row?.backup_type, 'scheduled');
+    assert.match(row?.filename ?? '', /-scheduled\.tar\.gz$/);
+    s.stop();
+  });
+
+  test('keeper status shows the next scheduled backup', async () => {
+    const r = await run(process.execPath, ['--import', 'tsx', 'scripts/keeper.ts', '--config', sb.info.config, '--json', 'status'], { cwd: join(import.meta.dirname, '..'), timeoutMs: 60_000 });
+    const last = r.stdout.trim().split('\n').at(-1) ?? '{}';
+    const status = JSON.parse(last) as { next_scheduled_backup: string | null };
+    // armed by the scheduler above: the Monday after 2025-03-03 15:30 UTC, 10:30 New York time
+    assert.equal(status.next_scheduled_backup, '2025-03-10T14:30:00.000Z', r.stderr);
   });
 });
