@@ -23,7 +23,7 @@ import { createBackup } from '../backup/core.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { locateArchive } from '../restore/locate.ts';
 import { missingCommands, missingSystemDependencies, neededCommands, planDependencies, runDependencies } from './dependencies.ts';
-import { applyMigration, ensureTracking, migrationsRecordedCheck, MIGRATIONS_DIR, pendingMigrations } from './migrations.ts';
+import { applyMigration, ensureTracking, migrationsRecordedCheck, pendingMigrations } from './migrations.ts';
 import { giveBackToOwner } from './ownership.ts';
 import { installSize, freeBytes } from './space.ts';
 
@@ -166,8 +166,7 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
 
   // commands the steps need
   const plan = planDependencies(changed);
-  const hasMigrations = changed.some((f) => f.startsWith(`${MIGRATIONS_DIR}/`) && f.endsWith('.sql'));
-  const missing = await missingCommands([...neededCommands(plan, hasMigrations), 'mariadb-dump']);
+  const missing = await missingCommands(neededCommands(plan));
   if (missing.length) {
     const why = missing.map((m) => (m === 'composer' ? 'composer (composer.json/lock changed)' : m === 'npm' || m === 'node' ? `${m} (the frontend changed)` : m));
     throw refuse('missing_commands', `commands needed by this update are not installed: ${why.join(', ')}; install them and try again; nothing was changed`, { missing });

@@ -20,12 +20,14 @@ export function planDependencies(changed: string[]): DependencyPlan {
   };
 }
 
-/** Commands the planned steps need (git and mariadb are the update's own). */
-export function neededCommands(plan: DependencyPlan, hasMigrations: boolean): string[] {
-  const cmds = ['git'];
+/**
+ * Commands the update needs: git, the MariaDB client and dump (backup, migrations, and the import a
+ * rollback would run), plus composer / npm where the diff calls for them.
+ */
+export function neededCommands(plan: DependencyPlan): string[] {
+  const cmds = ['git', 'mariadb', 'mariadb-dump'];
   if (plan.composer) cmds.push('composer');
   if (plan.frontend) cmds.push('npm', 'node');
-  if (hasMigrations) cmds.push('mariadb');
   return cmds;
 }
 
