@@ -161,7 +161,7 @@ export function setPinned(ledger: Ledger, id: number, pinned: boolean): void {
 
 /**
  * The id of a queued or running job using this backup: the one creating it, or any job whose
- * parameters name it as `backup_id` (restore, verify, rollback put it there). null when unused.
+ * parameters name it as `backup_id`, or its archive as `file` (restore, verify, rollback). null when unused.
  */
 export function usedBy(ledger: Ledger, id: number): string | null {
   const row = ledger
@@ -169,9 +169,10 @@ export function usedBy(ledger: Ledger, id: number): string | null {
       `SELECT j.id FROM jobs j WHERE j.status IN ('queued', 'running') AND (
          j.id = (SELECT job_id FROM phpborg_backups WHERE id = ? AND status = 'creating')
          OR (json_valid(j.params_json) AND CAST(json_extract(j.params_json, '$.backup_id') AS INTEGER) = ?)
+         OR (json_valid(j.params_json) AND json_extract(j.params_json, '$.file') = (SELECT filepath FROM phpborg_backups WHERE id = ?))
        ) LIMIT 1`,
     )
-    .get(id, id) as { id: string } | undefined;
+    .get(id, id, id) as { id: string } | undefined;
   return row?.id ?? null;
 }
 
