@@ -19,6 +19,7 @@ import { previewGetHandler, previewPostHandler, restoreHandler } from './restore
 import { auditHandler } from './audit/list.ts';
 import { testEmailHandler } from './notify/test-email.ts';
 import { emergencyKitHandler } from './kit/emergency-kit.ts';
+import { setupGuard, setupJobGuard, setupRestoreHandler, setupStatusHandler } from './setup/handlers.ts';
 import { getUpdateStatus } from './update/status.ts';
 import { checkHandler } from './update/check.ts';
 import { getChangelog } from './update/changelog.ts';
@@ -71,6 +72,10 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/phpborg-backup/settings/emergency-kit', admin, emergencyKitHandler); // admin, audited, text/plain attachment
 
   // ── setup wizard (emergency engineer; guarded by the one-time setup token, not admin) ─────────
+  app.get('/api/setup/status', setupGuard, setupStatusHandler); //                setup token, 403 once initialized
+  app.post('/api/setup/restore', setupGuard, setupRestoreHandler); //             setup token, multipart file (+ passphrase), job setup.restore
+  app.get('/api/setup/jobs/:id', setupJobGuard, getJobHandler); //                 setup token, setup.restore jobs only
+  app.get('/api/setup/jobs/:id/events', setupJobGuard, jobEventsHandler); //       setup token (or ?setup_token=), SSE
 
   // ── ui (ui engineer) ────────────────────────────────────────────────────────────────────────
 

@@ -10,6 +10,7 @@ import { backupRestoreTask } from './restore/restore.task.ts';
 import { checkTask } from './update/check.task.ts';
 import { applyTask } from './update/apply.task.ts';
 import { rollbackPreviewTask, rollbackTask } from './update/rollback.task.ts';
+import { setupRestoreTask } from './setup/restore.task.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
@@ -25,7 +26,8 @@ const tasks: Record<string, TaskDef> = {
   'update.apply': applyTask,
   'update.rollback': rollbackTask,
   'update.rollback_preview': rollbackPreviewTask,
-  // setup (emergency engineer): 'setup.restore': …,
+  // setup
+  'setup.restore': setupRestoreTask,
 };
 
 /** The task named `name`; test-only tasks are visible only with KEEPER_TEST_TASKS=1 in this process. */

@@ -1,0 +1,168 @@
+// Bare-metal restore: a machine with no phpBorg installation (empty paths; MariaDB running without the
+// database or its user). The restore core (functions/restore/apply.ts) does the work with no safety
+// backup (there is nothing to keep) and no drain/stop (nothing runs); its database step first creates
+// the database and the user from the BACKUP's .env as the MariaDB admin (root over its socket). Code,
+// .env, sudoers, units, /etc/phpborg and SSH keys land at the configured paths with config.owner and
+// their modes, the units start, health is checked, and the archive is registered in the (new) ledger.
+// Used by `keeper restore --fresh FILE` and the setup wizard, both through the setup.restore task.
+import { copyFile, chmod, mkdir, open, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ensureDatabaseAndUser } from '../../runtime/mariadb-admin.ts';
+import { TaskError, type TaskContext } from '../../runtime/task.ts';
+import { audit } from '../../state/audit.ts';
+import { getBackup, type BackupRow } from '../../state/catalog.ts';
+import { checkIntegrity, isEncrypted, readSidecar, sidecarPaths, writeSidecars, type Expected } from '../archive/index.ts';
+import { deriveKeys, HEADER_LEN, keyCheck, saltOf } from '../archive/crypto.ts';
+import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
+import { backupEnvOf, describeArchiveFailure } from '../emergency/run.ts';
+import { registerFound, type FoundBackup } from '../emergency/catalog.ts';
+import { installState } from './state.ts';
+
+export interface FreshRestoreOptions {
+  /** absolute path of the archive */
+  file: string;
+  passphrase?: string | null;
+  /** catalog origin of the registered archive: `fresh` (CLI) or `uploaded` (setup wizard) */
+  origin?: string;
+}
+
+export type FreshRestoreResult = RestoreResult & { backup_row: BackupRow | null };
+
+async function keyCheckOf(file: string, passphrase: string): Promise<string | null> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(HEADER_LEN);
+    await fh.read(head, 0, HEADER_LEN, 0);
+    const salt = saltOf(head);
+    return salt ? keyCheck(await deriveKeys(passphrase, salt)) : null;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Puts the archive into the storage dir (copied when it is elsewhere, 0600, with its sidecars) and
+ * registers it in the ledger's catalog. Never fails the restore: a problem is logged.
+ */
+async function register(ctx: TaskContext, file: string, passphrase: string | null, origin: string): Promise<BackupRow | null> {
+  const storage = ctx.config.paths.storage;
+  try {
+    await mkdir(storage, { recursive: true, mode: 0o700 });
+    await chmod(storage, 0o700);
+    let target = file;
+    if (resolve(dirname(file)) !== resolve(storage)) {
+      target = join(storage, basename(file));
+      if (!existsSync(target)) {
+        await copyFile(file, target);
+        await chmod(target, 0o600);
+      }
+    }
+    let side = await readSidecar(target).catch(() => null);
+    if (!side) side = await readSidecar(file).catch(() => null);
+    if (!side || !existsSync(sidecarPaths(target).json)) {
+      const integrity = await checkIntegrity(target, { passphrase });
+      if (integrity.verdict !== 'ok' || !integrity.sha256) throw new Error(integrity.message);
+      const { head } = await backupEnvOf(target, passphrase, {});
+      await writeSidecars(target, {
+        metadata: head.metadata,
+        sha256: integrity.sha256,
+        size_bytes: integrity.size_bytes,
+        mac: integrity.mac,
+        key_check: passphrase ? await keyCheckOf(target, passphrase) : null,
+      });
+      side = await readSidecar(target);
+    }
+    if (!side) throw new Error('no sidecar could be written');
+    const found: FoundBackup = {
+      id: null,
+      filename: basename(target),
+      file: target,
+      size_bytes: side.size_bytes,
+      created_at: side.metadata.backup_date,
+      backup_type: side.metadata.backup_type,
+      phpborg_version: side.metadata.phpborg_version,
+      git_commit: side.metadata.git_commit,
+      encrypted: side.metadata.encrypted,
+      sha256: side.sha256,
+      mac: side.mac,
+      key_check: side.key_check,
+      metadata: side.metadata,
+      source: 'sidecar',
+    };
+    const id = registerFound(ctx.ledger, [found], { origin, actor: ctx.actor }).get(found.filename);
+    return id !== undefined ? getBackup(ctx.ledger, id) : null;
+  } catch (e) {
+    ctx.log('warn', `the archive was restored but could not be registered in the catalog: ${(e as Error).message}`);
+    return null;
+  }
+}
+
+export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Promise<FreshRestoreResult> {
+  const { config } = ctx;
+  const file = resolve(o.file);
+  const name = basename(file);
+  ctx.progress('setup.check', 0, `Checking ${name} and this machine`);
+  try {
+    if (!(await stat(file)).isFile()) throw new Error('not a regular file');
+  } catch (e) {
+    throw new TaskError('file_missing', `the archive ${file} cannot be read: ${(e as Error).message}; nothing was changed`, 'setup.check');
+  }
+  const state = await installState(config);
+  if (state.initialized) {
+    throw new TaskError(
+      'already_initialized',
+      `phpBorg is already installed here (${config.paths.code} has a .env and its database answers): use \`keeper restore\` or scripts/emergency-restore; nothing was changed`,
+      'setup.check',
+    );
+  }
+  const side = await readSidecar(file).catch(() => null);
+  const expected: Expected = side ? { sha256: side.sha256, size_bytes: side.size_bytes, mac: side.mac, key_check: side.key_check } : {};
+  const encrypted = await isEncrypted(file);
+  const passphrase = encrypted ? o.passphrase ?? null : null;
+  if (encrypted && !passphrase) {
+    throw new TaskError('passphrase_required', `${name} is encrypted: give its passphrase (--passphrase-file F, or the "passphrase" field); nothing was changed`, 'setup.check');
+  }
+  ctx.progress('setup.check', 2, `Reading the backup's .env (${state.reason ?? 'not initialized'})`);
+  let backupEnv;
+  try {
+    backupEnv = (await backupEnvOf(file, passphrase, expected)).env;
+  } catch (e) {
+    const f = describeArchiveFailure(e);
+    throw new TaskError(f.code, `${name} cannot be restored: ${f.message}; nothing was changed`, 'setup.check');
+  }
+
+  const r = await restoreInstall(ctx, {
+    file,
+    passphrase,
+    expected,
+    safetyBackup: 'skip',
+    env: backupEnv,
+    storageDir: config.paths.storage,
+    nothingRunning: true,
+    percent: [3, 97],
+    prepareDatabase: async (env) => {
+      const d = await ensureDatabaseAndUser(config, env, (m) => ctx.log('info', m));
+      ctx.progress('restore.database', 52, `Database ${env.DB_NAME}${d.database_created ? ' created' : ''}${d.user_created ? `, user ${env.DB_USER} created` : ''}`);
+    },
+  });
+
+  ctx.progress('setup.register', 98, 'Registering the archive in the catalog');
+  const row = await register(ctx, file, passphrase, o.origin ?? 'fresh');
+  try {
+    audit(ctx.ledger, {
+      actor: ctx.actor,
+      action: 'setup.restore',
+      target: name,
+      outcome: r.outcome,
+      details: { backup_id: row?.id ?? null, message: r.message, failed_step: r.failed_step ?? null },
+    });
+  } catch {
+    /* the job row records the outcome anyway */
+  }
+  if (r.outcome !== 'restored') {
+    throw new TaskError('restore_failed', r.message, r.failed_step, r);
+  }
+  ctx.progress('setup.done', 100, `phpBorg restored from ${name}`);
+  return { ...r, backup_row: row };
+}

@@ -1,0 +1,22 @@
+// Task setup.restore: the bare-metal restore (functions/setup/fresh.ts), run by `keeper restore --fresh`
+// and by the setup wizard's POST /api/setup/restore.
+import { isAbsolute } from 'node:path';
+import * as v from 'valibot';
+import { defineTask } from '../../runtime/task.ts';
+import { freshRestore, type FreshRestoreResult } from './fresh.ts';
+
+export const SetupRestoreParams = v.strictObject({
+  file: v.pipe(v.string('expected the archive path'), v.check((p) => isAbsolute(p), 'expected an absolute path')),
+  /** write-only; redacted from the job row by state/jobs.ts */
+  passphrase: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(1024)))),
+  origin: v.optional(v.picklist(['fresh', 'uploaded']), 'fresh'),
+});
+
+export const setupRestoreTask = defineTask({
+  name: 'setup.restore',
+  maintenance: true,
+  params: SetupRestoreParams,
+  run(ctx, p): Promise<FreshRestoreResult> {
+    return freshRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin });
+  },
+});
