@@ -15,6 +15,7 @@ import { createApp } from '../functions/app.ts';
 import { ledgerPath, openLedger, type Ledger } from '../state/ledger.ts';
 import { recoverAtStart } from './recover.ts';
 import { phpborgDb } from '../state/phpborg-db.ts';
+import { prepareSetupToken } from '../functions/setup/state.ts';
 
 export interface RunnerOptions {
   now?: () => Date;
@@ -131,6 +132,9 @@ async function main(): Promise<void> {
   });
   const serving = await startServer(runner, { host: host ?? config.server.host, port: portEnv !== undefined ? Number(portEnv) : config.server.port });
   console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
+  // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
+  const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
+  if (setup) console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
   if (demoDir) {
     const token = await (await loadSandbox()).sandboxToken(demoDir, { expiresIn: 12 * 3600 });
     console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);

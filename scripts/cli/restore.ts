@@ -94,20 +94,24 @@ export const restoreCommand: CliCommand = {
   summary: 'restore the whole installation from a backup (preview, safety backup, automatic rollback)',
   usage:
     'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--json]\n' +
+    '       keeper restore --fresh FILE [--passphrase-file F]\n' +
     '  --preview             show what would be lost, change nothing\n' +
     '  --yes                 do not ask for YES (needed when not on a terminal)\n' +
     '  --passphrase-file F   passphrase of an encrypted archive (first line of F); default: the stored one\n' +
     '  --force               go on when phpBorg jobs still run after the drain timeout (never kills them)\n' +
-    '  --skip-safety-backup  no safety backup first (needs --force): a failure cannot be rolled back',
+    '  --skip-safety-backup  no safety backup first (needs --force): a failure cannot be rolled back\n' +
+    '  --fresh               bare metal: restore FILE onto a machine with no phpBorg (creates the database and its user)',
   options: {
     preview: { type: 'boolean' },
     yes: { type: 'boolean' },
     'passphrase-file': { type: 'string' },
     force: { type: 'boolean' },
     'skip-safety-backup': { type: 'boolean' },
+    fresh: { type: 'boolean' },
   },
   positionals: { min: 1, max: 1 },
   async run(ctx, { values, positionals }) {
+    if (values.fresh) return freshRestore(ctx, positionals[0], values);
     const ref = { ...archiveRef(positionals[0]), ...passphraseFrom(values) };
     if (values['skip-safety-backup'] && !values.force) throw usageError('--skip-safety-backup needs --force');
     if (values.preview || !values.yes) {
@@ -132,6 +136,14 @@ export const restoreCommand: CliCommand = {
     if (x.safety_backup) ctx.print(`safety backup: ${x.safety_backup.filename} (id ${x.safety_backup.id})`);
   },
 };
+
+/** keeper restore --fresh FILE: the bare-metal restore (task setup.restore, functions/setup/fresh.ts). */
+async function freshRestore(ctx: CliContext, arg: string | undefined, values: ParsedArgs['values']): Promise<unknown> {
+  const ref = archiveRef(arg);
+  if (!('file' in ref)) throw usageError('--fresh needs an archive FILE (there is no catalog yet on a fresh machine)');
+  const job = await runTaskFromCli(ctx, 'setup.restore', { file: ref.file, origin: 'fresh', ...passphraseFrom(values) });
+  return { job_id: job.id, ...(job.result as RestoreResult) };
+}
 
 export const verifyCommand: CliCommand = {
   name: 'verify',
