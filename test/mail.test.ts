@@ -16,6 +16,7 @@ import { updateSettings } from '../state/settings.ts';
 import { listAudit } from '../state/audit.ts';
 import type { JobView } from '../state/jobs.ts';
 import { decryptPhpborgSecret, encryptPhpborgSecret } from '../runtime/mailer.ts';
+import { run } from '../runtime/exec.ts';
 import { eventsForJob } from '../functions/notify/notify.ts';
 import { renderMail } from '../functions/notify/templates.ts';
 import { openLedger, ledgerPath } from '../state/ledger.ts';
@@ -252,6 +253,19 @@ describe('mail notifications (sandbox)', () => {
     } finally {
       updateSettings(runner.ledger, sb.config.paths.storage, { backup_storage_path: sb.config.paths.storage, backup_retention_count: 5 });
     }
+  });
+
+  test('a backup started from the CLI is mailed too (same job path, its own process)', async () => {
+    const n = inbox.length;
+    const r = await run(process.execPath, ['--import', 'tsx', 'scripts/keeper.ts', '--config', sb.info.config, '--json', 'backup', 'create', '--notes', 'from the CLI'], {
+      cwd: join(import.meta.dirname, '..'),
+      timeoutMs: 120_000,
+    });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { filename: string };
+    const m = await nextMail(n);
+    assert.ok((m.mail.text ?? '').includes(result.filename), 'the mail names the CLI backup');
+    assert.ok(listAudit(runner.ledger, { action: 'notify.email' }).items.some((e) => e.outcome === 'succeeded' && e.actor.name.startsWith('cli:')));
   });
 
   test('POST settings/test-email sends a test message (admin only)', async () => {

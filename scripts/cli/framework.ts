@@ -169,6 +169,8 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       process.stderr.write(line + '\n');
     },
     async close() {
+      // job-finished listeners (mail, audit) run after wait() resolves: let them finish first
+      if (jobs) await jobs.shutdown(60_000);
       ledger?.close();
     },
   };
