@@ -24,6 +24,9 @@ import type { UpdateRow } from '../state/updates.ts';
 import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
 import type { ApplyResult } from '../functions/update/apply.task.ts';
 import type { RollbackPreview } from '../functions/update/rollback.task.ts';
+import { isSafeRef, parseLog } from '../runtime/git.ts';
+import { planDependencies } from '../functions/update/dependencies.ts';
+import { sortMigrations } from '../functions/update/migrations.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 
 let sb: Sandbox;
@@ -155,6 +158,17 @@ async function jobsProcessed(): Promise<void> {
 }
 
 // ── tests, in order ──────────────────────────────────────────────────────────────────────────────
+
+test('pure parts: refs, NUL-delimited log, dependency plan, migration order', () => {
+  for (const ok of ['master', 'origin/master', 'v1.3.0', 'd879349', 'release/1.3']) assert.ok(isSafeRef(ok), ok);
+  for (const bad of ['--upload-pack=x', '-x', 'a..b', 'a b', 'a;b', '$(x)', 'HEAD@{1}', 'x.lock', '', 'a//b', 'a/']) assert.ok(!isSafeRef(bad), bad);
+  const out = ['h1', 's1', 'A', 'a@x', '2024-01-02T03:04:05+00:00', 'feat: one', 'body\n\nmore\n', 'h2', 's2', 'B', 'b@x', '2024-01-01T00:00:00+00:00', 'fix: two', ''].join('\0');
+  assert.deepEqual(parseLog(out).map((c) => [c.hash, c.subject, c.body]), [['h1', 'feat: one', 'body\n\nmore'], ['h2', 'fix: two', '']]);
+  assert.deepEqual(planDependencies(['frontend/src/app.js']), { composer: false, frontend: true });
+  assert.deepEqual(planDependencies(['frontend/dist/index.html', 'composer.lock']), { composer: true, frontend: false });
+  assert.deepEqual(planDependencies(['src/Kernel.php', 'migrations/006_x.sql']), { composer: false, frontend: false });
+  assert.deepEqual(sortMigrations(['010_c.sql', '002_b.sql', '1_a.sql', '2_z.sql']), ['1_a.sql', '002_b.sql', '2_z.sql', '010_c.sql']);
+});
 
 test('status and changelog read the remote-tracking ref', async () => {
   const s = await getJson<UpdateStatus>('/api/phpborg-update/status');
