@@ -29,7 +29,8 @@ export function onJobFinished(listener: JobFinishedListener): () => void {
 }
 
 export interface JobsRuntime extends Jobs {
-  /** Resolves with the job once it is final (also for jobs run by another process: polls the ledger). */
+  /** Resolves with the job once it is final and, for a job of this process, its finished listeners ran
+   * (jobs run by another process are followed by polling the ledger). */
   wait(jobId: string, timeoutMs?: number): Promise<JobView>;
   /** Jobs whose helper this process is running. */
   running(): string[];
@@ -136,7 +137,14 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
         await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });
       }
     });
-    const entry = { handle, done: done.finally(() => helpers.delete(jobId)) };
+    const entry = {
+      handle,
+      // wake waiters once more when the finished listeners (mail…) are done too
+      done: done.finally(() => {
+        helpers.delete(jobId);
+        publish(jobId, 0);
+      }),
+    };
     helpers.set(jobId, entry);
   };
 
@@ -183,7 +191,8 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
           if (!j) {
             stop();
             reject(new Error(`no job ${jobId}`));
-          } else if (isFinal(j.status)) {
+          } else if (isFinal(j.status) && !helpers.has(jobId)) {
+            // a job of ours counts as done once its finished listeners have run as well
             stop();
             resolve(j);
           }
