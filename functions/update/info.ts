@@ -22,7 +22,13 @@ export interface UpdateStatus {
   commits_behind: number;
   /** local commits the remote does not have: an update would not be a fast-forward */
   commits_ahead: number;
+  /** newer commits exist and HEAD can be fast-forwarded to them */
   available: boolean;
+  /** both sides have commits the other lacks: no update until that is resolved by hand */
+  diverged: boolean;
+  /** uncommitted changes would make an update refuse */
+  work_tree_clean: boolean;
+  dirty_files: string[];
   last_check: string | null;
   last_check_ok: boolean | null;
   last_check_error: string | null;
@@ -43,7 +49,12 @@ export async function updateStatus(config: KeeperConfig, ledger: Ledger): Promis
   const { remote, branch: tracked } = config.git;
   const ref = git.remoteRef(remote, tracked);
   const head = await git.headCommit(dir);
-  const [installed, branch, latest] = await Promise.all([git.describe(dir), git.currentBranch(dir), git.resolveCommit(dir, ref)]);
+  const [installed, branch, latest, dirty] = await Promise.all([
+    git.describe(dir),
+    git.currentBranch(dir),
+    git.resolveCommit(dir, ref),
+    git.dirtyFiles(dir).catch(() => [] as string[]),
+  ]);
   let behind = 0;
   let ahead = 0;
   let latestVersion: string | null = null;
@@ -79,7 +90,10 @@ export async function updateStatus(config: KeeperConfig, ledger: Ledger): Promis
     latest_date: date,
     commits_behind: behind,
     commits_ahead: ahead,
-    available: behind > 0,
+    available: behind > 0 && ahead === 0,
+    diverged: behind > 0 && ahead > 0,
+    work_tree_clean: dirty.length === 0,
+    dirty_files: dirty.slice(0, 50),
     last_check: check?.at ?? null,
     last_check_ok: check ? check.ok : null,
     last_check_error: check?.error ?? null,
