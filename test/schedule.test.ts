@@ -212,4 +212,22 @@ describe('scheduler in the sandbox (timezone from phpBorg app.timezone, real bac
     // armed by the scheduler above: the Monday after 2025-03-03 15:30 UTC, 10:30 New York time
     assert.equal(status.next_scheduled_backup, '2025-03-10T14:30:00.000Z', r.stderr);
   });
+
+  test('PUT settings re-arms a running scheduler at once', async () => {
+    const s = createScheduler(runner.bindings); // the runner's real clock
+    await s.start();
+    const res = await runner.request('/api/phpborg-backup/settings', {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${await sb.token()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ backup_scheduled_day: 'thursday', backup_scheduled_time: '23:45' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const body = (await res.json()) as { next_run: string };
+    const next = s.nextRun();
+    assert.ok(next);
+    assert.equal(next.toISOString(), body.next_run, 'the API shows what the scheduler armed');
+    const local = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', weekday: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(next);
+    assert.equal(local, 'Thursday 23:45');
+    s.stop();
+  });
 });
