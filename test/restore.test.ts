@@ -232,7 +232,7 @@ test('a restore whose code fails its health probe rolls back to the exact pre-re
   const r = j.result as RestoreResult;
   assert.equal(r.outcome, 'rolled_back');
   assert.equal(r.failed_step, 'restore.health');
-  assert.match(r.message, /^restore failed at restore\.health: health check failed: .*HEALTH_FAIL.*; rolled back to phpborg-backup-.*-pre_restore\.tar\.gz$/);
+  assert.match(r.message, /^restore failed at restore\.health: health check failed: .*http.*503.*; rolled back to phpborg-backup-.*-pre_restore\.tar\.gz$/);
   const after = await snapshot();
   assert.deepEqual(after, before);
   assert.ok(!existsSync(fail));
