@@ -18,6 +18,8 @@ export class ArchiveError extends Error {
     message: string,
     /** the entry concerned, relative to the archive's top folder, when there is one */
     readonly entry?: string,
+    /** which verification step found it (gzip, tar, …) when not implied by the code */
+    readonly check?: string,
   ) {
     super(message);
     this.name = 'ArchiveError';

@@ -1,6 +1,17 @@
-// Reads an archive (format v1): integrity, head (preview), full verification, safe extraction.
-// API first; implementation follows.
-import type { ArchiveMetadata, Manifest, SettingsFile, Sidecar } from './format.ts';
+// Reads an archive (format v1): integrity (size, SHA-256, HMAC), head (restore preview), full
+// verification, and safe extraction into a staging dir (design.md §3, §5).
+import { createHash } from 'node:crypto';
+import {
+  closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync,
+  symlinkSync, utimesSync, chmodSync, writeSync, createReadStream,
+} from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import * as v from 'valibot';
+import { createMac, deriveKeys, hexEqual, keyCheck, type Keys } from './crypto.ts';
+import { ArchiveError, type ArchiveErrorCode } from './errors.ts';
+import { SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
+import { firstBlockLooksRight, keysFor, readSalt, scanArchive, type CheckedEntry, type EntrySink } from './scan.ts';
 
 export interface Expected {
   sha256?: string | null;
@@ -16,24 +27,132 @@ export interface IntegrityResult {
   message: string;
   encrypted: boolean;
   size_bytes: number;
+  /** computed (null when the pass did not run) */
   sha256: string | null;
+  /** computed HMAC (null when plain or no passphrase) */
   mac: string | null;
+  /** what could be compared: false when no expected value was known */
+  checked: { size: boolean; sha256: boolean; mac: boolean };
 }
 
 export async function isEncrypted(file: string): Promise<boolean> {
-  void file;
-  throw new Error('not implemented yet');
+  try {
+    return (await readSalt(file)).encrypted;
+  } catch (e) {
+    throw ioError(e, file);
+  }
 }
 
+function ioError(e: unknown, file: string): ArchiveError {
+  if (e instanceof ArchiveError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return new ArchiveError('io', `archive not found: ${file}`);
+  return new ArchiveError('io', `cannot read ${file}: ${err.message}`);
+}
+
+/** The `<file>.json` sidecar, validated; null when there is none. */
 export async function readSidecar(file: string): Promise<Sidecar | null> {
-  void file;
-  throw new Error('not implemented yet');
+  const p = sidecarPaths(file).json;
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(e, p);
+  }
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch {
+    throw new ArchiveError('corrupt', `the sidecar ${p} is not JSON: restore it from the ledger or delete it`);
+  }
+  const r = v.safeParse(SidecarSchema, x);
+  if (!r.success) throw new ArchiveError('not_keeper', `the sidecar ${p} was not written by phpborg-keeper format v1: ${r.issues[0].message}`);
+  return r.output;
 }
 
-export async function checkIntegrity(file: string, opts: { passphrase?: string | null; expected?: Expected } = {}): Promise<IntegrityResult> {
-  void file; void opts;
-  throw new Error('not implemented yet');
+/** Expected values: the caller's, or else the sidecar's. */
+async function expectedFor(file: string, given: Expected | undefined): Promise<Expected> {
+  if (given) return given;
+  const s = await readSidecar(file);
+  return s ? { sha256: s.sha256, size_bytes: s.size_bytes, mac: s.mac, key_check: s.key_check } : {};
 }
+
+const WRONG = 'wrong passphrase: this archive was encrypted with another one (check the backup passphrase setting, or give the right one)';
+
+/**
+ * One pass over the bytes of the file: size, SHA-256 and (encrypted) HMAC against what is expected.
+ * Tells a wrong passphrase from a damaged file: by the key check when known, else by the SHA-256 and
+ * by whether the first cipher block decrypts to a gzip header.
+ */
+export async function checkIntegrity(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<IntegrityResult> {
+  let head: Awaited<ReturnType<typeof readSalt>>;
+  try {
+    head = await readSalt(file);
+  } catch (e) {
+    throw ioError(e, file);
+  }
+  const exp = opts.expected ?? {};
+  const { encrypted, salt, size } = head;
+  const checked = { size: exp.size_bytes != null, sha256: exp.sha256 != null, mac: false };
+  const res = (verdict: IntegrityVerdict, message: string, sha256: string | null = null, mac: string | null = null): IntegrityResult =>
+    ({ verdict, message, encrypted, size_bytes: size, sha256, mac, checked });
+
+  if (exp.size_bytes != null && size !== exp.size_bytes) {
+    return size < exp.size_bytes
+      ? res('truncated', `the file is ${size} bytes, ${exp.size_bytes} expected: it is incomplete (interrupted copy or full disk); use another backup`)
+      : res('corrupt', `the file is ${size} bytes, ${exp.size_bytes} expected: it was altered; use another backup`);
+  }
+  let keys: Keys | null = null;
+  let keyOk: boolean | null = null;
+  if (encrypted && opts.passphrase) {
+    keys = await deriveKeys(opts.passphrase, salt!);
+    if (exp.key_check) {
+      keyOk = hexEqual(keyCheck(keys), exp.key_check);
+      if (!keyOk) return res('wrong_passphrase', WRONG);
+    }
+  }
+
+  const sha = createHash('sha256');
+  const mac = keys ? createMac(keys) : null;
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20, signal: opts.signal })) {
+      sha.update(chunk as Buffer);
+      mac?.update(chunk as Buffer);
+    }
+  } catch (e) {
+    throw ioError(e, file);
+  }
+  const shaHex = sha.digest('hex');
+  const macHex = mac ? mac.digest('hex') : null;
+  const shaOk = exp.sha256 != null ? shaHex === exp.sha256 : null;
+  if (shaOk === false) return res('corrupt', 'the SHA-256 of the file differs from the one recorded when it was written: the file is damaged or altered; use another backup', shaHex, macHex);
+  if (!encrypted) return res('ok', checked.sha256 ? 'size and SHA-256 match' : 'no recorded SHA-256 to compare with (no sidecar)', shaHex, null);
+  if (!keys) return res('passphrase_required', 'this archive is encrypted: its HMAC (and contents) can only be checked with the passphrase', shaHex, null);
+  if (exp.mac) {
+    checked.mac = true;
+    if (hexEqual(macHex!, exp.mac)) return res('ok', 'size, SHA-256 and HMAC match', shaHex, macHex);
+    // the bytes are the recorded ones (SHA-256 equal) or the key is known right: tell which is wrong
+    if (keyOk === true) return res('corrupt', 'the HMAC does not match: the file was altered; use another backup', shaHex, macHex);
+    if (shaOk === true) return res('wrong_passphrase', WRONG, shaHex, macHex);
+  }
+  const looks = await firstBlockLooksRight(file, keys);
+  if (looks === false) return res('wrong_passphrase', `${WRONG} (or the start of the file is damaged)`, shaHex, macHex);
+  if (exp.mac) return res('corrupt', 'the HMAC does not match: the file was altered; use another backup', shaHex, macHex);
+  return res('ok', 'no recorded HMAC to compare with (no sidecar); the passphrase looks right', shaHex, macHex);
+}
+
+const verdictCode = (v: IntegrityVerdict): ArchiveErrorCode => (v === 'ok' ? 'corrupt' : v);
+
+/** After a read failed on an encrypted archive: was it the passphrase? */
+async function explain(e: unknown, file: string, keys: Keys | null): Promise<never> {
+  if (e instanceof ArchiveError && keys && (e.code === 'corrupt' || e.code === 'truncated' || e.code === 'not_keeper')) {
+    if ((await firstBlockLooksRight(file, keys)) === false) throw new ArchiveError('wrong_passphrase', WRONG);
+  }
+  throw e;
+}
+
+// ---- head (restore preview) -------------------------------------------------------------------------
 
 export interface Head {
   root: string;
@@ -43,44 +162,227 @@ export interface Head {
   config: Map<string, Buffer>;
   /** ssh/* files → mode and SHA-256 only (key material stays in the archive) */
   ssh: Map<string, { mode: number; sha256: string }>;
+  encrypted: boolean;
 }
 
-export async function readHead(file: string, opts: { passphrase?: string | null; expected?: Expected } = {}): Promise<Head> {
-  void file; void opts;
-  throw new Error('not implemented yet');
+/**
+ * The archive's first entries (metadata, settings, config, ssh), read until database.sql begins and
+ * no further: as fast on a 10 GiB archive as on a small one. The HMAC is not checked here (it needs
+ * the whole file); restore verifies everything before it changes anything.
+ */
+export async function readHead(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<Head> {
+  const keys = await keysFor(file, opts.passphrase).catch((e) => Promise.reject(ioError(e, file)));
+  if (keys && opts.expected?.key_check && !hexEqual(keyCheck(keys), opts.expected.key_check)) throw new ArchiveError('wrong_passphrase', WRONG);
+  let r: Awaited<ReturnType<typeof scanArchive>>;
+  try {
+    r = await scanArchive(file, { keys, stopAt: 'database', keep: (e) => e.section === 'config', signal: opts.signal });
+  } catch (e) {
+    return explain(e, file, keys);
+  }
+  if (!r.settings) throw new ArchiveError('missing_entry', 'the archive lacks settings.json', 'settings.json');
+  const ssh = new Map<string, { mode: number; sha256: string }>();
+  for (const e of r.entries) if (e.section === 'ssh' && e.type === 'file') ssh.set(e.rel, { mode: e.mode, sha256: e.sha256! });
+  return { root: r.root, metadata: r.metadata, settings: r.settings, config: r.kept, ssh, encrypted: keys !== null };
 }
+
+// ---- verify -----------------------------------------------------------------------------------------
+
+export type VerifyCheckName = 'size' | 'sha256' | 'hmac' | 'gzip' | 'tar' | 'layout' | 'manifest' | 'metadata';
 
 export interface VerifyCheck {
-  name: 'size' | 'sha256' | 'hmac' | 'gzip' | 'tar' | 'layout' | 'manifest' | 'metadata';
+  name: VerifyCheckName;
   ok: boolean;
   error?: string;
+  /** why a check passed without comparing (e.g. no sidecar, not encrypted) */
+  note?: string;
 }
 
 export interface VerifyResult {
   ok: boolean;
+  /** the first failure's code, null when ok */
+  code: ArchiveErrorCode | null;
   checks: VerifyCheck[];
   metadata: ArchiveMetadata | null;
+  encrypted: boolean;
 }
 
-export async function verifyArchive(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<VerifyResult> {
-  void file; void opts;
-  throw new Error('not implemented yet');
+const STRUCTURE: VerifyCheckName[] = ['metadata', 'gzip', 'tar', 'layout', 'manifest'];
+
+function checkOf(e: ArchiveError): VerifyCheckName {
+  if (e.check === 'gzip' || e.check === 'tar') return e.check;
+  if (e.code === 'manifest_mismatch') return 'manifest';
+  if (e.entry === 'metadata.json' || (e.code === 'not_keeper' && !e.entry)) return 'metadata';
+  if (e.code === 'wrong_passphrase') return 'hmac';
+  return 'layout';
 }
+
+/**
+ * Every check, changing nothing: size, SHA-256 and HMAC against the sidecar (or `expected`), then gzip,
+ * tar, layout and safety of every entry, every entry against manifest.json, the metadata schema.
+ */
+export async function verifyArchive(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<VerifyResult> {
+  const expected = await expectedFor(file, opts.expected);
+  const integ = await checkIntegrity(file, { passphrase: opts.passphrase, expected, signal: opts.signal });
+  const checks: VerifyCheck[] = [];
+  const verdict = integ.verdict;
+  const noSide = 'no recorded value to compare with (no sidecar or ledger row)';
+  checks.push(verdict === 'truncated' || (verdict === 'corrupt' && !integ.sha256)
+    ? { name: 'size', ok: false, error: integ.message }
+    : { name: 'size', ok: true, ...(integ.checked.size ? {} : { note: noSide }) });
+  if (integ.sha256 === null) checks.push({ name: 'sha256', ok: false, error: 'not checked: the size is wrong' });
+  else if (verdict === 'corrupt' && integ.checked.sha256 && integ.sha256 !== expected.sha256) checks.push({ name: 'sha256', ok: false, error: integ.message });
+  else checks.push({ name: 'sha256', ok: true, ...(integ.checked.sha256 ? {} : { note: noSide }) });
+  if (!integ.encrypted) checks.push({ name: 'hmac', ok: true, note: 'not encrypted' });
+  else if (verdict === 'wrong_passphrase' || verdict === 'passphrase_required') checks.push({ name: 'hmac', ok: false, error: integ.message });
+  else if (verdict === 'corrupt' && integ.checked.mac) checks.push({ name: 'hmac', ok: false, error: integ.message });
+  else checks.push({ name: 'hmac', ok: integ.sha256 !== null, ...(integ.checked.mac ? {} : { note: noSide }) });
+
+  let code: ArchiveErrorCode | null = verdict === 'ok' ? null : verdictCode(verdict);
+  let metadata: ArchiveMetadata | null = null;
+  if (verdict === 'wrong_passphrase' || verdict === 'passphrase_required' || verdict === 'truncated' || integ.sha256 === null) {
+    for (const name of STRUCTURE) checks.push({ name, ok: false, error: `not checked: ${integ.message}` });
+  } else {
+    let keys: Keys | null = null;
+    try {
+      keys = await keysFor(file, opts.passphrase);
+      const r = await scanArchive(file, { keys, signal: opts.signal });
+      metadata = r.metadata;
+      for (const name of STRUCTURE) checks.push({ name, ok: true });
+    } catch (e0) {
+      let e = e0;
+      try {
+        await explain(e0, file, keys);
+      } catch (e1) {
+        e = e1;
+      }
+      const err = e instanceof ArchiveError ? e : new ArchiveError('io', (e as Error).message);
+      code ??= err.code;
+      const failed = checkOf(err);
+      const order: VerifyCheckName[] = ['gzip', 'tar', 'metadata', 'layout', 'manifest'];
+      const at = order.indexOf(failed);
+      for (const name of STRUCTURE) {
+        const i = order.indexOf(name);
+        if (name === failed) checks.push({ name, ok: false, error: err.message });
+        else if (i > at || failed === 'hmac') checks.push({ name, ok: false, error: `not checked: reading stopped at the ${failed} failure` });
+        else checks.push({ name, ok: true });
+      }
+    }
+  }
+  const ok = checks.every((c) => c.ok);
+  return { ok, code: ok ? null : (code ?? 'corrupt'), checks, metadata, encrypted: integ.encrypted };
+}
+
+// ---- extraction -------------------------------------------------------------------------------------
 
 export interface ExtractOptions {
   passphrase?: string | null;
+  /** defaults to the sidecar's values */
   expected?: Expected;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
 }
 
+/** Modes applied on disk: no setuid anywhere, no setgid on files (a restore must not mint privileges). */
+const diskMode = (e: CheckedEntry) => (e.type === 'dir' ? e.mode & 0o3777 : e.mode & 0o1777);
+
+class DiskSink implements EntrySink {
+  private fd: number | null = null;
+  private dirs: CheckedEntry[] = [];
+  private made = new Set<string>();
+  constructor(private dest: string) {}
+
+  private parent(rel: string): void {
+    const d = dirname(rel);
+    if (d === '.' || this.made.has(d)) return;
+    this.parent(d);
+    try {
+      mkdirSync(join(this.dest, d), { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(join(this.dest, d)).isDirectory()) throw e;
+    }
+    this.made.add(d);
+  }
+
+  entry(e: CheckedEntry): void {
+    const p = join(this.dest, e.rel);
+    this.parent(e.rel);
+    if (e.type === 'dir') {
+      if (!this.made.has(e.rel)) {
+        try {
+          mkdirSync(p, { mode: 0o700 });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !lstatSync(p).isDirectory()) throw err;
+        }
+        this.made.add(e.rel);
+      }
+      this.dirs.push(e);
+    } else if (e.type === 'symlink') {
+      symlinkSync(e.linkname!, p);
+      if (e.mtime) lutimesSync(p, e.mtime, e.mtime);
+    } else {
+      // O_EXCL + O_NOFOLLOW: never through a link, never over something already there
+      this.fd = openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    }
+  }
+
+  data(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) off += writeSync(this.fd!, chunk, off, chunk.length - off);
+  }
+
+  end(e: CheckedEntry): void {
+    if (e.type !== 'file' || this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    try {
+      fchmodSync(fd, diskMode(e));
+      if (e.mtime) futimesSync(fd, e.mtime, e.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Directory modes and times last (children first), so a read-only dir did not block its contents. */
+  finish(): void {
+    for (let i = this.dirs.length - 1; i >= 0; i--) {
+      const d = this.dirs[i];
+      const p = join(this.dest, d.rel);
+      chmodSync(p, diskMode(d));
+      if (d.mtime) utimesSync(p, d.mtime, d.mtime);
+    }
+  }
+
+  abort(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
 /**
  * Extracts into destDir (an empty staging dir the caller made) WITHOUT the top folder: destDir/metadata.json,
  * destDir/code/…, destDir/config/…, destDir/ssh/…, destDir/database.sql, destDir/manifest.json.
- * Checks integrity first (sha256/HMAC against `expected`), then every entry against the §3 layout and
- * manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
+ * Checks integrity first (SHA-256/HMAC against `expected`, default the sidecar), then every entry against
+ * the §3 layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
  */
 export async function extractArchive(file: string, destDir: string, opts: ExtractOptions = {}): Promise<{ root: string; metadata: ArchiveMetadata; manifest: Manifest }> {
-  void file; void destDir; void opts;
-  throw new Error('not implemented yet');
+  const expected = await expectedFor(file, opts.expected);
+  const integ = await checkIntegrity(file, { passphrase: opts.passphrase, expected, signal: opts.signal });
+  if (integ.verdict !== 'ok') throw new ArchiveError(verdictCode(integ.verdict), integ.message);
+  let names: string[];
+  try {
+    names = readdirSync(destDir);
+  } catch (e) {
+    throw new ArchiveError('io', `staging dir ${destDir} is not usable: ${(e as Error).message}`);
+  }
+  if (names.length > 0) throw new ArchiveError('io', `staging dir ${destDir} is not empty: extraction needs an empty dir`);
+  const keys = await keysFor(file, opts.passphrase);
+  const sink = new DiskSink(destDir);
+  try {
+    const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress });
+    sink.finish();
+    return { root: r.root, metadata: r.metadata, manifest: r.manifest! };
+  } catch (e) {
+    sink.abort();
+    return explain(e, file, keys);
+  }
 }
