@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { allUnits, readEnv } from '../../runtime/install.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { probeDatabase, probeRedis, type Check } from '../../runtime/probes.ts';
-import { phpborgVersion, gitCommit } from '../../runtime/versions.ts';
+import { borgVersion, gitCommit, phpborgVersion, phpVersion } from '../../runtime/versions.ts';
 import { nextScheduledBackup } from '../../runtime/boot.ts';
 import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
 import { getJob, lockHolder } from '../../state/jobs.ts';
@@ -14,7 +14,7 @@ import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 export interface StatusResult {
   ok: boolean;
   config: string;
-  versions: { keeper: string; node: string; phpborg: string | null; commit: string | null };
+  versions: { keeper: string; node: string; phpborg: string | null; commit: string | null; php: string | null; borg: string | null; mariadb: string | null };
   units: { unit: string; state: string; active: boolean }[];
   checks: Check[];
   ledger: { path: string; schema_version: number; backups: number; jobs: number; running_job: { id: string; type: string; percent: number; step: string | null } | null };
@@ -63,7 +63,15 @@ async function status(ctx: CliContext): Promise<StatusResult> {
   const result: StatusResult = {
     ok: false,
     config: ctx.configPath(),
-    versions: { keeper, node: process.version, phpborg: await phpborgVersion(config.paths.code), commit: await gitCommit(config.paths.code) },
+    versions: {
+      keeper,
+      node: process.version,
+      phpborg: await phpborgVersion(config.paths.code),
+      commit: await gitCommit(config.paths.code),
+      php: await phpVersion(),
+      borg: await borgVersion(),
+      mariadb: checks.find((c) => c.name === 'database' && c.ok)?.detail ?? null,
+    },
     units,
     checks,
     ledger: {
@@ -97,7 +105,9 @@ export const statusCommand: CliCommand = {
   render(r, ctx) {
     const s = r as StatusResult;
     const mark = (ok: boolean) => (ok ? 'ok ' : 'ERR');
-    ctx.print(`phpBorg   ${s.versions.phpborg ?? '?'} (${s.versions.commit?.slice(0, 12) ?? 'no git'})   keeper ${s.versions.keeper}, node ${s.versions.node}`);
+    const v = s.versions;
+    ctx.print(`phpBorg   ${v.phpborg ?? '?'} (${v.commit?.slice(0, 12) ?? 'no git'})   php ${v.php ?? '-'}, borg ${v.borg ?? '-'}, MariaDB ${v.mariadb ?? '?'}`);
+    ctx.print(`keeper    ${v.keeper}, node ${v.node}`);
     ctx.print(`config    ${s.config}`);
     ctx.print('units:');
     for (const u of s.units) ctx.print(`  ${mark(u.active)} ${u.unit.padEnd(28)} ${u.state}`);
