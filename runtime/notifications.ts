@@ -27,11 +27,8 @@ export function registerNotifications(): void {
 /** Starts the weekly schedule in the runner; returns its stop function. */
 export async function startScheduler(env: Bindings): Promise<() => void> {
   const s = createScheduler({ config: env.config, ledger: env.ledger, phpborg: env.phpborg, clock: env.clock, jobs: env.jobs }, { timers: true });
-  try {
-    await s.start();
-  } catch (e) {
-    console.error(`[keeper] scheduler: ${(e as Error).message}`);
-  }
+  // not awaited: a slow phpBorg database (timezone lookup) must not hold the runner's start
+  s.start().catch((e: Error) => console.error(`[keeper] scheduler: ${e.message}`));
   return () => s.stop();
 }
 
