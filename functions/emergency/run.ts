@@ -158,6 +158,14 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
   } catch (e) {
     const f = describeArchiveFailure(e);
     out.message = `${o.backup.filename} cannot be read (${f.code}): ${f.message}; nothing was changed`;
+    if (o.ledger.state === 'ok') {
+      const l = openLedger(o.ledger.file);
+      try {
+        record(l, true, o, out, 'refused', { error: f });
+      } finally {
+        l.close();
+      }
+    }
     return out;
   }
 
@@ -253,7 +261,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     } catch (e) {
       const f = describeArchiveFailure(e);
       out.message = `${f.message}`.includes('nothing was changed') ? f.message : `${f.message}; nothing was changed`;
-      record(ledger, opened.usable, o, out, 'failed', { error: f });
+      record(ledger, opened.usable, o, out, 'refused', { error: f });
       return out;
     }
     out.restore = restore;
