@@ -96,6 +96,16 @@ describe('helper', () => {
     assert.throws(() => process.kill(job.helper_pid!, 0));
   });
 
+  test('progress is throttled within a step (the latest wins), never across steps', async () => {
+    const id = start('test.ticks', { ms: 600, steps: 120 });
+    const job = await runner.jobs.wait(id, 20_000);
+    assert.equal(job.status, 'succeeded');
+    const ticks = listEvents(runner.ledger, id).filter((e) => e.type === 'progress');
+    assert.ok(ticks.length >= 2 && ticks.length <= 12, `${ticks.length} progress events`);
+    assert.equal(ticks.at(-1)!.percent, 100);
+    assert.equal(job.percent, 100);
+  });
+
   test('the helper validates parameters with the task schema', async () => {
     const id = start('test.sleep', { ms: 'soon' });
     const job = await runner.jobs.wait(id, 10_000);

@@ -139,7 +139,7 @@ describe('job events (SSE)', () => {
   });
 
   test('replay after the end, and Last-Event-ID resumes after that sequence', async () => {
-    const s = runner.jobs.start('test.ticks', { ms: 100, steps: 4 }, { id: 1, name: 'admin' });
+    const s = runner.jobs.start('test.ticks', { ms: 1200, steps: 4 }, { id: 1, name: 'admin' });
     assert.ok(s.ok);
     await runner.jobs.wait(s.jobId, 10_000);
     const all = await readSse(`/api/jobs/${s.jobId}/events`);

@@ -10,6 +10,7 @@ import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { finishJob, recordEvent } from '../../state/jobs.ts';
 import { getTask } from '../../functions/tasks.ts';
 
+const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
 let jobId: string | null = null;
 // Once the runner is gone (stdout broken), the helper finishes its work and writes its own events.
@@ -127,6 +128,15 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   let lastStep: string | undefined;
+  let lastProgressAt = 0;
+  let pendingProgress: HelperEvent | undefined;
+  let progressTimer: NodeJS.Timeout | undefined;
+  const flushProgress = () => {
+    if (progressTimer) clearTimeout(progressTimer);
+    progressTimer = undefined;
+    if (pendingProgress) emit(pendingProgress);
+    pendingProgress = undefined;
+  };
   const ctx: TaskContext = {
     config,
     configPath: config_path,
@@ -134,10 +144,25 @@ async function main(): Promise<number> {
     actor,
     ledger,
     progress(step, percent, message, params) {
+      const e: HelperEvent = { type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) };
+      // Every step change goes out at once; within a step at most ~4 events a second (the latest
+      // wins), so a per-file progress callback cannot flood the ledger.
+      if (step !== lastStep || Date.now() - lastProgressAt >= PROGRESS_INTERVAL_MS) {
+        flushProgress();
+        lastProgressAt = Date.now();
+        emit(e);
+      } else {
+        pendingProgress = e;
+        progressTimer ??= setTimeout(() => {
+          progressTimer = undefined;
+          lastProgressAt = Date.now();
+          flushProgress();
+        }, PROGRESS_INTERVAL_MS - (Date.now() - lastProgressAt));
+      }
       lastStep = step;
-      emit({ type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) });
     },
     log(level, message) {
+      flushProgress();
       emit({ type: 'log', level, message });
     },
     signal: abort.signal,
@@ -145,7 +170,7 @@ async function main(): Promise<number> {
   };
 
   try {
-    const out = await task.run(ctx, p.output);
+    const out = await task.run(ctx, p.output).finally(flushProgress);
     if (isOutcome(out)) emit({ type: 'result', status: out.status, result: out.result ?? null });
     else emit({ type: 'result', status: 'succeeded', result: out ?? null });
     return 0;
