@@ -7,6 +7,7 @@ import { settingsGroup } from './settings.ts';
 import { restoreCommand } from './restore.ts';
 import { testGroup } from './test-task.ts';
 import { auditCommand } from './audit.ts';
+import { kitCommand } from './kit.ts';
 import { updateGroup } from './update.ts';
 
 export const commands: CliModule[] = [
@@ -17,6 +18,7 @@ export const commands: CliModule[] = [
   updateGroup,
   settingsGroup,
   auditCommand,
+  kitCommand,
   // test-only, hidden unless KEEPER_TEST_TASKS=1
   ...(process.env.KEEPER_TEST_TASKS === '1' ? [testGroup] : []),
 ];
