@@ -4,32 +4,12 @@
 import type { KeeperConfig } from './config.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { recoverJobs } from '../state/jobs.ts';
+import { recoverMaintenance } from './maintenance.ts';
 
-/**
- * RECOVERY HOOK: the backup engineer's recoverMaintenance(config, ledger) (runtime/maintenance.ts,
- * over state/journal.ts) restarts units a dead helper left stopped and removes its temp files.
- * Loaded dynamically so the runner still starts if that module is missing or broken.
- */
-export async function recoverMaintenance(config: KeeperConfig, ledger: Ledger, log: (l: string) => void): Promise<void> {
-  type Hook = (c: KeeperConfig, l: Ledger) => unknown;
-  let hook: Hook | undefined;
-  for (const m of ['./maintenance.ts', '../state/journal.ts']) {
-    try {
-      const mod = (await import(new URL(m, import.meta.url).href)) as { recoverMaintenance?: Hook };
-      if (typeof mod.recoverMaintenance === 'function') {
-        hook = mod.recoverMaintenance;
-        break;
-      }
-    } catch {
-      /* try the next place */
-    }
-  }
-  if (!hook) {
-    log('maintenance journal recovery unavailable (no recoverMaintenance exported)');
-    return;
-  }
+/** Restarts units a dead helper left stopped and removes its temp files (runtime/maintenance.ts). */
+async function replayJournal(config: KeeperConfig, ledger: Ledger, log: (l: string) => void): Promise<void> {
   try {
-    const r = await hook(config, ledger);
+    const r = await recoverMaintenance(config, ledger);
     if (Array.isArray(r) ? r.length : r) log(`maintenance journal recovery: ${JSON.stringify(r)}`);
   } catch (e) {
     log(`maintenance journal recovery failed: ${(e as Error).message}`);
@@ -40,5 +20,5 @@ export async function recoverAtStart(config: KeeperConfig, ledger: Ledger, log: 
   const rec = recoverJobs(ledger, now);
   if (rec.interrupted.length) log(`marked ${rec.interrupted.length} job(s) left running as interrupted: ${rec.interrupted.join(', ')}`);
   if (rec.locksReleased.length) log(`released stale lock(s) of job(s) ${rec.locksReleased.join(', ')}`);
-  await recoverMaintenance(config, ledger, log);
+  await replayJournal(config, ledger, log);
 }
