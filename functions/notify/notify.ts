@@ -168,6 +168,8 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
   const who = job.actor.name;
   const failure = { step: job.error?.step ?? job.step ?? null, error: job.error?.message ?? `job ended ${job.status}` };
   const events: NotifyEvent[] = [];
+  // interrupted: keeper stopped and the helper goes on alone; its real outcome is not known here
+  if (job.status === 'interrupted' || job.status === 'queued' || job.status === 'running') return events;
   const settings = getSettings(ledger, storageDefault);
   const storage = settings.backup_storage_path;
   const retention = settings.backup_retention_count;
@@ -179,7 +181,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
         if (!facts.created_by) facts.created_by = who;
         events.push({ kind: 'backup_created', backup: facts, retention_count: retention });
       }
-    } else if (job.status !== 'interrupted' || job.error) {
+    } else {
       events.push({ kind: 'backup_failed', type: str(params.type) ?? 'manual', who, at, failure });
     }
     const deleted = deletedByRetention(result);
