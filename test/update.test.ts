@@ -195,6 +195,13 @@ test('status and changelog read the remote-tracking ref', async () => {
   assert.deepEqual(page.commits.map((x) => x.subject), ['Add a location to servers']);
   assert.equal((await api('/api/phpborg-update/changelog?limit=100000')).status, 422);
 
+  const checked = await job(await api('/api/phpborg-update/check', { method: 'POST', body: '{}' }));
+  assert.equal(checked.status, 'succeeded', JSON.stringify(checked.error));
+  const cs = checked.result as UpdateStatus;
+  assert.equal(cs.commits_behind, 2);
+  assert.ok(cs.last_check && cs.last_check_ok, 'the check is recorded');
+  assert.equal((await getJson<UpdateStatus>('/api/phpborg-update/status')).last_check, cs.last_check);
+
   const cli = await keeper(['update', 'status', '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(lastJson(cli.stdout).commits_behind, 2);
@@ -304,9 +311,8 @@ test('already up to date: nothing done; older or diverged targets are refused', 
 
 /** Pushes a bad update, fetches it (so the snapshot holds the fetched refs), applies, checks the rollback. */
 async function rollsBack(how: 'api' | 'cli', failedStep: string, errorRe: RegExp): Promise<UpdateRow> {
-  const fetched = await job(await api('/api/phpborg-update/check', { method: 'POST', body: '{}' }));
-  assert.equal(fetched.status, 'succeeded');
-  assert.equal((fetched.result as UpdateStatus).available, true);
+  // fetched first, as `update check` would, so the snapshot already holds the fetched refs
+  await git(code, ['fetch', '-q', '--tags', 'origin', '+refs/heads/master:refs/remotes/origin/master']);
   const before = await snapshot();
   const total = (await history()).total;
   if (how === 'api') {
