@@ -1,0 +1,282 @@
+// npm run bench -- [--size MiB] [--runs N] [--json FILE] [--dir DIR]
+// keeper against the shell pipelines it replaces, on the same sandbox in the same run, the contenders
+// alternating from run to run (issue 9). Summary table on stdout, everything with --json.
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { hasCommand, run } from '../runtime/exec.ts';
+import { loadConfig } from '../runtime/config.ts';
+import { readEnv } from '../runtime/install.ts';
+import { clientOptions } from '../runtime/mariadb.ts';
+import { PROJECT_ROOT } from './cli/framework.ts';
+import { benchSandbox } from './bench/shape.ts';
+import { downSandbox } from './sandbox-kit/index.ts';
+import { spread, type Spread } from './bench/measure.ts';
+import {
+  keeperBackup, keeperPreview, keeperPreviewCli, keeperRestore, keeperVerify, originalBackup, setEncryption, shellRestore, streamBackup, warmCache,
+  type BenchCtx, type Sample,
+} from './bench/contenders.ts';
+
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const CONTENDERS = {
+  keeper_enc: 'keeper backup, encrypted (CLI → helper)',
+  keeper_plain: 'keeper backup, plain (CLI → helper)',
+  original_enc: 'original design: dump; tar -czf; openssl enc; rm; mv; sha256sum',
+  stream_enc: 'shell stream: dump; tar | pigz -p 2 | openssl enc | tee | sha256sum',
+  stream_plain: 'shell stream, plain: dump; tar | pigz -p 2 | tee | sha256sum',
+  keeper_restore: 'keeper restore, safety backup skipped (CLI → helper)',
+  keeper_restore_safety: 'keeper restore, with its safety backup',
+  shell_restore: 'shell restore: openssl enc -d; tar -xzf; mariadb < database.sql',
+  preview: 'restore preview, encrypted (in-process: locate + buildPreview)',
+  preview_cli: 'restore preview through keeper CLI → helper',
+  verify: 'verify, encrypted (in-process verifyArchive)',
+} as const;
+type Name = keyof typeof CONTENDERS;
+
+function args() {
+  const { values } = parseArgs({
+    options: { size: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write('npm run bench -- [--size MiB (250)] [--runs N (3)] [--json FILE] [--dir DIR (./var/bench)]\n');
+    process.exit(0);
+  }
+  const int = (s: string | undefined, d: number, name: string, min: number) => {
+    if (s === undefined) return d;
+    if (!/^\d+$/.test(s) || Number(s) < min) throw new Error(`--${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(s)}`);
+    return Number(s);
+  };
+  return {
+    size: int(values.size, 250, 'size', 2),
+    runs: int(values.runs, 3, 'runs', 1),
+    json: values.json ? resolve(values.json) : null,
+    dir: resolve(values.dir ?? join(PROJECT_ROOT, 'var', 'bench')),
+  };
+}
+
+const rotate = <T>(xs: T[], k: number): T[] => xs.map((_, i) => xs[(i + k) % xs.length]);
+
+async function tool(cmd: string, a: string[]): Promise<string> {
+  const r = await run(cmd, a).catch(() => null);
+  return (r?.stdout || r?.stderr || '').trim().split('\n')[0];
+}
+
+interface Summary {
+  wall_ms: Spread | null;
+  cpu_ms: Spread | null;
+  job_ms?: Spread | null;
+  dump_ms?: Spread | null;
+  maintenance_window_ms?: Spread | null;
+  helper_peak_rss_mib?: Spread | null;
+  cli_peak_rss_mib?: Spread | null;
+  tree_peak_rss_mib?: Spread | null;
+  size_bytes?: Spread | null;
+  steps?: Record<string, Spread | null>;
+  mib_s?: Spread | null;
+}
+
+function summarize(xs: Sample[]): Summary {
+  const pick = (f: (s: Sample) => number | undefined) => spread(xs.map(f).filter((x): x is number => typeof x === 'number'));
+  const s: Summary = { wall_ms: pick((x) => x.wall_ms), cpu_ms: pick((x) => x.cpu_ms) };
+  if (xs.some((x) => x.job_ms !== undefined)) s.job_ms = pick((x) => x.job_ms);
+  if (xs.some((x) => x.dump_ms !== undefined)) s.dump_ms = pick((x) => x.dump_ms);
+  if (xs.some((x) => x.maintenance_window_ms !== undefined)) s.maintenance_window_ms = pick((x) => x.maintenance_window_ms);
+  if (xs.some((x) => x.rss)) {
+    s.helper_peak_rss_mib = pick((x) => x.rss?.peak_mib.helper);
+    s.cli_peak_rss_mib = pick((x) => x.rss?.peak_mib.cli);
+    s.tree_peak_rss_mib = pick((x) => x.rss?.tree_peak_mib);
+  }
+  if (xs.some((x) => x.size_bytes !== undefined)) s.size_bytes = pick((x) => x.size_bytes);
+  if (xs.some((x) => x.extra?.mib_s !== undefined)) s.mib_s = pick((x) => x.extra?.mib_s as number | undefined);
+  const stepNames = [...new Set(xs.flatMap((x) => Object.keys(x.steps ?? {})))];
+  if (stepNames.length) s.steps = Object.fromEntries(stepNames.map((n) => [n, pick((x) => x.steps?.[n])]));
+  return s;
+}
+
+const sec = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)}`);
+const range = (s: Spread | null | undefined, f = sec) => (s ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : '-');
+
+/** keeper's counterpart of each shell contender, for the ratio column */
+const KEEPER_OF: Partial<Record<Name, Name>> = { original_enc: 'keeper_enc', stream_enc: 'keeper_enc', stream_plain: 'keeper_plain', shell_restore: 'keeper_restore' };
+
+function table(sum: Partial<Record<Name, Summary>>): string {
+  const head = ['contender', 'wall s median (min–max)', 'CPU s', 'peak RSS MiB (helper)', 'window s (dump s)', 'keeper ÷ this'];
+  const rows: string[][] = [];
+  for (const n of Object.keys(CONTENDERS) as Name[]) {
+    const s = sum[n];
+    if (!s) continue;
+    const k = KEEPER_OF[n] ? sum[KEEPER_OF[n]!] : undefined;
+    const ratio = k?.wall_ms && s.wall_ms ? `${(k.wall_ms.median / s.wall_ms.median).toFixed(2)} (${KEEPER_OF[n]})` : '';
+    rows.push([
+      n,
+      n === 'preview' ? range(s.wall_ms, (x) => `${Math.round(x ?? 0)} ms`) : range(s.wall_ms),
+      sec(s.cpu_ms?.median),
+      s.helper_peak_rss_mib ? `${s.helper_peak_rss_mib.max}` : '',
+      s.maintenance_window_ms ? `${range(s.maintenance_window_ms)} (${sec(s.dump_ms?.median)})` : s.dump_ms ? `(${sec(s.dump_ms.median)})` : '',
+      ratio,
+    ]);
+  }
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(w[i])).join(' | ') + ' |';
+  return [line(head), '|' + w.map((x) => '-'.repeat(x + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const a = args();
+  if (!(await hasCommand('pigz'))) {
+    process.stderr.write(
+      'bench: pigz is missing; the shell-stream contender needs it.\n' +
+        '  install it with: sudo apt-get install pigz   (Debian package "pigz")\n',
+    );
+    return 3;
+  }
+  for (const t of ['tar', 'openssl', 'sha256sum', 'tee', 'mariadb-dump', 'mariadb']) {
+    if (!(await hasCommand(t))) {
+      process.stderr.write(`bench: ${t} is missing from PATH\n`);
+      return 3;
+    }
+  }
+  mkdirSync(a.dir, { recursive: true });
+  const load0 = loadavg();
+  say(`size ${a.size} MiB, ${a.runs} run(s), load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  const { info, L, shape } = await benchSandbox(a.dir, a.size, say);
+  try {
+    return await measure(a, info, L, shape, load0);
+  } finally {
+    say('stopping the sandbox (its data stays for the next bench)');
+    await downSandbox(info.dir);
+  }
+}
+
+async function measure(
+  a: ReturnType<typeof args>,
+  info: Awaited<ReturnType<typeof benchSandbox>>['info'],
+  L: Awaited<ReturnType<typeof benchSandbox>>['L'],
+  shape: Awaited<ReturnType<typeof benchSandbox>>['shape'],
+  load0: number[],
+): Promise<number> {
+  const config = loadConfig(info.config);
+  const env = readEnv(config);
+  const work = join(L.dir, 'bench-work');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  chmodSync(work, 0o700);
+  const passphrase = randomBytes(18).toString('base64url');
+  const c: BenchCtx = {
+    config,
+    configPath: info.config,
+    env,
+    work,
+    defaultsFile: join(work, 'client.cnf'),
+    passFile: join(work, 'passphrase'),
+    passphrase,
+    keeperBin: join(PROJECT_ROOT, 'scripts', 'keeper'),
+  };
+  writeFileSync(c.defaultsFile, clientOptions(env), { mode: 0o600 });
+  writeFileSync(c.passFile, passphrase + '\n', { mode: 0o600 });
+  await setEncryption(c, true);
+  say(`code tree: ${shape.files} files, ${(shape.code_bytes / 1048576).toFixed(0)} MiB; warming the page cache`);
+  await warmCache(c);
+
+  const samples: Partial<Record<Name, Sample[]>> = {};
+  const add = (n: Name, s: Sample) => {
+    (samples[n] ??= []).push(s);
+    say(`  ${n}: ${sec(s.wall_ms)} s wall, ${sec(s.cpu_ms)} s CPU${s.maintenance_window_ms !== undefined ? `, window ${s.maintenance_window_ms} ms (dump ${s.dump_ms} ms)` : ''}${s.rss?.peak_mib.helper ? `, helper ${s.rss.peak_mib.helper} MiB` : ''}`);
+  };
+  let dumpBytes = 0;
+  for (let r = 0; r < a.runs; r++) {
+    say(`run ${r + 1}/${a.runs}`);
+    let enc: { id: number; file: string } | null = null;
+    const backups: Name[] = rotate(['keeper_enc', 'keeper_plain', 'original_enc', 'stream_enc', 'stream_plain'], r);
+    for (const n of backups) {
+      if (n === 'keeper_enc') {
+        const s = await keeperBackup(c, true);
+        enc = { id: s.id, file: s.file };
+        add(n, s);
+      } else if (n === 'keeper_plain') add(n, await keeperBackup(c, false));
+      else if (n === 'original_enc') add(n, await originalBackup(c));
+      else if (n === 'stream_enc') add(n, await streamBackup(c, true));
+      else add(n, await streamBackup(c, false));
+    }
+    if (!enc) throw new Error('no encrypted keeper backup');
+    await setEncryption(c, true); // the stored passphrase opens the archive for preview and restore
+    for (let i = 0; i < 3; i++) add('preview', await keeperPreview(c, enc.id));
+    add('preview_cli', await keeperPreviewCli(c, enc.id));
+    add('verify', await keeperVerify(c, enc.file));
+    const restores: Name[] = rotate(['keeper_restore', 'shell_restore', 'keeper_restore_safety'], r);
+    for (const n of restores) {
+      if (n === 'keeper_restore') add(n, await keeperRestore(c, enc.id, false));
+      else if (n === 'keeper_restore_safety') add(n, await keeperRestore(c, enc.id, true));
+      else add(n, await shellRestore(c, enc.file));
+    }
+    const side = JSON.parse(readFileSync(`${enc.file}.json`, 'utf8')) as { metadata: { database_size_bytes: number } };
+    dumpBytes = side.metadata.database_size_bytes;
+  }
+  const load1 = loadavg();
+
+  const sum = Object.fromEntries(Object.entries(samples).map(([n, xs]) => [n, summarize(xs)])) as Partial<Record<Name, Summary>>;
+  const med = (n: Name, k: keyof Summary = 'wall_ms') => (sum[n]?.[k] as Spread | null | undefined)?.median;
+  const ratio = (x: number | undefined, y: number | undefined) => (x !== undefined && y ? Math.round((x / y) * 100) / 100 : null);
+  const ratios = {
+    backup_keeper_enc_vs_original_enc: ratio(med('keeper_enc'), med('original_enc')),
+    backup_keeper_enc_vs_stream_enc: ratio(med('keeper_enc'), med('stream_enc')),
+    backup_keeper_plain_vs_stream_plain: ratio(med('keeper_plain'), med('stream_plain')),
+    backup_keeper_enc_job_vs_stream_enc: ratio(med('keeper_enc', 'job_ms'), med('stream_enc')),
+    restore_keeper_vs_shell: ratio(med('keeper_restore'), med('shell_restore')),
+    restore_keeper_with_safety_vs_shell: ratio(med('keeper_restore_safety'), med('shell_restore')),
+    cpu_keeper_enc_vs_stream_enc: ratio(med('keeper_enc', 'cpu_ms'), med('stream_enc', 'cpu_ms')),
+  };
+  const keeperRss = Math.max(
+    ...(['keeper_enc', 'keeper_plain', 'keeper_restore', 'keeper_restore_safety'] as Name[]).flatMap((n) => (samples[n] ?? []).map((s) => s.rss?.peak_mib.helper ?? 0)),
+  );
+  const windows = [...(samples.keeper_enc ?? []), ...(samples.keeper_plain ?? [])];
+  const worstWindowExcess = Math.max(...windows.map((s) => (s.maintenance_window_ms ?? 0) - (s.dump_ms ?? 0)));
+  const targets = [
+    { target: 'keeper backup wall ≤ 1.0× best shell stream (encrypted)', value: ratios.backup_keeper_enc_vs_stream_enc, limit: 1.0, ok: (ratios.backup_keeper_enc_vs_stream_enc ?? Infinity) <= 1.0 },
+    { target: 'keeper peak RSS (helper) ≤ 128 MiB', value: keeperRss > 0 ? keeperRss : null, limit: 128, ok: keeperRss > 0 && keeperRss <= 128 },
+    { target: 'maintenance window ≤ dump time + 1 s (worst run, ms over the dump)', value: worstWindowExcess, limit: 1000, ok: worstWindowExcess <= 1000 },
+    { target: 'restore preview ≤ 300 ms (encrypted, median)', value: med('preview') ?? null, limit: 300, ok: (med('preview') ?? Infinity) <= 300 },
+    { target: 'keeper restore wall ≤ 1.0× shell sequence (safety backup skipped)', value: ratios.restore_keeper_vs_shell, limit: 1.0, ok: (ratios.restore_keeper_vs_shell ?? Infinity) <= 1.0 },
+  ];
+
+  const out = {
+    generated_at: new Date().toISOString(),
+    machine: { cpus: cpus().length, mem_gib: Math.round(totalmem() / 2 ** 30), load_before: load0, load_after: load1, node: process.version },
+    tools: { tar: await tool('tar', ['--version']), pigz: await tool('pigz', ['--version']), openssl: await tool('openssl', ['version']), mariadb: await tool('mariadb', ['--version']) },
+    data: { size_mib: a.size, runs: a.runs, code_files: shape.files, code_bytes: shape.code_bytes, database_dump_bytes: dumpBytes, sandbox: info.dir },
+    contenders: CONTENDERS,
+    summary: sum,
+    ratios,
+    targets,
+    samples,
+  };
+  if (a.json) {
+    writeFileSync(a.json, JSON.stringify(out, null, 2) + '\n');
+    say(`wrote ${a.json} (${statSync(a.json).size} bytes)`);
+  }
+
+  const lines = [
+    `phpborg-keeper bench: ${a.size} MiB code (${shape.files} files) + ${(dumpBytes / 1048576).toFixed(0)} MiB dump, ${a.runs} run(s), ${cpus().length} CPUs, load ${load0[0].toFixed(1)} → ${load1[0].toFixed(1)}`,
+    '',
+    table(sum),
+    '',
+    `preview in-process median ${med('preview')?.toFixed(0)} ms; verify ${sum.verify?.mib_s?.median.toFixed(0)} MiB/s; keeper enc job (helper only) ${sec(med('keeper_enc', 'job_ms'))} s; dump inside keeper ${sec(med('keeper_enc', 'dump_ms'))} s`,
+    `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`,
+    '',
+    ...targets.map((t) => `${t.ok ? 'MET   ' : 'MISSED'} ${t.target}: ${t.value ?? '-'} (limit ${t.limit})`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,149 @@
+// What the benchmark measures and how: wall time (performance.now), CPU time of the children
+// (cutime + cstime of this process in /proc/self/stat: the kernel adds a child's user+sys, and that of
+// the children it waited for, when we reap it), own CPU for in-process work (process.cpuUsage), peak RSS
+// of a process tree (VmHWM sampled from /proc), and order statistics.
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** clock ticks per second of /proc/<pid>/stat times (USER_HZ is 100 on Linux) */
+const HZ = 100;
+
+/** user+sys CPU of every child reaped so far, in ms */
+export function childCpuMs(): number {
+  const st = readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  // fields 16 and 17 (cutime, cstime); f[0] is field 3
+  return ((Number(f[13]) + Number(f[14])) * 1000) / HZ;
+}
+
+/** user+sys CPU of this process, in ms */
+export const ownCpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+export interface Timed<T> {
+  value: T;
+  wall_ms: number;
+  /** children's user+sys, plus this process's own when `own` */
+  cpu_ms: number;
+}
+
+/** Times fn: wall, and CPU of the children it reaped (plus ours when the work is in-process). */
+export async function timed<T>(fn: () => Promise<T>, opts: { own?: boolean } = {}): Promise<Timed<T>> {
+  const c0 = childCpuMs();
+  const o0 = opts.own ? ownCpuMs() : 0;
+  const t0 = performance.now();
+  const value = await fn();
+  const wall_ms = performance.now() - t0;
+  const cpu_ms = childCpuMs() - c0 + (opts.own ? ownCpuMs() - o0 : 0);
+  return { value, wall_ms, cpu_ms };
+}
+
+// ---- peak RSS of a process tree -------------------------------------------------------------
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(' ')) if (c) out.push(Number(c));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return out;
+}
+
+function status(pid: number): { hwm: number; rss: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
+    return { hwm: kib('VmHWM'), rss: kib('VmRSS') };
+  } catch {
+    return null;
+  }
+}
+
+function label(pid: number): string {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    if (argv.some((a) => a.endsWith('runtime/helper/main.ts'))) return 'helper';
+    if (argv.some((a) => a.endsWith('scripts/keeper.ts'))) return 'cli';
+    const script = argv.slice(1).find((a) => /\.(ts|mjs|js)$/.test(a) && !a.includes('node_modules'));
+    return (script ?? argv[0] ?? '?').split('/').pop()!;
+  } catch {
+    return '?';
+  }
+}
+
+export interface RssReport {
+  /** peak VmHWM of each kind of process (helper, cli, mariadb-dump, …), MiB */
+  peak_mib: Record<string, number>;
+  /** the highest sum of VmRSS over the whole tree at one sample, MiB */
+  tree_peak_mib: number;
+  samples: number;
+}
+
+/** Samples the tree under rootPid every intervalMs until stop(); VmHWM is a high-water mark, so a
+ *  process's peak is caught even between samples, as long as it is sampled once before it exits. */
+export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssReport } {
+  const peak = new Map<string, number>();
+  let tree = 0;
+  let samples = 0;
+  const labels = new Map<number, string>();
+  const tick = () => {
+    samples++;
+    let sum = 0;
+    const todo = [rootPid];
+    while (todo.length) {
+      const pid = todo.pop()!;
+      const s = status(pid);
+      if (!s) continue;
+      let l = labels.get(pid);
+      if (!l) labels.set(pid, (l = label(pid)));
+      peak.set(l, Math.max(peak.get(l) ?? 0, s.hwm));
+      sum += s.rss;
+      todo.push(...children(pid));
+    }
+    tree = Math.max(tree, sum);
+  };
+  tick();
+  const timer = setInterval(tick, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
+      return { peak_mib: Object.fromEntries([...peak].map(([k, v]) => [k, mib(v)])), tree_peak_mib: mib(tree), samples };
+    },
+  };
+}
+
+// ---- statistics -------------------------------------------------------------------------------
+
+export interface Spread {
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+  q1: number;
+  q3: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+export function spread(xs: number[]): Spread | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return { n: s.length, median: r(quantile(s, 0.5)), min: r(s[0]), max: r(s[s.length - 1]), q1: r(quantile(s, 0.25)), q3: r(quantile(s, 0.75)) };
+}
