@@ -16,6 +16,7 @@ import { tableChecksums } from '../runtime/mariadb-import.ts';
 import type { JobView } from '../state/jobs.ts';
 import { getBackup } from '../state/catalog.ts';
 import type { RestoreResult } from '../functions/restore/apply.ts';
+import { verifyArchive } from '../functions/archive/index.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 
 let sb: Sandbox;
@@ -186,10 +187,34 @@ test('hostile and broken archives are refused at verify, and by restore, with no
   const control = await task('backup.verify', { file: files.rebuilt_control });
   assert.equal(control.status, 'succeeded', `the test's tar writer makes valid archives: ${JSON.stringify(control.error)}`);
 
-  for (const name of Object.keys(variants).filter((n) => n !== 'rebuilt_control')) {
-    const v = await task('backup.verify', { file: files[name] });
+  // the reason each one is refused for (the archive core's codes)
+  const want: Record<string, RegExp> = {
+    dotdot: /^unsafe_entry$/,
+    absolute: /^unsafe_entry$/,
+    symlink_escape: /^unsafe_entry$/,
+    hardlink_escape: /^(unsafe_entry|layout)$/,
+    device: /^(unsafe_entry|layout)$/,
+    not_keeper: /^not_keeper$/,
+    no_database: /^missing_entry$/,
+    truncated: /^(truncated|corrupt)$/,
+    flipped_byte: /^corrupt$/,
+  };
+  // every kind, through the archive core's verify (in-process: each job is a helper start)
+  for (const name of Object.keys(want)) {
+    const v = await verifyArchive(files[name]);
+    assert.equal(v.ok, false, `${name}: verify refuses it`);
+    assert.match(v.code ?? '', want[name], `${name}: ${v.code}: ${JSON.stringify(v.checks.filter((c) => !c.ok))}`);
+  }
+  // and through the backup.verify task (job, helper), a few kinds at once
+  const picked = ['symlink_escape', 'device', 'not_keeper', 'flipped_byte'];
+  const verified = await Promise.all(picked.map(async (name) => [name, await task('backup.verify', { file: files[name] })] as const));
+  for (const [name, v] of verified) {
     assert.equal(v.status, 'failed', `${name}: verify refuses it`);
-    assert.ok(v.error && v.error.message.length > 10, `${name}: a clear error (${v.error?.message})`);
+    assert.match(v.error?.code ?? '', want[name], `${name}: ${v.error?.code}: ${v.error?.message}`);
+    assert.ok(v.error!.message.length > 20, `${name}: a clear error (${v.error?.message})`);
+  }
+  // a restore of any of them stops at its verify step
+  for (const name of ['dotdot', 'hardlink_escape', 'no_database']) {
     const r = await task('backup.restore', { file: files[name] });
     assert.equal(r.status, 'failed', `${name}: restore refuses it`);
     assert.equal(r.error?.step, 'restore.verify', `${name}: at verify (${r.error?.message})`);

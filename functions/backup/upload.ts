@@ -130,7 +130,7 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
     const v = await verifyArchive(tmp, { passphrase, expected: { sha256: got.sha256, size_bytes: got.size } });
     if (!v.ok || !v.metadata) {
       const bad = v.checks.filter((x) => !x.ok);
-      const code = bad.some((x) => /wrong passphrase/i.test(x.error ?? '')) ? 'wrong_passphrase' : 'not_a_keeper_archive';
+      const code = v.code === 'wrong_passphrase' || v.code === 'passphrase_required' ? v.code : 'not_a_keeper_archive';
       throw new HttpError(422, code, `not a valid phpborg-keeper archive: ${bad.map((x) => `${x.name}: ${x.error ?? 'failed'}`).join('; ') || 'no metadata'}`, {
         checks: v.checks,
       });

@@ -31,8 +31,8 @@ export const backupVerifyTask = defineTask({
     for (const c of r.checks) ctx.progress(`verify.${c.name}`, 90, `${c.name}: ${c.ok ? 'ok' : c.error ?? 'failed'}`, { ok: c.ok });
     if (!r.ok) {
       const bad = r.checks.filter((c) => !c.ok);
-      // a wrong passphrase is its own code so callers (UI, CLI) can ask again
-      const code = bad.some((c) => /wrong passphrase/i.test(c.error ?? '')) ? 'wrong_passphrase' : 'verify_failed';
+      // the archive core's code (wrong_passphrase, corrupt, unsafe_entry, …): a UI can ask again for a passphrase
+      const code = r.code ?? 'verify_failed';
       throw new TaskError(code, `${name} failed verification: ${bad.map((c) => `${c.name}: ${c.error ?? 'failed'}`).join('; ')}`, 'verify.archive', {
         checks: r.checks,
       });

@@ -307,7 +307,7 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
     result.verify = v.checks;
     if (!v.ok || !v.metadata) {
       const bad = v.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.error ?? 'failed'}`);
-      throw new TaskError('verify_failed', `${filename} failed verification, nothing was changed: ${bad.join('; ') || 'no metadata'}`, 'restore.verify', {
+      throw new TaskError(v.code ?? 'verify_failed', `${filename} failed verification, nothing was changed: ${bad.join('; ') || 'no metadata'}`, 'restore.verify', {
         checks: v.checks,
       });
     }
