@@ -12,7 +12,7 @@ import { ensureDatabaseAndUser } from '../../runtime/mariadb-admin.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { audit } from '../../state/audit.ts';
 import { getBackup, type BackupRow } from '../../state/catalog.ts';
-import { checkIntegrity, isEncrypted, readSidecar, sidecarPaths, writeSidecars, type Expected } from '../archive/index.ts';
+import { archiveFileName, checkIntegrity, isEncrypted, readSidecar, writeSidecars, type ArchiveMetadata, type Expected } from '../archive/index.ts';
 import { deriveKeys, HEADER_LEN, keyCheck, saltOf } from '../archive/crypto.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { backupEnvOf, describeArchiveFailure } from '../emergency/run.ts';
@@ -45,27 +45,27 @@ async function keyCheckOf(file: string, passphrase: string): Promise<string | nu
  * Puts the archive into the storage dir (copied when it is elsewhere, 0600, with its sidecars) and
  * registers it in the ledger's catalog. Never fails the restore: a problem is logged.
  */
-async function register(ctx: TaskContext, file: string, passphrase: string | null, origin: string): Promise<BackupRow | null> {
+async function register(ctx: TaskContext, file: string, metadata: ArchiveMetadata, passphrase: string | null, origin: string): Promise<BackupRow | null> {
   const storage = ctx.config.paths.storage;
   try {
     await mkdir(storage, { recursive: true, mode: 0o700 });
     await chmod(storage, 0o700);
+    // the canonical name, whatever the file was called on the way here
+    const name = archiveFileName(new Date(metadata.backup_date), metadata.backup_type);
     let target = file;
-    if (resolve(dirname(file)) !== resolve(storage)) {
-      target = join(storage, basename(file));
+    if (resolve(dirname(file)) !== resolve(storage) || basename(file) !== name) {
+      target = join(storage, name);
       if (!existsSync(target)) {
         await copyFile(file, target);
         await chmod(target, 0o600);
       }
     }
     let side = await readSidecar(target).catch(() => null);
-    if (!side) side = await readSidecar(file).catch(() => null);
-    if (!side || !existsSync(sidecarPaths(target).json)) {
+    if (!side || side.file !== name) {
       const integrity = await checkIntegrity(target, { passphrase });
       if (integrity.verdict !== 'ok' || !integrity.sha256) throw new Error(integrity.message);
-      const { head } = await backupEnvOf(target, passphrase, {});
       await writeSidecars(target, {
-        metadata: head.metadata,
+        metadata,
         sha256: integrity.sha256,
         size_bytes: integrity.size_bytes,
         mac: integrity.mac,
@@ -125,8 +125,11 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
   }
   ctx.progress('setup.check', 2, `Reading the backup's .env (${state.reason ?? 'not initialized'})`);
   let backupEnv;
+  let metadata: ArchiveMetadata;
   try {
-    backupEnv = (await backupEnvOf(file, passphrase, expected)).env;
+    const r = await backupEnvOf(file, passphrase, expected);
+    backupEnv = r.env;
+    metadata = r.head.metadata;
   } catch (e) {
     const f = describeArchiveFailure(e);
     throw new TaskError(f.code, `${name} cannot be restored: ${f.message}; nothing was changed`, 'setup.check');
@@ -148,7 +151,7 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
   });
 
   ctx.progress('setup.register', 98, 'Registering the archive in the catalog');
-  const row = await register(ctx, file, passphrase, o.origin ?? 'fresh');
+  const row = await register(ctx, file, metadata, passphrase, o.origin ?? 'fresh');
   try {
     audit(ctx.ledger, {
       actor: ctx.actor,
