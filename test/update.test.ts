@@ -373,6 +373,11 @@ test('manual rollback of the successful update: preview, then the install is bac
   assert.equal(prev.update.id, firstUpdate);
   assert.equal(prev.preview.backup.version, 'v1.2.3');
   assert.ok(prev.preview.safety_backup, 'a safety backup will be taken');
+  const cli = await keeper(['update', 'rollback', String(firstUpdate), '--preview', '--json']);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(((lastJson(cli.stdout) as unknown as RollbackPreview).preview.backup.version), 'v1.2.3');
+  const noYes = await keeper(['update', 'rollback', String(firstUpdate), '--json']);
+  assert.equal(noYes.code, 2, 'not a terminal and no --yes: refused');
   assert.equal((await api(`/api/phpborg-update/rollback/${firstUpdate}`, { method: 'POST', body: '{}' })).status, 422, 'confirm required');
   assert.equal((await api('/api/phpborg-update/rollback/9999', { method: 'POST', body: '{"confirm":true}' })).status, 404);
 

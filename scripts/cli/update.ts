@@ -22,8 +22,12 @@ function historyId(arg: string | undefined): number {
   return Number(arg);
 }
 
-async function confirm(ctx: CliContext, what: string): Promise<void> {
+function needTerminal(what: string): void {
   if (!process.stdin.isTTY) throw usageError(`not a terminal: add --yes to ${what} without the interactive confirmation`);
+}
+
+async function confirm(ctx: CliContext, what: string): Promise<void> {
+  needTerminal(what);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(`Type 'YES' to ${what} (anything else cancels): `);
@@ -111,6 +115,7 @@ export const updateGroup: CliGroup = {
         const target = typeof values.target === 'string' ? values.target : null;
         if (target !== null && !isSafeRef(target)) throw usageError(`--target: "${target}" is not a branch, tag or commit hash`);
         if (!values.yes) {
+          needTerminal('update');
           const s = await updateStatus(ctx.config(), ctx.ledger());
           renderStatus(s, (l) => ctx.info(l));
           if (!target && !s.available) ctx.info('(the remote is fetched first; the update stops if nothing is new)');
@@ -150,6 +155,7 @@ export const updateGroup: CliGroup = {
       async run(ctx, { values, positionals }) {
         const history_id = historyId(positionals[0]);
         if (!getUpdate(ctx.ledger(), history_id)) throw new CliError('not_found', `no update #${history_id} in the history: see keeper update history`);
+        if (!values.preview && !values.yes) needTerminal('roll back');
         if (values.preview || !values.yes) {
           const job = await runTaskFromCli(ctx, 'update.rollback_preview', { history_id });
           const p = job.result as RollbackPreview;
