@@ -278,6 +278,12 @@ export interface ExtractOptions {
   passphrase?: string | null;
   /** defaults to the sidecar's values */
   expected?: Expected;
+  /**
+   * Skip the integrity pre-pass (size, SHA-256, HMAC) because the caller has just run verifyArchive or
+   * checkIntegrity on this very file: saves one read of the whole file. Entries and the manifest are
+   * still checked during extraction.
+   */
+  integrityChecked?: boolean;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
 }
@@ -365,9 +371,11 @@ class DiskSink implements EntrySink {
  * the §3 layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
  */
 export async function extractArchive(file: string, destDir: string, opts: ExtractOptions = {}): Promise<{ root: string; metadata: ArchiveMetadata; manifest: Manifest }> {
-  const expected = await expectedFor(file, opts.expected);
-  const integ = await checkIntegrity(file, { passphrase: opts.passphrase, expected, signal: opts.signal });
-  if (integ.verdict !== 'ok') throw new ArchiveError(verdictCode(integ.verdict), integ.message);
+  if (!opts.integrityChecked) {
+    const expected = await expectedFor(file, opts.expected);
+    const integ = await checkIntegrity(file, { passphrase: opts.passphrase, expected, signal: opts.signal });
+    if (integ.verdict !== 'ok') throw new ArchiveError(verdictCode(integ.verdict), integ.message);
+  }
   let names: string[];
   try {
     names = readdirSync(destDir);

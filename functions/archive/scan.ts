@@ -11,7 +11,7 @@ import { createDecryptor, deriveKeys, HEADER_LEN, saltOf, type Keys } from './cr
 import { ArchiveError } from './errors.ts';
 import {
   classifyEntry, ENTRY, GENERATOR, ManifestSchema, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
-  type ArchiveMetadata, type Manifest, type ManifestEntry, type Section, type SettingsFile,
+  type ArchiveMetadata, type Manifest, type Section, type SettingsFile,
 } from './format.ts';
 import { TarReader, type TarEntryHeader } from './tar-reader.ts';
 import { linkStaysInside } from './write.ts';
@@ -55,8 +55,10 @@ export interface ScanResult {
   metadata: ArchiveMetadata;
   settings: SettingsFile | null;
   manifest: Manifest | null;
-  /** what was seen, in order, with the SHA-256 of every file */
+  /** the entries before database.sql (metadata, settings, config, ssh), in order, with their SHA-256 */
   entries: (CheckedEntry & { sha256?: string })[];
+  /** every entry but the manifest → its signature (type, size, mode, link, SHA-256), compact for big installs */
+  sigs: Map<string, string>;
   kept: Map<string, Buffer>;
   /** true when stopAt ended the pass early */
   stopped: boolean;
@@ -212,6 +214,7 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
   if (encrypted && !keys) throw new ArchiveError('passphrase_required', 'this archive is encrypted: give its passphrase');
   const state = { root: null as string | null, section: 0, seen: new Set<string>(), links: new Set<string>(), count: 0, manifestSeen: false };
   const entries: ScanResult['entries'] = [];
+  const sigs = new Map<string, string>();
   const kept = new Map<string, Buffer>();
   let metadata: ArchiveMetadata | null = null;
   let settings: SettingsFile | null = null;
@@ -250,7 +253,10 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
         else if (e.rel === ENTRY.manifest) manifest = parseJson(e.rel, buf, ManifestSchema, notKeeper);
         else kept.set(e.rel, buf);
       }
-      if (e.rel !== ENTRY.manifest) entries.push(sha256 ? { ...e, sha256 } : e);
+      if (e.rel !== ENTRY.manifest) {
+        sigs.set(e.rel, signature(e.type, e.size, e.mode, e.linkname, sha256));
+        if (SECTIONS.indexOf(e.section) < HEAD_END) entries.push(sha256 ? { ...e, sha256 } : e);
+      }
       opts.sink?.end(e, sha256);
       cur = null;
       hash = null;
@@ -287,39 +293,43 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
     for (const s of stages) (s as unknown as { destroy(): void }).destroy();
   }
   if (!metadata) throw new ArchiveError('not_keeper', 'not a phpborg-keeper archive: no metadata.json');
-  const result: ScanResult = { root: state.root!, metadata, settings, manifest, entries, kept, stopped };
+  const result: ScanResult = { root: state.root!, metadata, settings, manifest, entries, sigs, kept, stopped };
   if (!stopped && !opts.stopAt) finalChecks(result);
   return result;
 }
 
+const HEAD_END = SECTIONS.indexOf('database');
+const FIELDS = ['type', 'size', 'mode', 'link target', 'SHA-256'] as const;
+const signature = (type: string, size: number, mode: number, link: string | undefined, sha: string | undefined) =>
+  `${type}\0${size}\0${mode}\0${link ?? ''}\0${sha ?? ''}`;
+
 /** After a full pass: required entries present, and the manifest matches what was read, both ways. */
 export function finalChecks(r: ScanResult): void {
-  const have = new Map(r.entries.map((e) => [e.rel, e]));
   for (const need of [ENTRY.settings, ENTRY.database, ENTRY.code]) {
-    if (!have.has(need)) throw new ArchiveError('missing_entry', `the archive lacks ${need}: it cannot be restored`, need);
+    if (!r.sigs.has(need)) throw new ArchiveError('missing_entry', `the archive lacks ${need}: it cannot be restored`, need);
   }
   if (!r.manifest) throw new ArchiveError('missing_entry', 'the archive lacks manifest.json (its last entry): it is incomplete', ENTRY.manifest);
   if (r.manifest.root !== r.root) throw new ArchiveError('manifest_mismatch', `manifest.json names the top folder ${r.manifest.root}, the archive holds ${r.root}`);
-  const listed = new Map<string, ManifestEntry>();
-  for (const m of r.manifest.entries) listed.set(m.path, m);
-  for (const e of r.entries) {
-    const m = listed.get(e.rel);
-    const bad = (what: string) => new ArchiveError('manifest_mismatch', `${e.rel}: ${what} differs from manifest.json: the archive was altered or damaged`, e.rel);
-    if (!m) throw new ArchiveError('manifest_mismatch', `${e.rel} is in the archive but not in manifest.json`, e.rel);
-    if (m.type !== e.type) throw bad('type');
-    if (m.size !== e.size) throw bad('size');
-    if (m.mode !== e.mode) throw bad('mode');
-    if ((m.linkname ?? undefined) !== (e.linkname ?? undefined)) throw bad('link target');
-    if (e.type === 'file' && m.sha256 !== e.sha256) throw bad('SHA-256');
-    listed.delete(e.rel);
+  let listed = 0;
+  for (const m of r.manifest.entries) {
+    const got = r.sigs.get(m.path);
+    if (got === undefined) throw new ArchiveError('manifest_mismatch', `manifest.json lists ${m.path}, which is missing from the archive`, m.path);
+    const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
+    if (got !== want) {
+      const a = got.split('\0');
+      const b = want.split('\0');
+      const field = FIELDS[a.findIndex((x, i) => x !== b[i])] ?? 'entry';
+      throw new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from manifest.json: the archive was altered or damaged`, m.path);
+    }
+    listed++;
   }
-  const missing = [...listed.keys()];
-  if (missing.length > 0) {
-    throw new ArchiveError('manifest_mismatch', `manifest.json lists ${missing.length} entr${missing.length === 1 ? 'y' : 'ies'} missing from the archive (e.g. ${missing[0]})`, missing[0]);
+  if (listed !== r.sigs.size || new Set(r.manifest.entries.map((m) => m.path)).size !== listed) {
+    const names = new Set(r.manifest.entries.map((m) => m.path));
+    const extra = [...r.sigs.keys()].find((k) => !names.has(k));
+    throw new ArchiveError('manifest_mismatch', `${extra ?? 'an entry'} is in the archive but not in manifest.json`, extra);
   }
-  const db = have.get(ENTRY.database)!;
-  if (db.sha256 !== r.metadata.database_sha256) {
+  const db = r.sigs.get(ENTRY.database)!.split('\0')[4];
+  if (db !== r.metadata.database_sha256) {
     throw new ArchiveError('manifest_mismatch', 'database.sql does not match metadata.database_sha256: the dump was altered or damaged', ENTRY.database);
   }
 }
-
