@@ -16,6 +16,8 @@ import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
 import { verifyBackupHandler } from './backup/verify.ts';
 import { uploadHandler } from './backup/upload.ts';
 import { previewGetHandler, previewPostHandler, restoreHandler } from './restore/handlers.ts';
+import { uiConfigHandler, uiSessionHandler } from './ui/config.ts';
+import { keeperApi, serveUi } from './ui/serve.ts';
 import { auditHandler } from './audit/list.ts';
 import { testEmailHandler } from './notify/test-email.ts';
 import { emergencyKitHandler } from './kit/emergency-kit.ts';
@@ -78,6 +80,10 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/setup/jobs/:id/events', setupJobGuard, jobEventsHandler); //       setup token (or ?setup_token=), SSE
 
   // ── ui (ui engineer) ────────────────────────────────────────────────────────────────────────
+  app.get('/api/ui/config', uiConfigHandler); //                                   public (sign-in page: login_url)
+  app.get('/api/ui/session', admin, uiSessionHandler); //                           admin (who am I; 401/403 steer the pages)
+  app.all('/keeper/api/*', keeperApi(app)); //                                     same routes behind a /keeper/ proxy prefix
+  app.get('*', serveUi); //                                                        public static UI at / and /keeper/ (keep last)
 
   return app;
 }

@@ -82,8 +82,13 @@ function asObject(x: unknown): Record<string, unknown> | null {
 export function applyEvent(job: LiveJob, event: string, payload: Record<string, unknown>): void {
   const type = typeof payload.type === 'string' ? payload.type : event;
   const data = asObject(payload.data) ?? asObject(payload.data_json) ?? {};
-  if (typeof payload.percent === 'number') job.percent = Math.max(job.percent, Math.min(100, payload.percent));
   const step = typeof payload.step === 'string' ? payload.step : '';
+  if (typeof payload.percent === 'number') {
+    // the bar never goes back, and only the last step (or the job's end) fills it: a task that
+    // reports a step's own 100% midway would otherwise show a finished bar that then stalls
+    const last = step === '' || step.endsWith('.done');
+    if (payload.percent < 100 || last) job.percent = Math.max(job.percent, Math.min(100, payload.percent));
+  }
   const message = typeof payload.message === 'string' ? payload.message : '';
   const params = asObject(payload.params) ?? asObject(data.params) ?? {};
   if (type === 'log') {

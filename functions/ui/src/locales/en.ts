@@ -319,6 +319,9 @@ export const stepsEn: Record<string, string> = {
   'update.start_units': 'Starting the new version',
   'update.health': 'Checking that the new version is healthy',
   'update.rollback': 'Rolling back to the pre-update backup',
+  'update.fast_forward': 'Switching to the new version',
+  'update.apply': 'Updating',
+  'update.rollback_preview': 'Reading the pre-update backup',
   'update.done': 'Update complete',
   'update.check': 'Fetching from the remote',
 };

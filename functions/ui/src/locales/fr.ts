@@ -320,6 +320,9 @@ export const stepsFr: Record<string, string> = {
   'update.start_units': 'Démarrage de la nouvelle version',
   'update.health': 'Vérification du bon fonctionnement de la nouvelle version',
   'update.rollback': 'Retour à la sauvegarde d’avant mise à jour',
+  'update.fast_forward': 'Passage à la nouvelle version',
+  'update.apply': 'Mise à jour',
+  'update.rollback_preview': 'Lecture de la sauvegarde d’avant mise à jour',
   'update.done': 'Mise à jour terminée',
   'update.check': 'Interrogation du dépôt distant',
 };
