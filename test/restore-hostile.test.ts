@@ -264,6 +264,17 @@ test('upload: junk and hostile archives → 422, nothing left; round trip downlo
   res = await upload(readFileSync(join(work, 'dotdot.tar.gz')), 'dotdot.tar.gz');
   assert.equal(res.status, 422, await res.clone().text());
   assert.deepEqual(storageFiles(), before, 'nothing left behind');
+  // over the size limit: 413, streamed (the limit cuts it off), nothing left
+  const small = await createRunner({ ...sb.config, upload_max_bytes: 4096 }, sb.info.config, { services: false, log: () => {} });
+  try {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(64 * 1024)]), 'big.tar.gz');
+    const big = await small.request('/api/phpborg-backup/upload', { method: 'POST', headers: auth(), body: form });
+    assert.equal(big.status, 413, await big.clone().text());
+  } finally {
+    await small.close();
+  }
+  assert.deepEqual(storageFiles(), before, 'nothing left behind after a 413');
 
   const b = await backup();
   const row = getBackup(runner.ledger, b.id)!;

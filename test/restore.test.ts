@@ -246,6 +246,11 @@ test('CLI: keeper restore --preview --json, then keeper restore --yes', async ()
   assert.equal(preview.backup.id, first);
   assert.ok(preview.config.env_changed.includes('AFTER_BROKEN'));
 
+  const vf = await keeper(['backup', 'verify', String(first), '--json']);
+  assert.equal(vf.code, 0, vf.stderr);
+  const checks = lastJson(vf.stdout).checks as { name: string; ok: boolean }[];
+  assert.ok(checks.length >= 5 && checks.every((c) => c.ok), JSON.stringify(checks));
+
   const no = await keeper(['restore', String(first)]);
   assert.equal(no.code, 2, 'not a terminal and no --yes: refused');
 
