@@ -328,7 +328,7 @@ describe('mail notifications (sandbox)', () => {
     updateSettings(runner.ledger, sb.config.paths.storage, { backup_notify_email: false });
     const n = inbox.length;
     const job = await backup();
-    assert.equal(job.status, 'succeeded');
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(inbox.length, n);
     mkdirSync(sb.config.paths.storage, { recursive: true });
