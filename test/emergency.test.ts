@@ -216,3 +216,21 @@ test('ledger deleted: the backup is found through its sidecar; a new ledger is r
     db.close();
   }
 });
+
+test('ledger corrupt: left byte-identical, the restore still runs from the sidecars', async () => {
+  const lp = ledgerPath(sb.config.paths.state);
+  for (const f of [`${lp}-wal`, `${lp}-shm`]) rmSync(f, { force: true });
+  writeFileSync(lp, 'this is not an SQLite database\n'.repeat(100));
+  const garbage = readFileSync(lp);
+  await breakEverything();
+  const name = backupFile.split('/').pop()!;
+  const r = await emergency(name, '--yes', '--passphrase-file', passFile);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /is corrupt/);
+  assert.match(r.stdout, /left untouched/);
+  assert.deepEqual(readFileSync(lp), garbage, 'the corrupt ledger is kept as it was');
+  const now = await snapshot();
+  assert.deepEqual(now.tables, before0.tables);
+  assert.deepEqual(now.code, before0.code);
+  await unitsActive();
+});
