@@ -251,6 +251,9 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
         backupId,
         safetyBackup: safety,
         safetyType: 'pre_emergency_restore',
+        // phpBorg jobs left 'running' by dead workers must not block an emergency: wait the drain
+        // timeout, then go on (running processes are never killed)
+        force: true,
         env: backupEnv,
         storageDir: o.storage,
         prepareDatabase: async (env) => {
