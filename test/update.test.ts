@@ -43,7 +43,7 @@ before(async () => {
   sb = await startSandbox();
   // a failing health probe should not take the default 20 s per attempt in tests
   const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 4 }, null, 2));
+  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 3 }, null, 2));
   sb.config = loadConfig(sb.info.config);
   code = sb.config.paths.code;
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
@@ -368,6 +368,27 @@ test('a health probe that fails only on the new code rolls back', async () => {
   assert.deepEqual(items.map((x) => x.status), ['rolled_back', 'rolled_back', 'rolled_back', 'succeeded']);
 });
 
+test('when the rollback fails too: history failed, with the state and the emergency command', async () => {
+  // a hostile build step that deletes this update's pre-update archive, then fails: nothing to roll back to
+  const storage = sb.config.paths.storage;
+  await push('A build that destroys the backups', {
+    'public/HEALTH_FAIL': null,
+    'frontend/build.mjs': `import { readdirSync, rmSync } from 'node:fs';\nconst newest = readdirSync(${JSON.stringify(storage)}).filter((f) => f.endsWith('-pre_update.tar.gz')).sort().pop();\nrmSync(${JSON.stringify(storage)} + '/' + newest);\nprocess.exit(1);\n`,
+  });
+  const j = await job(await apply());
+  assert.equal(j.status, 'failed');
+  assert.equal(j.error?.code, 'update_failed');
+  assert.equal(j.error?.step, 'update.dependencies');
+  assert.match(j.error!.message, /rollback .* failed too/);
+  assert.match(j.error!.message, /emergency-restore/);
+  const row = (await history()).items[0];
+  assert.equal(row.status, 'failed');
+  assert.equal(row.failed_step, 'update.dependencies');
+  assert.match(String(row.details?.emergency_command), /scripts\/emergency-restore \d+ --config /);
+  assert.match(String(row.details?.install_state), /State: the code is at/);
+  await unitsActive();
+});
+
 test('manual rollback of the successful update: preview, then the install is back at v1.2.3', async () => {
   const prev = await getJson<RollbackPreview>(`/api/phpborg-update/rollback/${firstUpdate}/preview`);
   assert.equal(prev.update.id, firstUpdate);
@@ -376,8 +397,6 @@ test('manual rollback of the successful update: preview, then the install is bac
   const cli = await keeper(['update', 'rollback', String(firstUpdate), '--preview', '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(((lastJson(cli.stdout) as unknown as RollbackPreview).preview.backup.version), 'v1.2.3');
-  const noYes = await keeper(['update', 'rollback', String(firstUpdate), '--json']);
-  assert.equal(noYes.code, 2, 'not a terminal and no --yes: refused');
   assert.equal((await api(`/api/phpborg-update/rollback/${firstUpdate}`, { method: 'POST', body: '{}' })).status, 422, 'confirm required');
   assert.equal((await api('/api/phpborg-update/rollback/9999', { method: 'POST', body: '{"confirm":true}' })).status, 404);
 
