@@ -192,6 +192,7 @@ export async function upSandbox(dir: string, opts: UpOptions = {}): Promise<Sand
     meta = await reusePorts(L, meta);
     writeMeta(L.meta, meta);
     writeConfig(L, meta);
+    mkdirSync(join(L.dir, 'run/mysqld/tmp'), { recursive: true });
     await systemctl(L, ['start', 'mariadb', 'redis-server']);
   }
   await systemctl(L, ['start', 'phpborg-api', 'phpborg-scheduler', 'phpborg-workers.target']);

@@ -12,7 +12,13 @@ const TUNING = ['--innodb-buffer-pool-size=32M', '--innodb-log-file-size=16M', '
 export async function initDatadir(L: Layout): Promise<void> {
   mkdirSync(L.mysqlData, { recursive: true });
   mkdirSync(join(L.dir, 'run/mysqld'), { recursive: true });
-  await runOk('mariadb-install-db', ['--no-defaults', `--datadir=${L.mysqlData}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-log-file-size=16M'], { env: safeEnv() });
+  mkdirSync(tmpDir(L), { recursive: true });
+  // its own tmpdir: sandboxes installed side by side must not share /tmp's temporary tables
+  await runOk('mariadb-install-db', ['--no-defaults', `--datadir=${L.mysqlData}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-log-file-size=16M'], { env: safeEnv({ TMPDIR: tmpDir(L) }) });
+}
+
+function tmpDir(L: Layout): string {
+  return join(L.dir, 'run/mysqld/tmp');
 }
 
 export function mariadbUnit(L: Layout, port: number): UnitSpec {
@@ -27,6 +33,7 @@ export function mariadbUnit(L: Layout, port: number): UnitSpec {
       '--bind-address=127.0.0.1',
       `--pid-file=${join(L.dir, 'run/mysqld/mysqld.pid')}`,
       `--log-error=${join(L.log, 'mariadb-error.log')}`,
+      `--tmpdir=${tmpDir(L)}`,
       ...TUNING,
     ],
     ready: { socket: L.mysqlSocket, tcp: port },
