@@ -85,37 +85,44 @@ export function unwrap<T>(x: unknown, key?: string): T {
 }
 
 /**
- * Uploads a file with progress (fetch has no upload progress; XMLHttpRequest does).
- * The body is the raw archive, streamed by the server to the storage dir.
+ * Uploads an archive with progress (fetch has no upload progress; XMLHttpRequest does), as
+ * multipart/form-data: a `file` part and, for an archive encrypted with another passphrase, a
+ * `passphrase` field. The server streams the part to the storage dir.
  */
 export function upload(
   path: string,
   file: File,
   onProgress: (loaded: number, total: number) => void,
+  passphrase?: string,
 ): { promise: Promise<unknown>; abort: () => void } {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<unknown>((resolve, reject) => {
     xhr.open('POST', apiUrl(path));
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
-    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-    xhr.setRequestHeader('X-Filename', encodeURIComponent(file.name));
+    xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onerror = () => reject(new ApiError(0, 'network', 'upload interrupted'));
     xhr.onabort = () => reject(new ApiError(0, 'aborted', 'upload cancelled'));
     xhr.onload = async () => {
-      const res = new Response(xhr.responseText || null, {
-        status: xhr.status,
-        headers: { 'Content-Type': xhr.getResponseHeader('Content-Type') ?? 'application/json' },
-      });
       if (xhr.status >= 200 && xhr.status < 300) {
         try {
           resolve(xhr.responseText ? JSON.parse(xhr.responseText) : undefined);
         } catch {
           resolve(undefined);
         }
-      } else reject(await failure(res));
+        return;
+      }
+      const res = new Response(xhr.responseText || null, {
+        status: xhr.status,
+        headers: { 'Content-Type': xhr.getResponseHeader('Content-Type') ?? 'application/json' },
+      });
+      reject(await failure(res));
     };
-    xhr.send(file);
+    const form = new FormData();
+    // the passphrase first, so the server has it before the archive's bytes
+    if (passphrase) form.append('passphrase', passphrase);
+    form.append('file', file, file.name);
+    xhr.send(form);
   });
   return { promise, abort: () => xhr.abort() };
 }

@@ -80,11 +80,11 @@ export function followEvents(path: string, opts: SseOptions): () => void {
         if (!res.body) throw new Error('the event stream has no body');
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         const parser = new SseParser();
-        failures = 0;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
           for (const m of parser.push(value)) {
+            failures = 0; // the stream works: a later drop gets a fresh set of retries
             if (m.id !== null) lastId = m.id;
             if (m.event === 'end') {
               ended = true;
@@ -98,9 +98,8 @@ export function followEvents(path: string, opts: SseOptions): () => void {
           }
         }
         if (ended || stopped) break;
-        // closed without `end`: the server may have stopped; let the caller check the job
-        ended = true;
-        break;
+        // closed without `end` (the runner restarting?): reconnect and resume after the last id
+        throw new Error('the event stream closed before the job ended');
       } catch (e) {
         if (stopped) return;
         if ((e as { final?: boolean }).final || ++failures > maxRetries) {

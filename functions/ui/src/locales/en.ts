@@ -104,6 +104,7 @@ export const en = {
     upload: 'Upload a backup',
     uploading: 'Uploading {name}…',
     uploaded: '{name} uploaded and checked',
+    uploadAgain: 'Send again with this passphrase',
     uploadedOrigin: 'Uploaded',
     empty: 'No backups found',
     date: 'Date',
@@ -156,7 +157,7 @@ export const en = {
     nextRun: 'Next run',
     email: 'Email notifications',
     testEmail: 'Send a test email',
-    testEmailSent: 'Test email sent {to}',
+    testEmailSent: 'Test email sent to {to}',
     save: 'Save configuration',
     saved: 'Configuration saved',
     errors: {

@@ -106,6 +106,7 @@ export const fr: typeof en = {
     upload: 'Téléverser une sauvegarde',
     uploading: 'Envoi de {name}…',
     uploaded: '{name} envoyée et vérifiée',
+    uploadAgain: 'Renvoyer avec cette phrase de passe',
     uploadedOrigin: 'Téléversée',
     empty: 'Aucune sauvegarde',
     date: 'Date',
@@ -158,7 +159,7 @@ export const fr: typeof en = {
     nextRun: 'Prochaine exécution',
     email: 'Notifications par e-mail',
     testEmail: 'Envoyer un e-mail de test',
-    testEmailSent: 'E-mail de test envoyé {to}',
+    testEmailSent: 'E-mail de test envoyé à {to}',
     save: 'Enregistrer la configuration',
     saved: 'Configuration enregistrée',
     errors: {

@@ -1,0 +1,278 @@
+// The web UI in a real browser (playwright-core driving Debian's chromium) against the runner on a
+// sandbox: sign in, back up with live progress, download, restore preview and restore, updates
+// (check, changelog, apply, history), FR/EN, and the "administrators only" page for a non-admin.
+// Each step saves light and dark screenshots under var/screenshots/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { createRunner, startServer, type Runner, type Serving } from '../runtime/main.ts';
+import { ensureUiBuilt } from '../functions/ui/build.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(import.meta.dirname, '..', 'var', 'screenshots');
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let sb: Sandbox;
+let runner: Runner;
+let serving: Serving;
+let ctx: BrowserContext;
+let page: Page;
+let profile: string;
+let adminToken: string;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const res = await runner.request(path, { ...init, headers: { Authorization: `Bearer ${adminToken}`, ...(init.headers ?? {}) } });
+  assert.ok(res.ok, `${path}: HTTP ${res.status} ${await res.clone().text()}`);
+  return (await res.json()) as T;
+}
+
+/**
+ * Light and dark screenshots of the page as it is now. The theme is switched the way the header
+ * toggle does it (class on <html>), so a modal that covers the header can be shot too; the toggle
+ * itself is clicked in the sign-in test.
+ */
+async function shots(name: string, opts: { full?: boolean } = {}): Promise<void> {
+  const setDark = (on: boolean) => page.evaluate((v) => document.documentElement.classList.toggle('dark', v), on);
+  const was = await page.evaluate(() => document.documentElement.classList.contains('dark'));
+  for (const dark of [false, true]) {
+    await setDark(dark);
+    await page.screenshot({ path: join(SHOTS, `${name}-${dark ? 'dark' : 'light'}.png`), fullPage: opts.full ?? true });
+  }
+  await setDark(was);
+}
+
+describe('web UI in chromium', { timeout: 170_000 }, () => {
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
+    const [s] = await Promise.all([startSandbox(), ensureUiBuilt({ log: () => {} })]);
+    sb = s;
+    adminToken = await sb.token();
+    runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+    serving = await startServer(runner, { port: 0 });
+    // a fresh profile (user-data-dir) per run: no token or theme left from before
+    profile = mkdtempSync(join(tmpdir(), 'keeper-ui-chromium-'));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+      locale: 'fr-FR',
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.setDefaultTimeout(30_000);
+    page.on('pageerror', (e) => console.error(`[browser] ${e.message}`));
+  });
+
+  after(async () => {
+    await ctx?.close().catch(() => {});
+    await serving?.close().catch(() => {});
+    await sb?.down();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  test('a non-admin token gets the "administrators only" page', async () => {
+    const userToken = await sb.token('ROLE_USER');
+    await page.goto(`${serving.url}/`);
+    await page.evaluate((t) => localStorage.setItem('access_token', t), userToken);
+    await page.reload();
+    await page.getByTestId('admin-only').waitFor();
+    assert.match(await page.getByTestId('admin-only').innerText(), /Réservé aux administrateurs/);
+    await shots('admin-only');
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('signin-form').waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), null);
+  });
+
+  test('sign in through phpBorg\'s login, the token is kept like phpBorg keeps it', async () => {
+    await page.goto(`${serving.url}/`);
+    await page.getByTestId('signin-form').waitFor();
+    await shots('signin');
+    // the header toggle: dark on, remembered, off again
+    await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.evaluate(() => document.documentElement.classList.contains('dark')), true);
+    assert.equal(await page.evaluate(() => localStorage.getItem('keeper_theme')), 'dark');
+    await page.getByTestId('theme-toggle').click();
+    assert.equal(await page.evaluate(() => document.documentElement.classList.contains('dark')), false);
+    await page.getByTestId('signin-username').fill(sb.admin.username);
+    await page.getByTestId('signin-password').fill('wrong password');
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('signin-error').waitFor();
+    await page.getByTestId('signin-password').fill(sb.admin.password);
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('backup-page').waitFor();
+    assert.ok(await page.evaluate(() => localStorage.getItem('access_token')), 'access_token stored');
+    assert.equal(await page.getByTestId('username').innerText(), sb.admin.username);
+    // the same pages under /keeper/ (reverse proxy path), signed in with the same token
+    await page.goto(`${serving.url}/keeper/`);
+    await page.getByTestId('backup-page').waitFor();
+    await page.getByTestId('stats-total').filter({ hasText: '0' }).waitFor();
+    await page.goto(`${serving.url}/`);
+    await page.getByTestId('backup-page').waitFor();
+  });
+
+  let filename = '';
+
+  test('create a backup: the bar goes to the end, the new row appears, the download is the file', async () => {
+    // every percent shown, recorded by the page itself
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { __percents: string[] }).__percents = seen;
+      new MutationObserver(() => {
+        const el = document.querySelector('[data-testid="create-backup"] [data-testid="job-percent"]');
+        if (el && seen[seen.length - 1] !== el.textContent) seen.push(el.textContent ?? '');
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    await page.getByTestId('backup-notes').fill('from the browser test');
+    await page.getByTestId('create-backup-btn').click();
+    await page.locator('[data-testid="create-backup"] [data-testid="job-backup"]').waitFor();
+    await shots('backup-running');
+    await page.locator('[data-testid="job-backup"][data-status="succeeded"]').waitFor({ timeout: 90_000 });
+    const percents = await page.evaluate(() => (window as unknown as { __percents: string[] }).__percents);
+    assert.equal(percents[percents.length - 1], '100%', `the bar ends at 100% (saw ${percents.join(' ')})`);
+    assert.ok(percents.length >= 3, `progress was shown live (saw ${percents.join(' ')})`);
+    assert.equal(await page.locator('[data-testid="create-backup"] [data-testid="job-bar"]').getAttribute('style'), 'width: 100%;');
+
+    const list = await api<{ items: { id: number; filename: string; filepath: string }[] }>('/api/phpborg-backup/list');
+    assert.equal(list.items.length, 1);
+    filename = list.items[0].filename;
+    const row = page.locator(`[data-testid="backup-row"][data-filename="${filename}"]`);
+    await row.waitFor();
+    assert.match(await row.innerText(), /from the browser test/);
+    assert.match(await row.innerText(), /Manuelle/);
+    await page.getByTestId('stats-total').filter({ hasText: '1' }).waitFor();
+    await shots('backup-page');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('download').click()]);
+    assert.equal(download.suggestedFilename(), filename);
+    const path = await download.path();
+    assert.equal(sha256(readFileSync(path)), sha256(readFileSync(list.items[0].filepath)), 'downloaded bytes equal the archive');
+
+    // verify: a job that lists each check
+    await row.getByTestId('verify').click();
+    await page.locator('[data-testid="verify-modal"] [data-testid="job-verify"][data-status="succeeded"]').waitFor({ timeout: 60_000 });
+    assert.match(await page.getByTestId('verify-checks').innerText(), /SHA-256/);
+    await page.getByTestId('verify-close').click();
+  });
+
+  test('restore: the preview shows the server added since, then the restore succeeds', async () => {
+    await sb.query("INSERT INTO servers (name, hostname) VALUES ('added-after-backup', 'after.example.lan')");
+    const row = page.locator(`[data-testid="backup-row"][data-filename="${filename}"]`);
+    await row.getByTestId('restore').click();
+    await page.getByTestId('preview').waitFor({ timeout: 60_000 });
+    assert.equal((await page.getByTestId('lost-servers-count').innerText()).trim(), '1');
+    assert.match(await page.getByTestId('lost-servers').innerText(), /nouveau serveur ajouté depuis la sauvegarde/);
+    assert.match(await page.getByTestId('restore-confirm').innerText(), /Je comprends, restaurer quand même/);
+    await shots('restore-preview', { full: false });
+    await page.getByTestId('restore-confirm').click();
+    await page.locator('[data-testid="restore-modal"] [data-testid="job-restore"]').waitFor();
+    await page.locator('[data-testid="job-restore"][data-status="succeeded"]').waitFor({ timeout: 120_000 });
+    assert.match(await page.locator('[data-testid="restore-modal"] [data-testid="job-succeeded"]').innerText(), /Restauration terminée/);
+    await shots('restore-done', { full: false });
+    await page.getByTestId('restore-close').click();
+    const servers = await sb.query<{ n: number }>("SELECT COUNT(*) AS n FROM servers WHERE name = 'added-after-backup'");
+    assert.equal(Number(servers[0].n), 0, 'the server added after the backup is gone');
+    // the catalog still lists the backup and now the safety backup taken before the restore
+    await page.locator('[data-testid="backup-row"]').nth(1).waitFor();
+    assert.match(await page.getByTestId('history').innerText(), /Avant restauration/);
+  });
+
+  test('updates: check, changelog, apply, history row', async () => {
+    await page.getByTestId('nav-updates').click();
+    await page.getByTestId('updates-page').waitFor();
+    await page.getByTestId('check-updates').click();
+    await page.getByTestId('update-available').waitFor({ timeout: 60_000 });
+    await page.getByTestId('latest-subjects').locator('li').first().waitFor();
+    assert.match(await page.getByTestId('commits-behind').innerText(), /\d+ commits? d’avance/);
+    await page.getByTestId('view-changelog').click();
+    await page.getByTestId('changelog-commit').first().waitFor();
+    const commits = await page.getByTestId('changelog-commit').count();
+    assert.ok(commits >= 1, 'the changelog lists the commits');
+    await shots('changelog', { full: false });
+    await page.getByTestId('changelog-close').click();
+    assert.match(await page.getByTestId('backup-warning').innerText(), /sauvegarde complète/);
+    await shots('updates-available');
+
+    await page.getByTestId('update-now').click();
+    await page.getByTestId('update-confirm').click();
+    await page.locator('[data-testid="update-available"] [data-testid="job-update"]').waitFor();
+    await page.locator('[data-testid="job-update"][data-status="succeeded"]').waitFor({ timeout: 150_000 });
+    const steps = await page.locator('[data-testid="job-steps"] li').count();
+    assert.ok(steps >= 4, `the update is shown step by step (${steps} steps)`);
+    await page.locator('[data-testid="update-row"][data-status="succeeded"]').waitFor();
+    await shots('updates-done');
+  });
+
+  test('settings: errors beside the field, write-only passphrase with fingerprint, schedule and next run, emergency kit', async () => {
+    await page.getByTestId('nav-backup').click();
+    await page.getByTestId('backup-settings').waitFor();
+    await page.getByTestId('field-retention').fill('0');
+    await page.getByTestId('settings-save').click();
+    await page.getByTestId('error-backup_retention_count').waitFor();
+    // a value only the server refuses is shown beside its field too
+    await page.getByTestId('field-retention').fill('7');
+    await page.getByTestId('field-encryption').check();
+    await page.getByTestId('settings-save').click();
+    await page.getByTestId('error-backup_encryption_passphrase').waitFor();
+    await page.getByTestId('field-passphrase').fill('correct horse battery staple');
+    await page.getByTestId('field-scheduled').check();
+    await page.getByTestId('field-day').selectOption('sunday');
+    await page.getByTestId('field-time').fill('03:30');
+    await page.getByTestId('settings-save').click();
+    await page.getByTestId('settings-saved').waitFor();
+    assert.equal(await page.getByTestId('field-passphrase').inputValue(), '', 'the passphrase is never shown back');
+    assert.equal((await page.getByTestId('passphrase-state').innerText()).trim(), 'Définie');
+    await page.getByTestId('passphrase-fingerprint').waitFor();
+    await page.getByTestId('next-run').waitFor();
+    const settings = await api<{ backup_retention_count: number; backup_scheduled_time: string; backup_encryption_passphrase: { set: boolean } }>('/api/phpborg-backup/settings');
+    assert.equal(settings.backup_retention_count, 7);
+    assert.equal(settings.backup_scheduled_time, '03:30');
+    assert.equal(settings.backup_encryption_passphrase.set, true);
+    await shots('settings');
+    const [kit] = await Promise.all([page.waitForEvent('download'), page.getByTestId('emergency-kit').click()]);
+    assert.match(readFileSync(await kit.path(), 'utf8'), /correct horse battery staple/);
+  });
+
+  test('French by default, English on the switch, and back', async () => {
+    await page.getByTestId('nav-backup').click();
+    assert.equal(await page.getByTestId('nav-backup').innerText(), 'Sauvegarde & restauration');
+    await page.getByTestId('lang-en').click();
+    assert.equal(await page.getByTestId('nav-backup').innerText(), 'Backup & Restore');
+    await page.getByTestId('create-backup-btn').filter({ hasText: 'Create backup now' }).waitFor();
+    assert.match(await page.getByTestId('history').innerText(), /Manual/);
+    await shots('backup-page-en');
+    await page.reload();
+    assert.equal(await page.getByTestId('nav-backup').innerText(), 'Backup & Restore', 'the choice is remembered');
+    await page.getByTestId('lang-fr').click();
+    assert.equal(await page.getByTestId('nav-backup').innerText(), 'Sauvegarde & restauration');
+  });
+
+  test('usable on a phone', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByTestId('backup-page').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no horizontal scrolling of the page on a phone (${overflow}px)`);
+    await shots('phone-backup');
+    await page.getByTestId('nav-updates').click();
+    await page.getByTestId('updates-page').waitFor();
+    await shots('phone-updates');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+});
