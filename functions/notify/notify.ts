@@ -224,6 +224,8 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
     const from_version = str(u.from_version) ?? str(result.from_version);
     const to_version = str(u.to_version) ?? str(result.to_version);
     if (job.status === 'succeeded') {
+      // "already up to date": nothing happened, nothing to tell
+      if (result.updated === false) return events;
       events.push({
         kind: 'update_completed',
         who,
