@@ -52,6 +52,7 @@ async function shots(name: string, opts: { full?: boolean } = {}): Promise<void>
   const was = await page.evaluate(() => document.documentElement.classList.contains('dark'));
   for (const dark of [false, true]) {
     await setDark(dark);
+    await page.waitForTimeout(250); // let the buttons' colour transitions finish
     await page.screenshot({ path: join(SHOTS, `${name}-${dark ? 'dark' : 'light'}.png`), fullPage: opts.full ?? true });
   }
   await setDark(was);
@@ -129,6 +130,7 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
   });
 
   let filename = '';
+  let downloaded = '';
 
   test('create a backup: the bar goes to the end, the new row appears, the download is the file', async () => {
     // every percent shown, recorded by the page itself
@@ -162,8 +164,9 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), row.getByTestId('download').click()]);
     assert.equal(download.suggestedFilename(), filename);
-    const path = await download.path();
-    assert.equal(sha256(readFileSync(path)), sha256(readFileSync(list.items[0].filepath)), 'downloaded bytes equal the archive');
+    downloaded = join(profile, filename);
+    await download.saveAs(downloaded);
+    assert.equal(sha256(readFileSync(downloaded)), sha256(readFileSync(list.items[0].filepath)), 'downloaded bytes equal the archive');
 
     // verify: a job that lists each check
     await row.getByTestId('verify').click();
@@ -218,6 +221,42 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     assert.ok(steps >= 4, `the update is shown step by step (${steps} steps)`);
     await page.locator('[data-testid="update-row"][data-status="succeeded"]').waitFor();
     await shots('updates-done');
+  });
+
+  test('update rollback: the same preview and confirmation, then the history says so', async () => {
+    await page.getByTestId('update-row').first().getByTestId('rollback').click();
+    await page.getByTestId('preview').waitFor({ timeout: 60_000 });
+    assert.match(await page.getByTestId('version-change').innerText(), /v1\.3\.0 → v1\.2\.3/);
+    await shots('rollback-preview', { full: false });
+    await page.getByTestId('restore-confirm').click();
+    await page.locator('[data-testid="restore-modal"] [data-testid="job-rollback"][data-status="succeeded"]').waitFor({ timeout: 120_000 });
+    await page.getByTestId('restore-close').click();
+    await page.locator('[data-testid="update-row"]').nth(1).waitFor();
+    assert.match(await page.getByTestId('installed-version').innerText(), /v1\.2\.3/);
+  });
+
+  test('history: pinned rows say why, filter by type, delete with confirmation, upload brings it back', async () => {
+    await page.getByTestId('nav-backup').click();
+    const pinned = page.locator('[data-testid="backup-row"]').filter({ has: page.getByTestId('pinned') }).first();
+    await pinned.waitFor();
+    assert.equal(await pinned.getByTestId('delete').isDisabled(), true, 'a pinned backup cannot be deleted');
+    assert.match(await pinned.getByTestId('pin-reason').innerText(), /Épinglée/);
+
+    await page.getByTestId('type-filter').selectOption('manual');
+    await page.locator('[data-testid="backup-row"]').first().waitFor();
+    assert.equal(await page.locator('[data-testid="backup-row"]').count(), 1, 'only the manual backup');
+    const row = page.locator(`[data-testid="backup-row"][data-filename="${filename}"]`);
+    await row.getByTestId('delete').click();
+    await page.getByTestId('delete-confirm').click();
+    await page.getByTestId('history-empty').waitFor();
+    assert.equal((await api<{ total: number }>('/api/phpborg-backup/list?type=manual')).total, 0, 'deleted from the catalog');
+
+    await page.getByTestId('upload-input').setInputFiles(downloaded);
+    await page.getByTestId('upload-done').waitFor({ timeout: 60_000 });
+    await row.waitFor();
+    assert.match(await row.innerText(), /Téléversée/);
+    await page.getByTestId('type-filter').selectOption('');
+    await shots('history-after-upload');
   });
 
   test('settings: errors beside the field, write-only passphrase with fingerprint, schedule and next run, emergency kit', async () => {
