@@ -50,6 +50,7 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
 async function shots(name: string, opts: { full?: boolean } = {}): Promise<void> {
   const setDark = (on: boolean) => page.evaluate((v) => document.documentElement.classList.toggle('dark', v), on);
   const was = await page.evaluate(() => document.documentElement.classList.contains('dark'));
+  if (opts.full ?? true) await page.evaluate(() => window.scrollTo(0, 0)); // the sticky header stays on top
   for (const dark of [false, true]) {
     await setDark(dark);
     await page.waitForTimeout(250); // let the buttons' colour transitions finish

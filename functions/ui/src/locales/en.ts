@@ -1,4 +1,4 @@
-// English. Keys mirror fr.ts exactly (the browser test checks that every key exists in both).
+// English. Keys mirror fr.ts exactly (fr.ts is typed by this object; test/ui-source.test.ts compares them).
 export const en = {
   app: { title: 'phpBorg Keeper', language: 'Language', darkMode: 'Dark mode', lightMode: 'Light mode' },
   nav: { backup: 'Backup & Restore', updates: 'Updates' },
@@ -183,6 +183,7 @@ export const en = {
     type: 'Type',
     currentInstall: 'Current installation',
     records: 'Database records: {now} (vs {backup} in backup)',
+    recordsNow: 'Database records: {now}',
     lastUpdate: 'Last updated',
     willBeLost: 'CHANGES THAT WILL BE LOST',
     nothingLost: 'Nothing was added or changed since this backup.',

@@ -185,6 +185,7 @@ export const fr: typeof en = {
     type: 'Type',
     currentInstall: 'Installation actuelle',
     records: 'Enregistrements en base : {now} (contre {backup} dans la sauvegarde)',
+    recordsNow: 'Enregistrements en base : {now}',
     lastUpdate: 'Dernière mise à jour',
     willBeLost: 'MODIFICATIONS QUI SERONT PERDUES',
     nothingLost: 'Rien n’a été ajouté ni modifié depuis cette sauvegarde.',
