@@ -104,8 +104,9 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
       const pid = todo.pop()!;
       const s = status(pid);
       if (!s) continue;
+      // the keeper launcher is bash until it execs node under the same pid: label again until it did
       let l = labels.get(pid);
-      if (!l) labels.set(pid, (l = label(pid)));
+      if (!l || l === 'bash') labels.set(pid, (l = label(pid)));
       peak.set(l, Math.max(peak.get(l) ?? 0, s.hwm));
       sum += s.rss;
       todo.push(...children(pid));
