@@ -34,10 +34,15 @@ export function parseDate(value: string | number | null | undefined): Date | nul
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-export function formatDate(value: string | number | null | undefined, locale: Locale): string {
+/** In the browser's time zone, or in `timeZone` (e.g. the install's, for the schedule) when valid. */
+export function formatDate(value: string | number | null | undefined, locale: Locale, timeZone?: string | null): string {
   const d = parseDate(value);
   if (!d) return '—';
-  return new Intl.DateTimeFormat(tags[locale], { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  try {
+    return new Intl.DateTimeFormat(tags[locale], { dateStyle: 'medium', timeStyle: 'short', timeZone: timeZone ?? undefined }).format(d);
+  } catch {
+    return new Intl.DateTimeFormat(tags[locale], { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  }
 }
 
 export function formatDuration(ms: number | null | undefined, locale: Locale): string {

@@ -7,7 +7,7 @@ export function useFormat() {
   const l = () => locale.value as Locale;
   return {
     size: (b: number | null | undefined) => formatSize(b, l()),
-    date: (d: string | number | null | undefined) => formatDate(d, l()),
+    date: (d: string | number | null | undefined, timeZone?: string | null) => formatDate(d, l(), timeZone),
     number: (n: number | null | undefined) => formatNumber(n, l()),
     duration: (ms: number | null | undefined) => formatDuration(ms, l()),
   };
