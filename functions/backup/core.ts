@@ -9,12 +9,13 @@ import { drain, withUnitsStopped, type MaintenanceWindow } from '../../runtime/m
 import { databaseSizeEstimate, dumpDatabase, readSettingsTable, serverVersion, tableRowCounts, type DumpResult, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
 import { collectVersions, type Versions } from '../../runtime/versions.ts';
 import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/task.ts';
-import { getBackupByFilename, insertBackup, markFailed, markSucceeded, sizeHuman } from '../../state/catalog.ts';
+import { getBackupByFilename, insertBackup, markFailed, sizeHuman } from '../../state/catalog.ts';
 import { closeJournal, journalTempFiles, openJournal } from '../../state/journal.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
 import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../archive/format.ts';
 import { ALGO } from '../archive/crypto.ts';
-import { partialName, plannedSize, writeArchive, writeSidecars, type Source } from '../archive/write.ts';
+import { partialName, plannedSize, writeArchive, type Source } from '../archive/write.ts';
+import { finalizeArchive } from './finalize.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';
 
@@ -135,7 +136,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
       { free_bytes: free, needed_bytes: needed },
     );
   }
-  step('precheck', 100, `Installation: ${plan.files_count} files, ${sizeHuman(needed)}`, {
+  step('precheck', 2, `Installation: ${plan.files_count} files, ${sizeHuman(needed)}`, {
     files: plan.files_count,
     bytes: needed,
     free_bytes: free,
@@ -143,7 +144,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
   });
 
   // 2a. drain: refuse rather than cut a borg job in half
-  step('drain', 0, 'Waiting for running phpBorg jobs to finish');
+  step('drain', 3, 'Waiting for running phpBorg jobs to finish');
   const drained = await drain(env, {
     timeoutS: ctx.config.drain_timeout_s,
     force: opts.force,
@@ -248,31 +249,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
 
     // 4. sidecars, 0600, catalog row succeeded — only now does the backup exist
     step('finalize', 94, 'Writing checksums and the catalog entry');
-    await chmod(written.file, 0o600);
-    const side = await writeSidecars(written.file, {
-      metadata,
-      sha256: written.sha256,
-      size_bytes: written.size_bytes,
-      mac: written.mac,
-      key_check: written.key_check,
-      created_at: date,
-    });
-    markSucceeded(ctx.ledger, id, {
-      size_bytes: written.size_bytes,
-      hash_sha256: written.sha256,
-      mac: written.mac,
-      phpborg_version: versions.phpborg_version,
-      git_commit: versions.git_commit,
-      php_version: versions.php_version,
-      mysql_version: versions.mysql_version,
-      node_version: versions.node_version,
-      borg_version: versions.borg_version,
-      files_count: written.files_count,
-      database_size_bytes: dump.size_bytes,
-      maintenance_window_ms: win.ms,
-      sha256_path: side.sha256,
-      json_path: side.json,
-    });
+    await finalizeArchive(written, metadata, date, { ledger: ctx.ledger, id });
     closeJournal(ctx.ledger, journalId);
 
     // 5. retention: never fails the backup
