@@ -6,10 +6,9 @@
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import type { AppEnv } from '../../runtime/bindings.ts';
-import { HttpError, jsonBody, queryParams, validate } from '../../runtime/errors.ts';
+import { HttpError, jsonBody, validate } from '../../runtime/errors.ts';
 import { getBackup } from '../../state/catalog.ts';
-import { getJob, isFinal } from '../../state/jobs.ts';
-import { startJob, startTask } from '../jobs/start.ts';
+import { runAndRespond, startJob, waitSeconds } from '../jobs/start.ts';
 
 const IdParam = v.pipe(v.string(), v.regex(/^[1-9]\d{0,15}$/, 'expected a backup id (a positive whole number)'), v.transform(Number));
 
@@ -23,9 +22,6 @@ export function catalogedId(c: Context<AppEnv>): number {
 }
 
 const Passphrase = v.optional(v.nullable(v.pipe(v.string('expected a string'), v.maxLength(1024, 'expected at most 1024 characters'))));
-const Wait = v.object({
-  wait: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'expected whole seconds'), v.transform(Number), v.maxValue(120)), '30'),
-});
 
 /** Error codes of a failed preview/verify job → HTTP status. */
 const STATUS: Record<string, 404 | 409 | 422 | 502> = {
@@ -43,36 +39,10 @@ const STATUS: Record<string, 404 | 409 | 422 | 502> = {
   manifest_mismatch: 422,
 };
 
-/** Waits for a job (subscription + polling), bounded. */
-export async function waitForJob(c: Context<AppEnv>, id: string, seconds: number): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  await new Promise<void>((resolve) => {
-    const check = () => {
-      const j = getJob(c.env.ledger, id);
-      if (!j || isFinal(j.status) || Date.now() >= deadline) {
-        unsub();
-        clearInterval(t);
-        resolve();
-      }
-    };
-    const unsub = c.env.jobs.subscribe(id, check);
-    const t = setInterval(check, 100);
-    check();
-  });
-}
-
 async function preview(c: Context<AppEnv>, passphrase: string | null | undefined): Promise<Response> {
   const backup_id = catalogedId(c);
-  const { wait } = queryParams(c, Wait);
-  const id = startTask(c, 'backup.restore_preview', { backup_id, ...(passphrase ? { passphrase } : {}) });
-  await waitForJob(c, id, wait);
-  const job = getJob(c.env.ledger, id)!;
-  if (!isFinal(job.status)) return c.json({ job_id: id, status: job.status }, 202);
-  if (job.status !== 'succeeded') {
-    const code = job.error?.code ?? 'failed';
-    throw new HttpError(STATUS[code] ?? 502, code, job.error?.message ?? `job ${id} ended ${job.status}`, { job_id: id });
-  }
-  return c.json(job.result as object);
+  const waitS = waitSeconds(c, 30, 120);
+  return runAndRespond(c, 'backup.restore_preview', { backup_id, ...(passphrase ? { passphrase } : {}) }, { waitS, statusFor: STATUS });
 }
 
 export function previewGetHandler(c: Context<AppEnv>): Promise<Response> {

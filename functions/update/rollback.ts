@@ -4,21 +4,15 @@
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import type { AppEnv } from '../../runtime/bindings.ts';
-import { HttpError, jsonBody, queryParams, validate } from '../../runtime/errors.ts';
-import { getJob, isFinal } from '../../state/jobs.ts';
+import { HttpError, jsonBody, validate } from '../../runtime/errors.ts';
 import { getUpdate } from '../../state/updates.ts';
-import { startJob, startTask } from '../jobs/start.ts';
-import { waitForJob } from '../restore/handlers.ts';
+import { runAndRespond, startJob, waitSeconds } from '../jobs/start.ts';
 
 const IdParam = v.pipe(v.string(), v.regex(/^[1-9]\d{0,15}$/, 'expected an update history id (a positive whole number)'), v.transform(Number));
 
 const Body = v.strictObject({
   confirm: v.literal(true, 'a rollback replaces the database, code and configuration: send {"confirm": true}'),
   force: v.optional(v.boolean('expected true or false'), false),
-});
-
-const Wait = v.object({
-  wait: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'expected whole seconds'), v.transform(Number), v.maxValue(120)), '30'),
 });
 
 /** The :historyId of the route: an update (not a rollback) with a pre-update backup, else 404/409. */
@@ -48,14 +42,6 @@ const STATUS: Record<string, 404 | 409 | 422> = {
 
 export async function rollbackPreviewHandler(c: Context<AppEnv>): Promise<Response> {
   const history_id = updateId(c);
-  const { wait } = queryParams(c, Wait);
-  const id = startTask(c, 'update.rollback_preview', { history_id });
-  await waitForJob(c, id, wait);
-  const job = getJob(c.env.ledger, id)!;
-  if (!isFinal(job.status)) return c.json({ job_id: id, status: job.status }, 202);
-  if (job.status !== 'succeeded') {
-    const code = job.error?.code ?? 'failed';
-    throw new HttpError(STATUS[code] ?? 502, code, job.error?.message ?? `job ${id} ended ${job.status}`, { job_id: id });
-  }
-  return c.json(job.result as object);
+  const waitS = waitSeconds(c, 30, 120);
+  return runAndRespond(c, 'update.rollback_preview', { history_id }, { waitS, statusFor: STATUS });
 }
