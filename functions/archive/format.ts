@@ -70,23 +70,22 @@ export interface SectionRule {
  * Single files may only be regular files; subtrees may hold dirs, files and links confined to the subtree.
  */
 export function classifyEntry(rel: string, type: 'file' | 'dir' | 'symlink'): SectionRule | null {
-  const file = (section: Section): SectionRule | null => (type === 'file' ? { section, linkScope: null } : null);
-  const tree = (section: Section, scope: string): SectionRule => ({ section, linkScope: scope });
-  if (rel === ENTRY.metadata) return file('metadata');
-  if (rel === ENTRY.settings) return file('settings');
-  if (rel === ENTRY.env) return file('config');
-  if (rel.startsWith(ENTRY.sudoers + '/')) {
+  // no inner closures: this runs once per archived file
+  const isFile = type === 'file';
+  if (rel === ENTRY.metadata) return isFile ? { section: 'metadata', linkScope: null } : null;
+  if (rel === ENTRY.settings) return isFile ? { section: 'settings', linkScope: null } : null;
+  if (rel === ENTRY.database) return isFile ? { section: 'database', linkScope: null } : null;
+  if (rel === ENTRY.manifest) return isFile ? { section: 'manifest', linkScope: null } : null;
+  if (rel === ENTRY.code || rel.startsWith('code/')) return { section: 'code', linkScope: ENTRY.code };
+  if (rel === ENTRY.ssh || rel.startsWith('ssh/')) return { section: 'ssh', linkScope: ENTRY.ssh };
+  if (rel === ENTRY.env) return isFile ? { section: 'config', linkScope: null } : null;
+  if (rel.startsWith('config/sudoers/')) {
     // sudoers.d is flat: files only, no subdirs
-    return rel.slice(ENTRY.sudoers.length + 1).includes('/') ? null : file('config');
+    return isFile && !rel.slice(ENTRY.sudoers.length + 1).includes('/') ? { section: 'config', linkScope: null } : null;
   }
-  if (rel === ENTRY.systemd || rel.startsWith(ENTRY.systemd + '/')) return tree('config', ENTRY.systemd);
-  if (rel === ENTRY.etc || rel.startsWith(ENTRY.etc + '/')) return tree('config', ENTRY.etc);
-  if (rel === ENTRY.sudoers && type === 'dir') return { section: 'config', linkScope: null };
-  if (rel === 'config' && type === 'dir') return { section: 'config', linkScope: null };
-  if (rel === ENTRY.ssh || rel.startsWith(ENTRY.ssh + '/')) return tree('ssh', ENTRY.ssh);
-  if (rel === ENTRY.database) return file('database');
-  if (rel === ENTRY.code || rel.startsWith(ENTRY.code + '/')) return tree('code', ENTRY.code);
-  if (rel === ENTRY.manifest) return file('manifest');
+  if (rel === ENTRY.systemd || rel.startsWith('config/systemd/')) return { section: 'config', linkScope: ENTRY.systemd };
+  if (rel === ENTRY.etc || rel.startsWith('config/etc-phpborg/')) return { section: 'config', linkScope: ENTRY.etc };
+  if ((rel === ENTRY.sudoers || rel === 'config') && type === 'dir') return { section: 'config', linkScope: null };
   return null;
 }
 

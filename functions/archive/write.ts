@@ -7,15 +7,17 @@
 import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync, constants as C, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, readSync,
-  writeSync, type Stats,
+  write, type Stats,
 } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { basename, dirname, join, posix } from 'node:path';
 import { Header, Pax } from 'tar';
 import * as v from 'valibot';
 import { createEncryptor, createMac, deriveKeys, encHeader, keyCheck, newSalt } from './crypto.ts';
 import { ArchiveError } from './errors.ts';
 import { GzipPool } from './gzip-pool.ts';
+import { ByteTicker } from './memory.ts';
 import {
   classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
   sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
@@ -167,41 +169,70 @@ export async function plannedSize(sources: Source[], exclude?: WriteOptions['exc
 
 // ---- the pipeline ------------------------------------------------------------------------------
 
-/** Output end: optional AES-256-CBC, then SHA-256 (+HMAC) and a synchronous write to the temp file. */
+/**
+ * Output end: optional AES-256-CBC, then SHA-256 (+HMAC), then writes on the thread pool, in order, so a
+ * slow disk does not stall the main thread; at most MAX_QUEUED bytes wait.
+ */
 class Output {
   readonly sha: Hash = createHash('sha256');
   size = 0;
+  private queued = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private error: Error | null = null;
   constructor(
     private fd: number,
     private cipher: import('node:crypto').Cipher | null,
     private mac: import('node:crypto').Hmac | null,
   ) {}
   raw(buf: Buffer): void {
+    if (this.error) throw this.error;
     if (buf.length === 0) return;
     this.sha.update(buf);
     this.mac?.update(buf);
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
     this.size += buf.length;
+    this.queued += buf.length;
+    this.chain = this.chain.then(async () => {
+      if (this.error) return;
+      try {
+        let off = 0;
+        while (off < buf.length) off += (await writeAsync(this.fd, buf, off, buf.length - off)).bytesWritten;
+      } catch (e) {
+        this.error = e as Error;
+      } finally {
+        this.queued -= buf.length;
+      }
+    });
   }
   push(gz: Buffer): void {
     this.raw(this.cipher ? this.cipher.update(gz) : gz);
+    this.ticker.add(gz.length * 4); // each member leaves its gzip chunks and cipher output as garbage
   }
-  finish(): void {
+  private ticker = new ByteTicker();
+  /** Waits while too much is queued (backpressure from the disk). */
+  async pace(): Promise<void> {
+    if (this.queued > MAX_QUEUED) await this.drain();
+  }
+  async drain(): Promise<void> {
+    await this.chain;
+    if (this.error) throw this.error;
+  }
+  async finish(): Promise<void> {
     if (this.cipher) this.raw(this.cipher.final());
+    await this.drain();
   }
 }
+
+const MAX_QUEUED = 8 << 20;
+const writeAsync = promisify(write);
 
 /** Cuts the tar stream into blocks for the gzip pool and writes the members out in order. */
 class BlockGzip {
   private pool: GzipPool;
-  private ab: ArrayBuffer;
   block: Buffer;
   used = 0;
   constructor(level: number, private out: Output, private signal?: AbortSignal) {
     this.pool = new GzipPool(BLOCK, level);
-    this.ab = this.pool.take();
-    this.block = Buffer.from(this.ab);
+    this.block = this.pool.take();
   }
 
   space(): number {
@@ -224,12 +255,26 @@ class BlockGzip {
   async flush(): Promise<void> {
     if (this.signal?.aborted) throw new ArchiveError('aborted', 'the backup was cancelled');
     if (this.used > 0) {
-      this.pool.submit(this.ab, this.used);
-      this.ab = this.pool.take();
-      this.block = Buffer.from(this.ab);
+      while (this.pool.inFlight >= this.pool.maxInFlight) this.out.push(await this.pool.next());
+      this.pool.submit(this.block, this.used);
+      this.block = this.pool.take();
       this.used = 0;
     }
-    while (this.pool.inFlight >= this.pool.maxInFlight || this.pool.headReady) this.out.push(await this.pool.next());
+    while (this.pool.headReady) this.out.push(await this.pool.next());
+    await this.out.pace();
+  }
+
+  /** Encodes a tar header straight into the block when it fits and needs no PAX record (no allocation). */
+  async header(h: HeaderInput): Promise<void> {
+    if (this.space() >= 512) {
+      this.block.fill(0, this.used, this.used + 512);
+      const header = new Header({ path: h.path, type: h.type, mode: h.mode, size: h.size, mtime: h.mtime, uid: h.uid, gid: h.gid, linkpath: h.linkpath ?? '', uname: '', gname: '' });
+      if (!header.encode(this.block, this.used)) {
+        this.used += 512;
+        return;
+      }
+    }
+    await this.write(headerBytes(h));
   }
 
   async end(): Promise<void> {
@@ -244,9 +289,11 @@ class BlockGzip {
   }
 }
 
-function headerBytes(h: {
+interface HeaderInput {
   path: string; type: 'File' | 'Directory' | 'SymbolicLink'; mode: number; size: number; mtime: Date; uid: number; gid: number; linkpath?: string;
-}): Buffer {
+}
+
+function headerBytes(h: HeaderInput): Buffer {
   const header = new Header({ path: h.path, type: h.type, mode: h.mode, size: h.size, mtime: h.mtime, uid: h.uid, gid: h.gid, linkpath: h.linkpath ?? '', uname: '', gname: '' });
   const needPax = header.encode();
   const block = header.block!;
@@ -282,10 +329,11 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
   const fd = openSync(partial, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
   let closed = false;
   let gzipper: BlockGzip | null = null;
+  let output: Output | null = null;
   try {
     const keys = opts.passphrase !== null ? await deriveKeys(opts.passphrase, newSalt()) : null;
     const mac = keys ? createMac(keys) : null;
-    const out = new Output(fd, keys ? createEncryptor(keys) : null, mac);
+    const out = (output = new Output(fd, keys ? createEncryptor(keys) : null, mac));
     if (keys) out.raw(encHeader(keys.salt));
     const gz = (gzipper = new BlockGzip(opts.level ?? 6, out, opts.signal));
 
@@ -328,7 +376,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       if (it.type === 'buffer') {
         place(it.rel, 'file');
         validateBuffer(it.rel, it.data);
-        await gz.write(headerBytes({ path: path(it.rel), type: 'File', mode: it.mode, size: it.data.length, mtime: it.mtime, uid: 0, gid: 0 }));
+        await gz.header({ path: path(it.rel), type: 'File', mode: it.mode, size: it.data.length, mtime: it.mtime, uid: 0, gid: 0 });
         await gz.write(it.data);
         await gz.write(ZERO.subarray(0, padLen(it.data.length)));
         record({ path: it.rel, type: 'file', size: it.data.length, mode: permBits(it.mode), sha256: createHash('sha256').update(it.data).digest('hex') });
@@ -336,12 +384,12 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       } else if (it.type === 'dir') {
         place(it.rel, 'dir');
         const mode = permBits(it.st.mode);
-        await gz.write(headerBytes({ path: path(it.rel) + '/', type: 'Directory', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid }));
+        await gz.header({ path: path(it.rel) + '/', type: 'Directory', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid });
         record({ path: it.rel, type: 'dir', size: 0, mode });
       } else if (it.type === 'symlink') {
         place(it.rel, 'symlink', it.target);
         const mode = permBits(it.st.mode);
-        await gz.write(headerBytes({ path: path(it.rel), type: 'SymbolicLink', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid, linkpath: it.target }));
+        await gz.header({ path: path(it.rel), type: 'SymbolicLink', mode, size: 0, mtime: it.st.mtime, uid: it.st.uid, gid: it.st.gid, linkpath: it.target });
         record({ path: it.rel, type: 'symlink', size: 0, mode, linkname: it.target });
       } else {
         place(it.rel, 'file');
@@ -361,7 +409,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
           const st = fstatSync(ffd);
           const size = st.size;
           const mode = permBits(st.mode);
-          await gz.write(headerBytes({ path: path(it.rel), type: 'File', mode, size, mtime: st.mtime, uid: st.uid, gid: st.gid }));
+          await gz.header({ path: path(it.rel), type: 'File', mode, size, mtime: st.mtime, uid: st.uid, gid: st.gid });
           const h = createHash('sha256');
           let left = size;
           let eof = false;
@@ -397,12 +445,12 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     const head = JSON.stringify({ generator: GENERATOR, format_version: FORMAT_VERSION, root: opts.root });
     const mbuf = Buffer.from(`${head.slice(0, -1)},"entries":[${entries.join(',')}]}`);
     entries.length = 0;
-    await gz.write(headerBytes({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: mbuf.length, mtime: new Date(), uid: 0, gid: 0 }));
+    await gz.header({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: mbuf.length, mtime: new Date(), uid: 0, gid: 0 });
     await gz.write(mbuf);
     await gz.write(ZERO.subarray(0, padLen(mbuf.length)));
     await gz.write(ZERO); // end-of-archive: two zero blocks
     await gz.end();
-    out.finish();
+    await out.finish();
     fsyncSync(fd);
     closeSync(fd);
     closed = true;
@@ -423,6 +471,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     };
   } catch (e) {
     await gzipper?.settle();
+    await output?.drain().catch(() => {}); // no write may still target the fd we close
     if (!closed) closeSync(fd);
     await rm(partial, { force: true });
     if (e instanceof ArchiveError) throw e;
