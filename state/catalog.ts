@@ -2,35 +2,24 @@
 // sidecar paths, origin, pinned, maintenance window). A row is inserted `creating` before any work
 // and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
 import type { Ledger } from './ledger.ts';
-import { BACKUP_TYPES } from '../functions/archive/format.ts';
+import type { Versions } from '../runtime/versions.ts';
+import { BACKUP_TYPES, type ArchiveMetadata } from '../functions/archive/format.ts';
 
 export type BackupStatus = 'creating' | 'succeeded' | 'failed';
 
-export interface BackupRow {
+/** A catalog row: the completed fields (hash unknown until then), who made it, and its state. */
+export interface BackupRow extends Omit<CompletedBackup, 'hash_sha256'> {
   id: number;
   filename: string;
   filepath: string;
-  size_bytes: number;
   encrypted: boolean;
   hash_sha256: string | null;
-  mac: string | null;
-  phpborg_version: string | null;
-  git_commit: string | null;
-  php_version: string | null;
-  mysql_version: string | null;
-  node_version: string | null;
-  borg_version: string | null;
-  files_count: number | null;
-  database_size_bytes: number | null;
-  maintenance_window_ms: number | null;
   created_at: string;
   created_by: number | null;
   created_by_name: string | null;
   backup_type: string;
   notes: string | null;
   status: BackupStatus;
-  sha256_path: string | null;
-  json_path: string | null;
   origin: string;
   pinned: boolean;
   job_id: string | null;
@@ -90,17 +79,11 @@ export function insertBackup(ledger: Ledger, b: NewBackup): number {
   return Number(r.lastInsertRowid);
 }
 
-/** Fields known once the archive is complete. */
-export interface CompletedBackup {
+/** Fields known once the archive is complete: the archive's own, and the versions its metadata records. */
+export interface CompletedBackup extends Versions {
   size_bytes: number;
   hash_sha256: string;
   mac: string | null;
-  phpborg_version: string | null;
-  git_commit: string | null;
-  php_version: string | null;
-  mysql_version: string | null;
-  node_version: string | null;
-  borg_version: string | null;
   files_count: number | null;
   database_size_bytes: number | null;
   maintenance_window_ms: number | null;
@@ -116,6 +99,41 @@ const COMPLETED_COLS: (keyof CompletedBackup)[] = [
 export function markSucceeded(ledger: Ledger, id: number, c: CompletedBackup): void {
   const sets = COMPLETED_COLS.map((k) => `${k} = @${k}`).join(', ');
   ledger.prepare(`UPDATE phpborg_backups SET ${sets}, status = 'succeeded' WHERE id = @id`).run({ ...c, id });
+}
+
+/** What the catalog takes from an archive's metadata (a missing field, or no metadata at all, is null). */
+export type ArchiveFacts = Partial<
+  Pick<ArchiveMetadata, 'phpborg_version' | 'git_commit' | 'php_version' | 'mysql_version' | 'node_version' | 'borg_version' | 'files_count' | 'database_size_bytes' | 'maintenance_window_ms'>
+>;
+
+/** The completed row of an archive: its file (size, hashes, sidecar paths) and what its metadata says. */
+export function completedBackup(
+  file: { size_bytes: number; sha256: string; mac: string | null; sha256_path: string | null; json_path: string | null },
+  md: ArchiveFacts | null,
+): CompletedBackup {
+  return {
+    size_bytes: file.size_bytes,
+    hash_sha256: file.sha256,
+    mac: file.mac,
+    phpborg_version: md?.phpborg_version ?? null,
+    git_commit: md?.git_commit ?? null,
+    php_version: md?.php_version ?? null,
+    mysql_version: md?.mysql_version ?? null,
+    node_version: md?.node_version ?? null,
+    borg_version: md?.borg_version ?? null,
+    files_count: md?.files_count ?? null,
+    database_size_bytes: md?.database_size_bytes ?? null,
+    maintenance_window_ms: md?.maintenance_window_ms ?? null,
+    sha256_path: file.sha256_path,
+    json_path: file.json_path,
+  };
+}
+
+/** An archive that is already complete (upload, recovered from its sidecar): inserted, then marked succeeded. */
+export function insertCompleted(ledger: Ledger, b: NewBackup, c: CompletedBackup): number {
+  const id = insertBackup(ledger, { ...b, status: 'creating' });
+  markSucceeded(ledger, id, c);
+  return id;
 }
 
 /** A failed attempt stays listed (status failed) so the history is truthful; its file is gone. */

@@ -7,7 +7,7 @@
 // in the catalog with origin `uploaded` → 201 {backup}.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,10 +17,10 @@ import Busboy from 'busboy';
 import type { AppEnv } from '../../runtime/bindings.ts';
 import { HttpError } from '../../runtime/errors.ts';
 import { audit } from '../../state/audit.ts';
-import { getBackup, getBackupByFilename, insertBackup, markSucceeded, sizeHuman } from '../../state/catalog.ts';
+import { completedBackup, getBackup, getBackupByFilename, insertCompleted, sizeHuman } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../archive/index.ts';
-import { deriveKeys, keyCheck, saltOf, HEADER_LEN } from '../archive/crypto.ts';
+import { keyCheckOf } from './finalize.ts';
 
 const MAX_PASSPHRASE = 1024;
 
@@ -99,18 +99,6 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
   });
 }
 
-async function keyCheckOf(file: string, passphrase: string): Promise<string | null> {
-  const fh = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(HEADER_LEN);
-    await fh.read(head, 0, HEADER_LEN, 0);
-    const salt = saltOf(head);
-    return salt ? keyCheck(await deriveKeys(passphrase, salt)) : null;
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
   const { config, ledger } = c.env;
   const storage = getSettings(ledger, config.paths.storage).backup_storage_path;
@@ -149,33 +137,21 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
     const mac = integrity?.mac ?? null;
     const key_check = encrypted && passphrase ? await keyCheckOf(final, passphrase) : null;
     const side = await writeSidecars(final, { metadata: md, sha256: got.sha256, size_bytes: got.size, mac, key_check });
-    const id = insertBackup(ledger, {
-      filename: name,
-      filepath: final,
-      backup_type: md.backup_type,
-      notes: md.notes,
-      encrypted,
-      created_at: md.backup_date,
-      created_by: actor.id,
-      created_by_name: actor.name,
-      origin: 'uploaded',
-    });
-    markSucceeded(ledger, id, {
-      size_bytes: got.size,
-      hash_sha256: got.sha256,
-      mac,
-      phpborg_version: md.phpborg_version,
-      git_commit: md.git_commit,
-      php_version: md.php_version,
-      mysql_version: md.mysql_version,
-      node_version: md.node_version,
-      borg_version: md.borg_version,
-      files_count: md.files_count,
-      database_size_bytes: md.database_size_bytes,
-      maintenance_window_ms: md.maintenance_window_ms,
-      sha256_path: side.sha256,
-      json_path: side.json,
-    });
+    const id = insertCompleted(
+      ledger,
+      {
+        filename: name,
+        filepath: final,
+        backup_type: md.backup_type,
+        notes: md.notes,
+        encrypted,
+        created_at: md.backup_date,
+        created_by: actor.id,
+        created_by_name: actor.name,
+        origin: 'uploaded',
+      },
+      completedBackup({ size_bytes: got.size, sha256: got.sha256, mac, sha256_path: side.sha256, json_path: side.json }, md),
+    );
     audit(ledger, { actor, action: 'backup.upload', target: String(id), outcome: 'succeeded', details: { filename: name, size_bytes: got.size } });
     return c.json({ backup: getBackup(ledger, id) }, 201);
   } catch (e) {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { ledgerPath } from '../../state/ledger.ts';
-import { getBackupByFilename, insertBackup, listBackups, markSucceeded } from '../../state/catalog.ts';
+import { completedBackup, getBackupByFilename, insertCompleted, listBackups } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../archive/index.ts';
 
@@ -160,35 +160,31 @@ export function registerFound(ledger: Ledger, found: FoundBackup[], opts: { orig
     }
     if (!b.sha256) continue;
     const md = b.metadata;
-    const id = insertBackup(ledger, {
-      filename: b.filename,
-      filepath: b.file,
-      backup_type: b.backup_type,
-      notes: md?.notes ?? null,
-      encrypted: b.encrypted,
-      created_at: b.created_at,
-      created_by: opts.actor.id,
-      created_by_name: md?.created_by ?? opts.actor.name,
-      origin: opts.origin ?? 'recovered',
-      status: 'creating',
-    });
     const side = sidecarPaths(b.file);
-    markSucceeded(ledger, id, {
-      size_bytes: b.size_bytes,
-      hash_sha256: b.sha256,
-      mac: b.mac,
-      phpborg_version: b.phpborg_version,
-      git_commit: b.git_commit,
-      php_version: md?.php_version ?? null,
-      mysql_version: md?.mysql_version ?? null,
-      node_version: md?.node_version ?? null,
-      borg_version: md?.borg_version ?? null,
-      files_count: md?.files_count ?? null,
-      database_size_bytes: md?.database_size_bytes ?? null,
-      maintenance_window_ms: md?.maintenance_window_ms ?? null,
-      sha256_path: existsSync(side.sha256) ? side.sha256 : null,
-      json_path: existsSync(side.json) ? side.json : null,
-    });
+    const id = insertCompleted(
+      ledger,
+      {
+        filename: b.filename,
+        filepath: b.file,
+        backup_type: b.backup_type,
+        notes: md?.notes ?? null,
+        encrypted: b.encrypted,
+        created_at: b.created_at,
+        created_by: opts.actor.id,
+        created_by_name: md?.created_by ?? opts.actor.name,
+        origin: opts.origin ?? 'recovered',
+      },
+      completedBackup(
+        {
+          size_bytes: b.size_bytes,
+          sha256: b.sha256,
+          mac: b.mac,
+          sha256_path: existsSync(side.sha256) ? side.sha256 : null,
+          json_path: existsSync(side.json) ? side.json : null,
+        },
+        { ...md, phpborg_version: b.phpborg_version, git_commit: b.git_commit },
+      ),
+    );
     ids.set(b.filename, id);
   }
   return ids;

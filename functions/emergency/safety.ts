@@ -19,7 +19,7 @@ import { probeDatabase } from '../../runtime/probes.ts';
 import { collectVersions } from '../../runtime/versions.ts';
 import type { Actor } from '../../runtime/task.ts';
 import type { Ledger } from '../../state/ledger.ts';
-import { getBackupByFilename, insertBackup, markFailed, markSucceeded, sizeHuman } from '../../state/catalog.ts';
+import { getBackupByFilename, insertBackup, markFailed, sizeHuman } from '../../state/catalog.ts';
 import {
   ENCRYPTION_ALGO,
   archiveBaseName,
@@ -30,10 +30,10 @@ import {
   partialName,
   plannedSize,
   writeArchive,
-  writeSidecars,
   type ArchiveMetadata,
   type Source,
 } from '../archive/index.ts';
+import { finalizeArchive } from '../backup/finalize.ts';
 import { installSources } from '../backup/sources.ts';
 
 export interface SafetyCopyOptions {
@@ -193,33 +193,7 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
         ...code,
       ],
     });
-    await chmod(written.file, 0o600);
-    const side = await writeSidecars(written.file, {
-      metadata,
-      sha256: written.sha256,
-      size_bytes: written.size_bytes,
-      mac: written.mac,
-      key_check: written.key_check,
-      created_at: date,
-    });
-    if (o.ledger && id !== null) {
-      markSucceeded(o.ledger, id, {
-        size_bytes: written.size_bytes,
-        hash_sha256: written.sha256,
-        mac: written.mac,
-        phpborg_version: versions.phpborg_version,
-        git_commit: versions.git_commit,
-        php_version: versions.php_version,
-        mysql_version: versions.mysql_version,
-        node_version: versions.node_version,
-        borg_version: versions.borg_version,
-        files_count: written.files_count,
-        database_size_bytes: dump!.size_bytes,
-        maintenance_window_ms: 0,
-        sha256_path: side.sha256,
-        json_path: side.json,
-      });
-    }
+    await finalizeArchive(written, metadata, date, o.ledger && id !== null ? { ledger: o.ledger, id } : null);
     return {
       id,
       file: written.file,

@@ -5,7 +5,7 @@
 // .env, sudoers, units, /etc/phpborg and SSH keys land at the configured paths with config.owner and
 // their modes, the units start, health is checked, and the archive is registered in the (new) ledger.
 // Used by `keeper restore --fresh FILE` and the setup wizard, both through the setup.restore task.
-import { copyFile, chmod, mkdir, open, stat } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ensureDatabaseAndUser } from '../../runtime/mariadb-admin.ts';
@@ -13,10 +13,10 @@ import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { audit } from '../../state/audit.ts';
 import { getBackup, type BackupRow } from '../../state/catalog.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, readSidecar, writeSidecars, type ArchiveMetadata, type Expected } from '../archive/index.ts';
-import { deriveKeys, HEADER_LEN, keyCheck, saltOf } from '../archive/crypto.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { backupEnvOf, describeArchiveFailure } from '../emergency/run.ts';
-import { registerFound, type FoundBackup } from '../emergency/catalog.ts';
+import { fromSidecar, registerFound } from '../emergency/catalog.ts';
+import { keyCheckOf } from '../backup/finalize.ts';
 import { installState } from './state.ts';
 
 export interface FreshRestoreOptions {
@@ -28,18 +28,6 @@ export interface FreshRestoreOptions {
 }
 
 export type FreshRestoreResult = RestoreResult & { backup_row: BackupRow | null };
-
-async function keyCheckOf(file: string, passphrase: string): Promise<string | null> {
-  const fh = await open(file, 'r');
-  try {
-    const head = Buffer.alloc(HEADER_LEN);
-    await fh.read(head, 0, HEADER_LEN, 0);
-    const salt = saltOf(head);
-    return salt ? keyCheck(await deriveKeys(passphrase, salt)) : null;
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Puts the archive into the storage dir (copied when it is elsewhere, 0600, with its sidecars) and
@@ -74,22 +62,7 @@ async function register(ctx: TaskContext, file: string, metadata: ArchiveMetadat
       side = await readSidecar(target);
     }
     if (!side) throw new Error('no sidecar could be written');
-    const found: FoundBackup = {
-      id: null,
-      filename: basename(target),
-      file: target,
-      size_bytes: side.size_bytes,
-      created_at: side.metadata.backup_date,
-      backup_type: side.metadata.backup_type,
-      phpborg_version: side.metadata.phpborg_version,
-      git_commit: side.metadata.git_commit,
-      encrypted: side.metadata.encrypted,
-      sha256: side.sha256,
-      mac: side.mac,
-      key_check: side.key_check,
-      metadata: side.metadata,
-      source: 'sidecar',
-    };
+    const found = fromSidecar(target, side);
     const id = registerFound(ctx.ledger, [found], { origin, actor: ctx.actor }).get(found.filename);
     return id !== undefined ? getBackup(ctx.ledger, id) : null;
   } catch (e) {
