@@ -11,6 +11,7 @@ import * as v from 'valibot';
 import { createMac, deriveKeys, hexEqual, keyCheck, type Keys } from './crypto.ts';
 import { ArchiveError, type ArchiveErrorCode } from './errors.ts';
 import { SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
+import { ByteTicker } from './memory.ts';
 import { firstBlockLooksRight, keysFor, readSalt, scanArchive, type CheckedEntry, type EntrySink } from './scan.ts';
 
 export interface Expected {
@@ -115,10 +116,12 @@ export async function checkIntegrity(file: string, opts: { passphrase?: string |
 
   const sha = createHash('sha256');
   const mac = keys ? createMac(keys) : null;
+  const ticker = new ByteTicker(16 << 20);
   try {
     for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20, signal: opts.signal })) {
       sha.update(chunk as Buffer);
       mac?.update(chunk as Buffer);
+      ticker.add((chunk as Buffer).length);
     }
   } catch (e) {
     throw ioError(e, file);

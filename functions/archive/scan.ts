@@ -14,6 +14,7 @@ import {
   type ArchiveMetadata, type Manifest, type Section, type SettingsFile,
 } from './format.ts';
 import { TarReader, type TarEntryHeader } from './tar-reader.ts';
+import { ByteTicker } from './memory.ts';
 import { linkStaysInside } from './write.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
@@ -266,8 +267,10 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
 
   const source = createReadStream(file, { start: encrypted ? HEADER_LEN : 0, highWaterMark: 1 << 20, signal: opts.signal });
   let readBytes = 0;
+  const ticker = new ByteTicker();
   source.on('data', (c) => {
     readBytes += c.length;
+    ticker.add(c.length * 4); // read, decrypted, and ~2-4x that inflated: all short-lived buffers
     opts.onProgress?.(readBytes, fileSize);
   });
   const stages: NodeJS.ReadWriteStream[] = [];
