@@ -97,17 +97,28 @@ async function keeperCli(c: BenchCtx, args: string[]): Promise<CliRun> {
   return { wall_ms, cpu_ms, rss, json, jobId };
 }
 
-function jobTimes(c: BenchCtx, jobId: string | null): { job_ms?: number; dump_ms?: number } {
+/** The job's duration, keeper's own dump time, and each step's duration from its events' timestamps. */
+function jobTimes(c: BenchCtx, jobId: string | null): { job_ms?: number; dump_ms?: number; steps?: Record<string, number> } {
   if (!jobId) return {};
   const l = openLedger(ledgerPath(c.config.paths.state), { readonly: true });
   try {
     const j = l.prepare('SELECT started_at, finished_at FROM jobs WHERE id = ?').get(jobId) as { started_at: string | null; finished_at: string | null } | undefined;
     let dump_ms: number | undefined;
+    const steps: Record<string, number> = {};
+    let cur: { step: string; at: number } | null = j?.started_at ? { step: 'helper_start', at: Date.parse(j.started_at) } : null;
+    const close = (at: number) => {
+      if (cur) steps[cur.step] = (steps[cur.step] ?? 0) + (at - cur.at);
+    };
     for (const e of listEvents(l, jobId)) {
       if (e.data.type === 'progress' && e.data.step.endsWith('.dump') && typeof e.data.params?.ms === 'number') dump_ms = e.data.params.ms;
+      if (e.data.type !== 'progress' || e.data.step === cur?.step) continue;
+      const at = Date.parse(e.at);
+      close(at);
+      cur = { step: e.data.step, at };
     }
+    if (j?.finished_at) close(Date.parse(j.finished_at));
     const job_ms = j?.started_at && j.finished_at ? Date.parse(j.finished_at) - Date.parse(j.started_at) : undefined;
-    return { job_ms, dump_ms };
+    return { job_ms, dump_ms, steps };
   } finally {
     l.close();
   }
@@ -126,6 +137,7 @@ export async function keeperBackup(c: BenchCtx, encrypted: boolean): Promise<Sam
     maintenance_window_ms: res.maintenance_window_ms,
     job_ms: t.job_ms ?? res.duration_ms,
     dump_ms: t.dump_ms,
+    steps: t.steps,
     size_bytes: res.size_bytes,
     id: res.id,
     file: res.file,

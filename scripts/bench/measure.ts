@@ -87,6 +87,8 @@ export interface RssReport {
   /** the highest sum of VmRSS over the whole tree at one sample, MiB */
   tree_peak_mib: number;
   samples: number;
+  /** the helper's VmRSS over time: [seconds since spawn, MiB], one point per second */
+  helper_timeline: [number, number][];
 }
 
 /** Samples the tree under rootPid every intervalMs until stop(); VmHWM is a high-water mark, so a
@@ -96,6 +98,8 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
   let tree = 0;
   let samples = 0;
   const labels = new Map<number, string>();
+  const timeline: [number, number][] = [];
+  const t0 = performance.now();
   const tick = () => {
     samples++;
     let sum = 0;
@@ -109,6 +113,13 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
       if (!l || l === 'bash') labels.set(pid, (l = label(pid)));
       peak.set(l, Math.max(peak.get(l) ?? 0, s.hwm));
       sum += s.rss;
+      if (l === 'helper') {
+        const t = Math.floor((performance.now() - t0) / 1000);
+        const mib = Math.round(s.rss / 1024);
+        const last = timeline[timeline.length - 1];
+        if (!last || last[0] !== t) timeline.push([t, mib]);
+        else last[1] = Math.max(last[1], mib);
+      }
       todo.push(...children(pid));
     }
     tree = Math.max(tree, sum);
@@ -119,7 +130,7 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
     stop() {
       clearInterval(timer);
       const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
-      return { peak_mib: Object.fromEntries([...peak].map(([k, v]) => [k, mib(v)])), tree_peak_mib: mib(tree), samples };
+      return { peak_mib: Object.fromEntries([...peak].map(([k, v]) => [k, mib(v)])), tree_peak_mib: mib(tree), samples, helper_timeline: timeline };
     },
   };
 }
