@@ -8,10 +8,10 @@ import * as git from '../../runtime/git.ts';
 import { defineTask, TaskError, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
 import { getSettings } from '../../state/settings.ts';
 import { finishUpdate, getUpdate, insertUpdate, type UpdateRow } from '../../state/updates.ts';
-import { isArchiveError } from '../archive/index.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { locateArchive, type Located } from '../restore/locate.ts';
-import { buildPreview, type RestorePreview } from '../restore/preview.ts';
+import type { RestorePreview } from '../restore/preview.ts';
+import { previewLocated } from '../restore/preview.task.ts';
 
 const HistoryId = v.pipe(v.number('expected an update history id'), v.integer(), v.minValue(1));
 
@@ -122,24 +122,7 @@ export const rollbackPreviewTask = defineTask({
   maintenance: false,
   async run(ctx, p): Promise<RollbackPreview> {
     const { row, loc } = await locateUpdate(ctx, p.history_id);
-    ctx.progress('update.rollback_preview', 10, `Reading the head of ${loc.file.split('/').pop()}`);
-    try {
-      const preview = await buildPreview({
-        config: ctx.config,
-        ledger: ctx.ledger,
-        file: loc.file,
-        passphrase: loc.passphrase,
-        backup: loc.backup,
-        expected: loc.expected,
-        storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
-        safetyType: 'pre_restore',
-        now: ctx.now(),
-      });
-      ctx.progress('update.rollback_preview', 100, 'Preview ready');
-      return { update: row, preview };
-    } catch (e) {
-      if (isArchiveError(e)) throw new TaskError(e.code, e.message, 'update.rollback_preview');
-      throw e;
-    }
+    // the restore preview's own default safety copy type is pre_restore, as the rollback takes
+    return { update: row, preview: await previewLocated(ctx, loc, 'update.rollback_preview') };
   },
 });
