@@ -5,21 +5,11 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
 import { readEnv } from '../../runtime/install.ts';
-import { probeRedis, type Check } from '../../runtime/probes.ts';
+import { probeRedis, timed, type Check } from '../../runtime/probes.ts';
 import { schemaVersion } from '../../state/ledger.ts';
 import { getSettings } from '../../state/settings.ts';
 
 const started = Date.now();
-
-async function timed(name: string, fn: () => Promise<string | void> | string | void): Promise<Check> {
-  const t0 = performance.now();
-  try {
-    const detail = await fn();
-    return { name, ok: true, latency_ms: Math.round(performance.now() - t0), ...(detail ? { detail } : {}) };
-  } catch (e) {
-    return { name, ok: false, latency_ms: Math.round(performance.now() - t0), error: (e as Error).message };
-  }
-}
 
 /** The storage dir: the backup_storage_path setting (state/settings.ts), else the configured path. */
 export function storageDir(env: Pick<Bindings, 'config' | 'ledger'>): string {
