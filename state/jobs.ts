@@ -49,23 +49,14 @@ export interface JobEventRow {
   data: HelperEvent;
 }
 
-interface JobRow {
-  id: string;
-  type: string;
-  status: JobStatus;
-  percent: number;
-  step: string | null;
-  message: string | null;
+/** A jobs row as stored: the view's plain columns, JSON columns and the actor split in two. */
+interface JobRow extends Pick<JobView, 'id' | 'type' | 'status' | 'percent' | 'step' | 'message' | 'helper_pid' | 'created_at' | 'started_at' | 'finished_at'> {
   params_json: string | null;
   result_json: string | null;
   error_json: string | null;
   actor_id: number | null;
   actor_name: string | null;
-  helper_pid: number | null;
   log: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
 }
 
 const SECRET_KEY = /pass(word|phrase)?$|passphrase|password|secret|token|credential|private|api_?key/i;
@@ -152,6 +143,11 @@ function lockIsStale(ledger: Ledger, jobId: string, now: Date): boolean {
   return now.getTime() - Date.parse(j.created_at) > QUEUED_GRACE_MS;
 }
 
+/** The maintenance lock row, live or stale. */
+function heldLock(ledger: Ledger): { job_id: string } | undefined {
+  return ledger.prepare('SELECT job_id FROM locks WHERE name = ?').get(MAINTENANCE_LOCK) as { job_id: string } | undefined;
+}
+
 export type CreateJobResult = { ok: true; job: JobView } | { ok: false; runningJobId: string };
 
 /** Inserts a queued job; with `lock`, takes the maintenance lock in the same transaction or refuses. */
@@ -163,7 +159,7 @@ export function createJob(
   const id = opts.id ?? newJobId();
   const tx = ledger.transaction((): CreateJobResult => {
     if (opts.lock) {
-      const held = ledger.prepare('SELECT job_id FROM locks WHERE name = ?').get(MAINTENANCE_LOCK) as { job_id: string } | undefined;
+      const held = heldLock(ledger);
       if (held) {
         if (!lockIsStale(ledger, held.job_id, now)) return { ok: false, runningJobId: held.job_id };
         ledger.prepare('DELETE FROM locks WHERE name = ?').run(MAINTENANCE_LOCK);
@@ -185,7 +181,7 @@ export function createJob(
 
 /** The job holding the maintenance lock, if the lock is live. */
 export function lockHolder(ledger: Ledger, now = new Date()): string | null {
-  const held = ledger.prepare('SELECT job_id FROM locks WHERE name = ?').get(MAINTENANCE_LOCK) as { job_id: string } | undefined;
+  const held = heldLock(ledger);
   if (!held || lockIsStale(ledger, held.job_id, now)) return null;
   return held.job_id;
 }

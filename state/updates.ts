@@ -33,20 +33,12 @@ function fromRaw(r: Raw): UpdateRow {
   return { ...rest, details: details_json ? (JSON.parse(details_json) as Record<string, unknown>) : null };
 }
 
-export interface NewUpdate {
-  kind?: UpdateKind;
-  parent_id?: number | null;
-  job_id: string | null;
-  from_commit: string;
-  from_version: string | null;
-  to_commit: string | null;
-  to_version: string | null;
-  target: string | null;
-  backup_id: number | null;
-  actor_id: number | null;
-  actor_name: string | null;
-  started_at: string;
-}
+/** A new row: `running`, kind `update` and no parent unless told. */
+export type NewUpdate = Pick<
+  UpdateRow,
+  'job_id' | 'from_commit' | 'from_version' | 'to_commit' | 'to_version' | 'target' | 'backup_id' | 'actor_id' | 'actor_name' | 'started_at'
+> &
+  Partial<Pick<UpdateRow, 'kind' | 'parent_id'>>;
 
 export function insertUpdate(db: Ledger, u: NewUpdate): number {
   const r = db
