@@ -16,8 +16,9 @@ export function unitSpecs(L: Layout, ports: SandboxMeta['ports']): Record<string
     mariadb: mariadbUnit(L, ports.mysql),
     'redis-server': redisUnit(L, ports.redis),
     'phpborg-api': { argv: [node, script('api.mjs'), L.code, String(ports.api)], cwd: L.code, ready: { tcp: ports.api, notify: true }, stop_timeout_s: 10 },
-    'phpborg-scheduler': { argv: [node, script('scheduler.mjs'), join(L.run, 'scheduler.heartbeat')], cwd: L.code, ready: { notify: true }, stop_timeout_s: 10 },
-    'phpborg-worker@': { argv: [node, script('worker.mjs'), L.code, '%i'], cwd: L.code, ready: { notify: true }, stop_timeout_s: 15, template: true },
+    // Type=simple, as their unit files say: start returns once the process runs, like systemd's
+    'phpborg-scheduler': { argv: [node, script('scheduler.mjs'), join(L.run, 'scheduler.heartbeat')], cwd: L.code, ready: {}, stop_timeout_s: 10 },
+    'phpborg-worker@': { argv: [node, script('worker.mjs'), L.code, '%i'], cwd: L.code, ready: {}, stop_timeout_s: 15, template: true },
   };
 }
 
