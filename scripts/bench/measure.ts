@@ -97,7 +97,6 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
   const peak = new Map<string, number>();
   let tree = 0;
   let samples = 0;
-  const labels = new Map<number, string>();
   const timeline: [number, number][] = [];
   const t0 = performance.now();
   const tick = () => {
@@ -108,9 +107,8 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
       const pid = todo.pop()!;
       const s = status(pid);
       if (!s) continue;
-      // the keeper launcher is bash until it execs node under the same pid: label again until it did
-      let l = labels.get(pid);
-      if (!l || l === 'bash') labels.set(pid, (l = label(pid)));
+      // labelled at every sample: a child is its parent's copy until it execs (the keeper launcher is bash first)
+      const l = label(pid);
       peak.set(l, Math.max(peak.get(l) ?? 0, s.hwm));
       sum += s.rss;
       if (l === 'helper') {
