@@ -3,9 +3,8 @@
 // passphrase kept out of `ps`, and the catalog/settings routes and CLI.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../runtime/main.ts';
@@ -19,8 +18,8 @@ import { listAudit } from '../state/audit.ts';
 import { codeExcluder } from '../functions/backup/sources.ts';
 import { applyRetention } from '../functions/backup/remove.ts';
 import type { BackupResult } from '../functions/backup/core.ts';
-import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { apiRequest, keeperCli, lastJson, snapshotTree, unitsActive as maintenanceUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -40,8 +39,7 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const api = (path: string, init: RequestInit = {}) =>
-  runner.request(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
 
 async function apiBackup(body: Record<string, unknown> = {}): Promise<{ id: string; job: JobView }> {
   const res = await api('/api/phpborg-backup/create', { method: 'POST', body: JSON.stringify(body) });
@@ -50,47 +48,11 @@ async function apiBackup(body: Record<string, unknown> = {}): Promise<{ id: stri
   return { id: job_id, job: await runner.jobs.wait(job_id, 60_000) };
 }
 
-/** `keeper …` as a separate process, like an administrator runs it. */
-function keeper(args: string[], opts: { input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string; pid: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, pid: child.pid! }));
-    child.stdin.end(opts.input ?? '');
-  });
-}
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+const keeper = (args: string[], opts: { input?: string } = {}) => keeperCli(sb, args, opts);
 
 // ── comparing what came out with what went in ────────────────────────────────────────────────────
 
-interface Node {
-  type: 'file' | 'dir' | 'symlink';
-  mode: number;
-  sha?: string;
-  link?: string;
-}
-function tree(root: string, exclude?: (rel: string, isDir: boolean) => boolean): Map<string, Node> {
-  const out = new Map<string, Node>();
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
-      const a = join(abs, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(a);
-      if (st.isDirectory()) {
-        if (exclude?.(r, true)) continue;
-        out.set(r, { type: 'dir', mode: st.mode & 0o7777 });
-        walk(a, r);
-      } else if (st.isSymbolicLink()) out.set(r, { type: 'symlink', mode: 0, link: readlinkSync(a) });
-      else out.set(r, { type: 'file', mode: st.mode & 0o7777, sha: createHash('sha256').update(readFileSync(a)).digest('hex') });
-    }
-  };
-  walk(root, '');
-  return out;
-}
+const tree = (root: string, exclude?: (rel: string, isDir: boolean) => boolean) => new Map(Object.entries(snapshotTree(root, { exclude })));
 
 async function checksums(db: string): Promise<Record<string, string>> {
   const tables = await sb.rootQuery<{ t: string }>(
@@ -185,12 +147,7 @@ function assertWindowMatchesLog(r: BackupResult, fromLine: number): void {
   assert.ok(at('backup.archive') >= end, 'archiving starts after the units are back');
 }
 
-async function unitsActive(): Promise<void> {
-  for (const u of maintenanceUnits(sb.config, sb.env)) {
-    const r = await sb.systemctl('is-active', u);
-    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
-  }
-}
+const unitsActive = () => maintenanceUnitsActive(sb, maintenanceUnits(sb.config, sb.env));
 
 const storageNames = () => readdirSync(sb.config.paths.storage);
 

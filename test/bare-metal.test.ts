@@ -9,18 +9,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { allUnits, maintenanceUnits } from '../runtime/install.ts';
-import { tableChecksums } from '../runtime/mariadb-import.ts';
-import { loadConfig } from '../runtime/config.ts';
 import { ledgerPath } from '../state/ledger.ts';
-import { codeExcluder } from '../functions/backup/sources.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { installSnapshot, keeperCli, lastJson, passphraseFile, patchConfig, snapshotTree, unitsActive as allUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let work: string;
@@ -28,63 +25,10 @@ let passFile: string;
 let archive: string;
 let before0: Awaited<ReturnType<typeof snapshot>>;
 
-function spawnOut(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
-const keeper = (...args: string[]) => spawnOut(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args]);
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-
-type Node = { type: string; mode?: number; sha?: string; link?: string };
-function tree(root: string, opts: { exclude?: (rel: string, isDir: boolean) => boolean; only?: (n: string) => boolean; modes?: boolean } = {}): Record<string, Node> {
-  const out: Record<string, Node> = {};
-  if (!existsSync(root)) return out;
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
-      if (!rel && opts.only && !opts.only(name)) continue;
-      const a = join(abs, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(a);
-      const mode = opts.modes === false ? undefined : st.mode & 0o7777;
-      if (st.isDirectory()) {
-        if (opts.exclude?.(r, true)) continue;
-        out[r] = { type: 'dir', mode };
-        walk(a, r);
-      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', link: readlinkSync(a) };
-      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
-    }
-  };
-  walk(root, '');
-  return out;
-}
-
-async function snapshot() {
-  const c = sb.config;
-  const prefixed = (n: string) => n.startsWith(c.file_prefix);
-  return {
-    code: tree(c.paths.code, { exclude: codeExcluder(c.exclude_dirs) }),
-    ssh: tree(c.paths.ssh, { modes: false }),
-    sudoers: tree(c.paths.sudoers, { only: prefixed }),
-    systemd: tree(c.paths.systemd, { only: prefixed }),
-    etc: tree(c.paths.etc),
-    tables: await tableChecksums(sb.readEnv().env),
-  };
-}
-
-async function unitsActive(): Promise<void> {
-  for (const u of allUnits(sb.config, sb.readEnv().env)) {
-    const r = await sb.systemctl('is-active', u);
-    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
-  }
-}
+const keeper = (...args: string[]) => keeperCli(sb, args);
+const tree = snapshotTree;
+const snapshot = () => installSnapshot(sb);
+const unitsActive = () => allUnitsActive(sb);
 
 /** This sandbox becomes a machine without phpBorg: only MariaDB (no database, no user) and Redis run. */
 async function wipe(): Promise<void> {
@@ -117,12 +61,9 @@ async function restoredEqualsBackup(): Promise<void> {
 
 before(async () => {
   sb = await startSandbox();
-  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 15 }, null, 2));
-  sb.config = loadConfig(sb.info.config);
+  patchConfig(sb, { health_timeout_s: 15 });
   work = mkdtempSync(join(tmpdir(), 'keeper-bare-metal-test-'));
-  passFile = join(work, 'pass');
-  writeFileSync(passFile, 'bare metal passphrase\n', { mode: 0o600 });
+  passFile = passphraseFile(join(work, 'pass'), 'bare metal passphrase');
   let r = await keeper('settings', 'set-passphrase', '--passphrase-file', passFile, '--enable', '--json');
   assert.equal(r.code, 0, r.stdout + r.stderr);
   // what the backup holds: stop the workers so nothing writes between the snapshot and the dump

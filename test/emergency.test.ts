@@ -6,19 +6,13 @@
 // ledger deleted (the backup found through its sidecar, a new ledger rebuilt from the sidecars).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { allUnits } from '../runtime/install.ts';
-import { tableChecksums } from '../runtime/mariadb-import.ts';
-import { loadConfig } from '../runtime/config.ts';
 import { ledgerPath } from '../state/ledger.ts';
-import { codeExcluder } from '../functions/backup/sources.ts';
-import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { installSnapshot, keeperCli, lastJson, passphraseFile, patchConfig, scriptPath, spawnOut, unitsActive as allUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let work: string;
@@ -27,66 +21,18 @@ let backupId: number;
 let backupFile: string;
 let before0: Awaited<ReturnType<typeof snapshot>>;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+// the scripts run with a bare environment, as from a root shell on a broken machine
+const bare = { PATH: process.env.PATH ?? '', HOME: '/tmp' };
+const run = (cmd: string, args: string[], opts: { prefix?: string[] } = {}) => spawnOut(cmd, args, { ...opts, env: bare });
+const keeper = (...args: string[]) => keeperCli(sb, args, { env: bare });
+const emergency = (...args: string[]) => run(scriptPath('emergency-restore'), [...args, '--config', sb.info.config]);
 
-function spawnOut(cmd: string, args: string[], opts: { prefix?: string[] } = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const argv = [...(opts.prefix ?? []), cmd, ...args];
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', HOME: '/tmp' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
-const keeper = (...args: string[]) => spawnOut(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args]);
-const emergency = (...args: string[]) => spawnOut(join(PROJECT_ROOT, 'scripts', 'emergency-restore'), [...args, '--config', sb.info.config]);
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-
-type Node = { type: string; mode?: number; sha?: string; link?: string };
-function tree(root: string, opts: { exclude?: (rel: string, isDir: boolean) => boolean; modes?: boolean } = {}): Record<string, Node> {
-  const out: Record<string, Node> = {};
-  if (!existsSync(root)) return out;
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
-      const a = join(abs, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(a);
-      const mode = opts.modes === false ? undefined : st.mode & 0o7777;
-      if (st.isDirectory()) {
-        if (opts.exclude?.(r, true)) continue;
-        out[r] = { type: 'dir', mode };
-        walk(a, r);
-      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', link: readlinkSync(a) };
-      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
-    }
-  };
-  walk(root, '');
-  return out;
-}
-
+/** code, SSH keys (content) and tables: what the emergency restore puts back. */
 async function snapshot() {
-  const c = sb.config;
-  return {
-    code: tree(c.paths.code, { exclude: codeExcluder(c.exclude_dirs) }),
-    ssh: tree(c.paths.ssh, { modes: false }),
-    tables: await tableChecksums(sb.readEnv().env),
-  };
+  const s = await installSnapshot(sb);
+  return { code: s.code, ssh: s.ssh, tables: s.tables };
 }
-
-async function unitsActive(): Promise<void> {
-  for (const u of allUnits(sb.config, sb.readEnv().env)) {
-    const r = await sb.systemctl('is-active', u);
-    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
-  }
-}
+const unitsActive = () => allUnitsActive(sb);
 
 /** The damage of the issue: database dropped, MariaDB stopped, src/ and .env deleted. */
 async function breakEverything(): Promise<void> {
@@ -99,12 +45,9 @@ async function breakEverything(): Promise<void> {
 
 before(async () => {
   sb = await startSandbox();
-  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 15 }, null, 2));
-  sb.config = loadConfig(sb.info.config);
+  patchConfig(sb, { health_timeout_s: 15 });
   work = mkdtempSync(join(tmpdir(), 'keeper-emergency-test-'));
-  passFile = join(work, 'pass');
-  writeFileSync(passFile, 'correct horse battery staple\n', { mode: 0o600 });
+  passFile = passphraseFile(join(work, 'pass'), 'correct horse battery staple');
   let r = await keeper('settings', 'set-passphrase', '--passphrase-file', passFile, '--enable', '--json');
   assert.equal(r.code, 0, r.stdout + r.stderr);
   before0 = await snapshot();
@@ -121,7 +64,7 @@ after(async () => {
 });
 
 test('refusals: not root, missing file, wrong passphrase, corrupt archive — clear message, nothing changed', async () => {
-  const nobody = await spawnOut(join(PROJECT_ROOT, 'scripts', 'emergency-restore'), [String(backupId), '--yes', '--config', sb.info.config], {
+  const nobody = await run(scriptPath('emergency-restore'), [String(backupId), '--yes', '--config', sb.info.config], {
     prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
   });
   assert.equal(nobody.code, 1, nobody.stdout + nobody.stderr);

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createRunner, type Runner } from '../runtime/main.ts';
 import { runOk } from '../runtime/exec.ts';
-import { allUnits } from '../runtime/install.ts';
 import { tableChecksums } from '../runtime/mariadb-import.ts';
 import type { JobView } from '../state/jobs.ts';
 import { getBackup } from '../state/catalog.ts';
 import type { RestoreResult } from '../functions/restore/apply.ts';
 import { verifyArchive } from '../functions/archive/index.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { apiRequest, jobOf as jobOf_, unitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -38,14 +38,8 @@ after(async () => {
 });
 
 const auth = () => ({ authorization: `Bearer ${token}` });
-const api = (path: string, init: RequestInit = {}) =>
-  runner.request(path, { ...init, headers: { ...auth(), 'content-type': 'application/json', ...(init.headers ?? {}) } });
-
-async function jobOf(res: Response, timeoutMs = 80_000): Promise<JobView> {
-  assert.equal(res.status, 202, await res.clone().text());
-  const { job_id } = (await res.json()) as { job_id: string };
-  return runner.jobs.wait(job_id, timeoutMs);
-}
+const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
+const jobOf = (res: Response, timeoutMs = 80_000) => jobOf_(runner, res, timeoutMs);
 async function task(name: string, params: Record<string, unknown>): Promise<JobView> {
   const r = runner.jobs.start(name, params, { id: null, name: 'test' });
   assert.ok(r.ok);
@@ -227,7 +221,7 @@ test('hostile and broken archives are refused at verify, and by restore, with no
     'the install is unchanged',
   );
   assert.deepEqual(readdirSync(join(sb.config.paths.code, '..')).filter((n) => n.includes('keeper')), [], 'no staging left');
-  for (const u of allUnits(sb.config, sb.readEnv().env)) assert.equal((await sb.systemctl('is-active', u)).stdout.trim(), 'active');
+  await unitsActive(sb);
 });
 
 test('wrong passphrase: refused at verify as wrong_passphrase, and the right one passes', async () => {

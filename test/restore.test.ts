@@ -5,24 +5,18 @@
 // the CLI path (preview --json, restore --yes).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../runtime/main.ts';
 import { runOk } from '../runtime/exec.ts';
-import { allUnits } from '../runtime/install.ts';
 import { dumpDatabase } from '../runtime/mariadb.ts';
 import { importDatabase, tableChecksums } from '../runtime/mariadb-import.ts';
-import { loadConfig } from '../runtime/config.ts';
-import type { JobView } from '../state/jobs.ts';
 import { listBackups } from '../state/catalog.ts';
-import { codeExcluder } from '../functions/backup/sources.ts';
 import type { RestorePreview } from '../functions/restore/preview.ts';
 import type { RestoreResult } from '../functions/restore/apply.ts';
-import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { apiRequest, installSnapshot, jobOf, keeperCli, lastJson, patchConfig, snapshotTree as tree, unitsActive as allUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -32,9 +26,7 @@ let work: string;
 before(async () => {
   sb = await startSandbox();
   // a failing health probe should not take the default 20 s per attempt in tests
-  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 4 }, null, 2));
-  sb.config = loadConfig(sb.info.config);
+  patchConfig(sb, { health_timeout_s: 4 });
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
   token = await sb.token();
   work = mkdtempSync(join(tmpdir(), 'keeper-restore-test-'));
@@ -45,14 +37,8 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const api = (path: string, init: RequestInit = {}) =>
-  runner.request(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
-
-async function job(res: Response, timeoutMs = 80_000): Promise<JobView> {
-  assert.equal(res.status, 202, await res.clone().text());
-  const { job_id } = (await res.json()) as { job_id: string };
-  return runner.jobs.wait(job_id, timeoutMs);
-}
+const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
+const job = (res: Response, timeoutMs = 80_000) => jobOf(runner, res, timeoutMs);
 
 async function backup(notes: string): Promise<number> {
   const j = await job(await api('/api/phpborg-backup/create', { method: 'POST', body: JSON.stringify({ notes }) }));
@@ -60,64 +46,11 @@ async function backup(notes: string): Promise<number> {
   return (j.result as { id: number }).id;
 }
 
-function keeper(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+const keeper = (args: string[]) => keeperCli(sb, args);
 
 // ── what a user compares ─────────────────────────────────────────────────────────────────────────
-type Node = { type: string; mode?: number; sha?: string; link?: string };
-function tree(root: string, opts: { exclude?: (rel: string, isDir: boolean) => boolean; only?: (name: string) => boolean; modes?: boolean } = {}): Record<string, Node> {
-  const out: Record<string, Node> = {};
-  if (!existsSync(root)) return out;
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
-      if (!rel && opts.only && !opts.only(name)) continue;
-      const a = join(abs, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(a);
-      const mode = opts.modes === false ? undefined : st.mode & 0o7777;
-      if (st.isDirectory()) {
-        if (opts.exclude?.(r, true)) continue;
-        out[r] = { type: 'dir', mode };
-        walk(a, r);
-      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', link: readlinkSync(a) };
-      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
-    }
-  };
-  walk(root, '');
-  return out;
-}
-
-async function snapshot() {
-  const c = sb.config;
-  const prefixed = (n: string) => n.startsWith(c.file_prefix);
-  return {
-    code: tree(c.paths.code, { exclude: codeExcluder(c.exclude_dirs) }),
-    // SSH modes are normalised on restore (0600/0700): compare content here, modes separately
-    ssh: tree(c.paths.ssh, { modes: false }),
-    sudoers: tree(c.paths.sudoers, { only: prefixed }),
-    systemd: tree(c.paths.systemd, { only: prefixed }),
-    etc: tree(c.paths.etc),
-    tables: await tableChecksums(sb.readEnv().env),
-  };
-}
-
-async function unitsActive(): Promise<void> {
-  for (const u of allUnits(sb.config, sb.readEnv().env)) {
-    const r = await sb.systemctl('is-active', u);
-    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
-  }
-}
+const snapshot = () => installSnapshot(sb);
+const unitsActive = () => allUnitsActive(sb);
 
 const git = (...args: string[]) => runOk('git', ['-c', `safe.directory=${sb.config.paths.code}`, '-C', sb.config.paths.code, ...args]);
 

@@ -6,19 +6,13 @@
 // probe that fails only on the new code); a manual rollback of the successful update.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../runtime/main.ts';
-import { loadConfig } from '../runtime/config.ts';
 import { runOk, safeEnv } from '../runtime/exec.ts';
-import { allUnits } from '../runtime/install.ts';
 import { tableChecksums } from '../runtime/mariadb-import.ts';
-import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { codeExcluder } from '../functions/backup/sources.ts';
-import type { JobView } from '../state/jobs.ts';
 import { getBackup } from '../state/catalog.ts';
 import type { UpdateRow } from '../state/updates.ts';
 import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
@@ -28,6 +22,7 @@ import { isSafeRef, parseLog } from '../runtime/git.ts';
 import { planDependencies } from '../functions/update/dependencies.ts';
 import { sortMigrations } from '../functions/update/migrations.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { apiRequest, jobOf, keeperCli, lastJson, patchConfig, snapshotTree, unitsActive as allUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -42,9 +37,7 @@ const git = (dir: string, args: string[]) => runOk('git', ['-C', dir, ...args], 
 before(async () => {
   sb = await startSandbox();
   // a failing health probe should not take the default 20 s per attempt in tests
-  const raw = JSON.parse(readFileSync(sb.info.config, 'utf8')) as Record<string, unknown>;
-  writeFileSync(sb.info.config, JSON.stringify({ ...raw, health_timeout_s: 3 }, null, 2));
-  sb.config = loadConfig(sb.info.config);
+  patchConfig(sb, { health_timeout_s: 3 });
   code = sb.config.paths.code;
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
   token = await sb.token();
@@ -61,34 +54,17 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const api = (path: string, init: RequestInit = {}) =>
-  runner.request(path, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
 const getJson = async <T>(path: string): Promise<T> => {
   const res = await api(path);
   assert.equal(res.status, 200, await res.clone().text());
   return (await res.json()) as T;
 };
-async function job(res: Response, timeoutMs = 90_000): Promise<JobView> {
-  assert.equal(res.status, 202, await res.clone().text());
-  const { job_id } = (await res.json()) as { job_id: string };
-  return runner.jobs.wait(job_id, timeoutMs);
-}
+const job = (res: Response, timeoutMs = 90_000) => jobOf(runner, res, timeoutMs);
 const apply = (body: Record<string, unknown> = {}) => api('/api/phpborg-update/apply', { method: 'POST', body: JSON.stringify(body) });
 const history = () => getJson<{ total: number; items: UpdateRow[] }>('/api/phpborg-update/history');
 
-function keeper(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(PROJECT_ROOT, 'scripts', 'keeper'), ['--config', sb.info.config, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
-const lastJson = (stdout: string) => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+const keeper = (args: string[]) => keeperCli(sb, args);
 
 /** Commits `files` (path → content, null deletes) upstream and pushes to the sandbox's origin. */
 async function push(message: string, files: Record<string, string | null>): Promise<string> {
@@ -107,27 +83,7 @@ async function push(message: string, files: Record<string, string | null>): Prom
 }
 
 // ── what a user compares ─────────────────────────────────────────────────────────────────────────
-type Node = { type: string; mode: number; sha?: string; link?: string };
-function tree(root: string): Record<string, Node> {
-  const exclude = codeExcluder(sb.config.exclude_dirs);
-  const out: Record<string, Node> = {};
-  const walk = (abs: string, rel: string) => {
-    for (const name of readdirSync(abs).sort()) {
-      const a = join(abs, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(a);
-      const mode = st.mode & 0o7777;
-      if (st.isDirectory()) {
-        if (exclude(r, true)) continue;
-        out[r] = { type: 'dir', mode };
-        walk(a, r);
-      } else if (st.isSymbolicLink()) out[r] = { type: 'symlink', mode, link: readlinkSync(a) };
-      else out[r] = { type: 'file', mode, sha: createHash('sha256').update(readFileSync(a)).digest('hex') };
-    }
-  };
-  walk(root, '');
-  return out;
-}
+const tree = (root: string) => snapshotTree(root, { exclude: codeExcluder(sb.config.exclude_dirs), symlinkModes: true });
 
 async function snapshot() {
   const env = sb.readEnv().env;
@@ -145,12 +101,7 @@ function assertSame(a: Awaited<ReturnType<typeof snapshot>>, b: Awaited<ReturnTy
   assert.deepEqual(b.tables, a.tables, 'every table checksum identical');
 }
 
-async function unitsActive(): Promise<void> {
-  for (const u of allUnits(sb.config, sb.readEnv().env)) {
-    const r = await sb.systemctl('is-active', u);
-    assert.equal(r.stdout.trim(), 'active', `${u} is active`);
-  }
-}
+const unitsActive = () => allUnitsActive(sb);
 
 async function jobsProcessed(): Promise<void> {
   const id = await sb.pushJob();
