@@ -1,22 +1,18 @@
-// Spawns ONE single-use helper for one job: [...helper_prefix, node, --import <tsx loader>, main.ts].
+// Spawns ONE single-use helper for one job: [...helper_prefix, node, <helper bundle>].
 // The request (task, params, job id, actor) goes on stdin and stdin is closed; parameters never
 // appear in argv or the environment. stdout is NDJSON events (protocol.ts), stderr is kept as log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { KeeperConfig } from '../config.ts';
 import { safeEnv } from '../exec.ts';
 import { decodeEvent, type HelperEvent, type HelperRequest } from './protocol.ts';
 
-export const HELPER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-export const PROJECT_ROOT = join(dirname(HELPER_MAIN), '..', '..');
-/** Absolute path of tsx's ESM loader, so the helper command line is fixed (sudoers can name it). */
-export const TSX_LOADER = createRequire(import.meta.url).resolve('tsx');
+import { ensureHelperBundle, HELPER_BUNDLE, PROJECT_ROOT } from './bundle.ts';
+
+export { HELPER_BUNDLE, PROJECT_ROOT };
 
 /** The exact command line of a helper (what a sudoers rule must allow). */
 export function helperCommand(config: Pick<KeeperConfig, 'helper_prefix'>): string[] {
-  return [...config.helper_prefix, process.execPath, '--import', TSX_LOADER, HELPER_MAIN];
+  return [...config.helper_prefix, process.execPath, HELPER_BUNDLE];
 }
 
 export interface HelperExit {
@@ -44,6 +40,7 @@ export interface HelperHandle {
 const MAX_LINE = 8 * 1024 * 1024;
 
 export function spawnHelper(config: KeeperConfig, req: HelperRequest, h: HelperHandlers): HelperHandle {
+  ensureHelperBundle();
   const [cmd, ...args] = helperCommand(config);
   // Test tasks exist only when the runner itself was started with KEEPER_TEST_TASKS=1.
   const extra: Record<string, string> = process.env.KEEPER_TEST_TASKS === '1' ? { KEEPER_TEST_TASKS: '1' } : {};
