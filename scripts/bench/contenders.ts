@@ -51,8 +51,8 @@ export async function setEncryption(c: BenchCtx, on: boolean): Promise<void> {
   try {
     await ensureSeeded(l, async () => readSettingsTable(c.env));
     updateSettings(l, c.config.paths.storage, on ? { backup_encryption_passphrase: c.passphrase, backup_encryption_enabled: true } : { backup_encryption_enabled: false });
-    // the benchmark makes many backups; keep them all so a restore's archive is never retired under it
-    updateSettings(l, c.config.paths.storage, { backup_retention_count: 50 });
+    // a run makes two manual backups before it restores the encrypted one: 5 per type keeps it, and bounds the disk used
+    updateSettings(l, c.config.paths.storage, { backup_retention_count: 5 });
   } finally {
     l.close();
   }
