@@ -90,6 +90,20 @@ describe('which mail a finished job calls for', () => {
       assert.match(m.text, /migration 42 failed/);
       const upRefused = eventsForJob(ledger, job({ type: 'update.apply', status: 'failed', error: { code: 'dirty', message: 'the git checkout has local changes', step: 'update.precheck' } }), storage);
       assert.equal(renderMail(upRefused[0], { lang: 'en', timezone: 'UTC' }).subject, '[phpBorg] Update Failed — Nothing Changed');
+      // a manual update rollback (update.rollback) mails like a restore, naming the update
+      const rbOk = eventsForJob(ledger, job({ type: 'update.rollback', params: { history_id: 4, force: false }, result: { outcome: 'restored', backup: { id: null, filename: 'phpborg-backup-2025-01-20-020000-pre_update.tar.gz' }, safety_backup: null, history_id: 5, update_id: 4 } }), storage);
+      assert.equal(rbOk.length, 1);
+      const rbFr = renderMail(rbOk[0], { lang: 'fr', timezone: 'UTC' });
+      assert.equal(rbFr.subject, '[phpBorg] Mise à jour n° 4 annulée');
+      assert.ok(rbFr.text.includes('phpborg-backup-2025-01-20-020000-pre_update.tar.gz'));
+      const rbFail = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 4, force: false }, error: { code: 'rollback_failed', message: 'it broke', step: 'restore.database', details: { outcome: 'failed', backup: { filename: 'b.tar.gz' }, failed_step: 'restore.database', error: 'ERROR 2002', rollback: { ok: false, error: 'no db' }, update_id: 4, emergency_command: 'scripts/emergency-restore 7' } } }), storage);
+      const rbEn = renderMail(rbFail[0], { lang: 'en', timezone: 'UTC' });
+      assert.equal(rbEn.subject, '[phpBorg] Rollback of Update #4 Failed');
+      assert.match(rbEn.text, /Step: restore\.database/);
+      assert.match(rbEn.text, /scripts\/emergency-restore 7/);
+      const rbRefused = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 99, force: false }, error: { code: 'not_found', message: 'no update #99 in the history; nothing was changed', step: 'update.rollback' } }), storage);
+      assert.equal(rbRefused[0].kind, 'restore_failed');
+      assert.match(renderMail(rbRefused[0], { lang: 'en', timezone: 'UTC' }).text, /Nothing had been changed yet/);
       assert.deepEqual(eventsForJob(ledger, job({ type: 'system.services' }), storage), []);
     } finally {
       ledger.close();

@@ -186,15 +186,18 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
     }
     const deleted = deletedByRetention(result);
     if (deleted.length) events.push({ kind: 'retention_cleanup', at, deleted, retention_count: retention, location: storage });
-  } else if (job.type === 'backup.restore' || job.type === 'setup.restore') {
-    // the RestoreResult: job result (restored / rolled_back) or the error's details (failed)
+  } else if (job.type === 'backup.restore' || job.type === 'setup.restore' || job.type === 'update.rollback') {
+    // the RestoreResult: job result (restored / rolled_back) or the error's details (failed);
+    // a manual update rollback is a restore of that update's pre-update backup
     const rr = job.status === 'failed' ? asObj(job.error?.details) : result;
+    const update_id = job.type === 'update.rollback' ? (num(rr.update_id) ?? num(params.history_id)) : null;
+    const of = update_id !== null ? { update_id } : {};
     const b = asObj(rr.backup);
     const ref = { id: b.id ?? params.backup_id ?? params.id, file: b.filename ?? params.file };
     const facts = backupFacts(ledger, ref, {});
     const safetyFile = str(asObj(rr.safety_backup).filename) ?? str(rr.safety_backup);
     if (job.status === 'succeeded') {
-      events.push({ kind: 'restore_completed', backup: facts ?? { file: '—' }, who, at, safety_backup: safetyFile });
+      events.push({ kind: 'restore_completed', backup: facts ?? { file: '—' }, who, at, safety_backup: safetyFile, ...of });
     } else {
       const rb = asObj(rr.rollback);
       const rollback =
@@ -215,6 +218,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
         rollback,
         rollback_error: state || null,
         safety_backup: safetyFile,
+        ...of,
       });
     }
   } else if (job.type === 'update.apply') {

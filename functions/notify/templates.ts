@@ -36,6 +36,8 @@ export type NotifyEvent =
       who?: string | null;
       at: string | Date;
       safety_backup?: string | null;
+      /** set when this restore is the manual rollback of that update (history id) */
+      update_id?: number | null;
     }
   | {
       kind: 'restore_failed';
@@ -47,6 +49,8 @@ export type NotifyEvent =
       rollback: 'rolled_back' | 'rollback_failed' | 'not_needed' | 'unknown';
       rollback_error?: string | null;
       safety_backup?: string | null;
+      /** set when this restore is the manual rollback of that update (history id) */
+      update_id?: number | null;
     }
   | {
       kind: 'update_completed';
@@ -372,6 +376,16 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
         ...backupSections(e.backup, o),
       ];
       if (e.safety_backup) sections.push({ icon: '🛟', title: t.safety, lines: [e.safety_backup] });
+      if (e.update_id != null) {
+        return {
+          tone: 'ok',
+          subject: fr ? `[phpBorg] Mise à jour n° ${e.update_id} annulée` : `[phpBorg] Update #${e.update_id} Rolled Back`,
+          intro: fr
+            ? `La mise à jour n° ${e.update_id} a été annulée : phpBorg a été restauré depuis sa sauvegarde d'avant mise à jour :`
+            : `Update #${e.update_id} was rolled back: phpBorg was restored from its pre-update backup:`,
+          sections,
+        };
+      }
       return {
         tone: 'ok',
         subject: fr ? '[phpBorg] Restauration terminée' : '[phpBorg] Restore Completed',
@@ -388,6 +402,16 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
         { icon: '🛡️', title: t.rollback, lines: [rollbackText(e, o.lang)] },
       ];
       if (e.safety_backup && e.rollback !== 'rollback_failed') sections.push({ icon: '🛟', title: t.safety, lines: [e.safety_backup] });
+      if (e.update_id != null) {
+        return {
+          tone: 'fail',
+          subject: fr ? `[phpBorg] Échec de l'annulation de la mise à jour n° ${e.update_id}` : `[phpBorg] Rollback of Update #${e.update_id} Failed`,
+          intro: fr
+            ? `L'annulation de la mise à jour n° ${e.update_id} (restauration de sa sauvegarde d'avant mise à jour) a échoué.`
+            : `Rolling back update #${e.update_id} (restoring its pre-update backup) failed.`,
+          sections,
+        };
+      }
       return {
         tone: 'fail',
         subject: fr ? '[phpBorg] Échec de la restauration' : '[phpBorg] Restore Failed',
