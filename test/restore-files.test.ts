@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describeTree, finishSwap, replaceTree, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck } from '../functions/restore/files.ts';
 import { diffEnv, diffHashes, diffSettings } from '../functions/restore/diff.ts';
 import { secretHash } from '../functions/archive/format.ts';
+import { emergencyCommand } from '../functions/restore/apply.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'keeper-restore-files-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -132,4 +133,14 @@ test('diffEnv names keys only; diffHashes; diffSettings compares secrets by keye
     { key: 'brand_new', value: 'v' },
   ];
   assert.deepEqual(diffSettings(now, backup, key), { modified: ['smtp.host', 'smtp.password'], added: ['brand_new'], removed: ['gone'] });
+});
+
+test('the emergency command is absolute, runnable from anywhere, and quoted for a shell', () => {
+  const cmd = emergencyCommand({ configPath: '/etc/phpborg-keeper/keeper.json' }, { id: 7, file: '/x.tar.gz' });
+  const [sudo, script, id, flag, cfg] = cmd.split(' ');
+  assert.equal(sudo, 'sudo');
+  assert.ok(script.startsWith('/') && existsSync(script) && (statSync(script).mode & 0o111) !== 0, `${script} is an executable`);
+  assert.deepEqual([id, flag, cfg], ['7', '--config', '/etc/phpborg-keeper/keeper.json']);
+  // no catalog id: the file, quoted when it holds a space or a quote
+  assert.match(emergencyCommand({ configPath: "/srv/it's/keeper.json" }, { id: null, file: '/b k/a.tar.gz' }), / '\/b k\/a\.tar\.gz' --config '\/srv\/it'\\''s\/keeper\.json'$/);
 });

@@ -4,6 +4,7 @@
 // failure after it rolls back to the safety backup the same way and says so truthfully.
 import { mkdir, rename, rm, copyFile, chmod, chown, stat, lstat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { allUnits, envPath, maintenanceUnits, parseEnv, readEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { hasCommand } from '../../runtime/exec.ts';
@@ -119,9 +120,16 @@ export interface RestoreResult {
   emergency_command?: string;
 }
 
-/** The exact command that restores `target` from a terminal when everything else failed. */
+// Absolute, so the command works from any directory. This module sits two levels under the project
+// root both as source (functions/restore/) and bundled into the helper (var/build/).
+const EMERGENCY_SCRIPT = fileURLToPath(new URL('../../scripts/emergency-restore', import.meta.url));
+
+/** A word a POSIX shell reads back unchanged (quoted only when needed). */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The exact command (root: it refuses otherwise) that restores `target` from a terminal when everything else failed. */
 export function emergencyCommand(ctx: Pick<TaskContext, 'configPath'>, target: { id: number | null; file: string }): string {
-  return `scripts/emergency-restore ${target.id ?? target.file} --config ${ctx.configPath}`;
+  return ['sudo', EMERGENCY_SCRIPT, String(target.id ?? target.file), '--config', ctx.configPath].map(shellWord).join(' ');
 }
 
 const healthError = (h: InstallHealth) =>
