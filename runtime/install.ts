@@ -11,7 +11,9 @@ const Int = (fallback: string) =>
 export const PhpborgEnvSchema = v.object({
   DB_HOST: v.optional(v.string(), '127.0.0.1'),
   DB_PORT: Int('3306'),
-  DB_NAME: v.pipe(v.string('DB_NAME is required in .env'), v.minLength(1)),
+  // DB_NAME is a positional argument of mariadb-dump and mariadb: one starting with '-' would be read
+  // as an option (e.g. --plugin-dir), and an archive's .env is used by a restore.
+  DB_NAME: v.pipe(v.string('DB_NAME is required in .env'), v.minLength(1), v.regex(/^[^-\0][^\0]*$/, 'DB_NAME must not start with "-"')),
   DB_USER: v.pipe(v.string('DB_USER is required in .env'), v.minLength(1)),
   DB_PASSWORD: v.optional(v.string(), ''),
   DB_SOCKET: v.optional(v.string()),

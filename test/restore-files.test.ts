@@ -9,6 +9,7 @@ import { describeTree, finishSwap, replaceTree, swapIn, syncPrefixed, tightenSsh
 import { diffEnv, diffHashes, diffSettings } from '../functions/restore/diff.ts';
 import { secretHash } from '../functions/archive/format.ts';
 import { emergencyCommand } from '../functions/restore/apply.ts';
+import { parseEnv } from '../runtime/install.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'keeper-restore-files-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -143,4 +144,10 @@ test('the emergency command is absolute, runnable from anywhere, and quoted for 
   assert.deepEqual([id, flag, cfg], ['7', '--config', '/etc/phpborg-keeper/keeper.json']);
   // no catalog id: the file, quoted when it holds a space or a quote
   assert.match(emergencyCommand({ configPath: "/srv/it's/keeper.json" }, { id: null, file: '/b k/a.tar.gz' }), / '\/b k\/a\.tar\.gz' --config '\/srv\/it'\\''s\/keeper\.json'$/);
+});
+
+test("an .env (live or from an archive) whose DB_NAME would be read as a client option is refused", () => {
+  const env = (name: string) => `DB_NAME=${name}\nDB_USER=phpborg\nDB_PASSWORD=x\nAPP_SECRET=s\n`;
+  assert.equal(parseEnv(env('phpborg_new')).env.DB_NAME, 'phpborg_new');
+  assert.throws(() => parseEnv(env('--plugin-dir=/tmp/evil')), /DB_NAME.*must not start with "-"/);
 });
