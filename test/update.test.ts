@@ -1,6 +1,6 @@
 // Update from git against the sandbox (its origin is two commits ahead: a migration and a frontend
 // change). One sandbox, in order: status and changelog; refusals that change nothing (dirty tree,
-// not a commit, bad ref); a successful update through the API (with a concurrent apply → 409);
+// not a commit, bad ref, a pre-update backup that cannot be written); a successful update through the API (with a concurrent apply → 409);
 // already up to date; not a fast-forward; three failures that roll back to the byte- and
 // row-identical pre-update install (invalid SQL through the CLI, a failing frontend build, a health
 // probe that fails only on the new code); a manual rollback of the successful update.
@@ -14,6 +14,7 @@ import { runOk, safeEnv } from '../runtime/exec.ts';
 import { tableChecksums } from '../runtime/mariadb-import.ts';
 import { codeExcluder } from '../functions/backup/sources.ts';
 import { getBackup } from '../state/catalog.ts';
+import { updateSettings } from '../state/settings.ts';
 import type { UpdateRow } from '../state/updates.ts';
 import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
 import type { ApplyResult } from '../functions/update/apply.task.ts';
@@ -177,6 +178,20 @@ test('refusals change nothing: dirty tree (API and CLI), not a commit, not a ref
   assert.equal(bad.status, 422);
   assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_input');
   assert.equal((await apply({ target: 'a..b' })).status, 422);
+
+  // the pre-update backup is mandatory: when it cannot be written, the update does not start
+  const blocker = join(work, 'not-a-dir');
+  writeFileSync(blocker, 'x');
+  updateSettings(runner.ledger, sb.config.paths.storage, { backup_storage_path: join(blocker, 'storage') });
+  try {
+    const nb = await job(await apply());
+    assert.equal(nb.status, 'failed');
+    assert.equal(nb.error?.step, 'update.backup');
+    assert.match(nb.error!.message, /the pre-update backup failed, the update did not start/);
+  } finally {
+    updateSettings(runner.ledger, sb.config.paths.storage, { backup_storage_path: sb.config.paths.storage });
+  }
+  await unitsActive();
 
   assertSame(before, await snapshot());
   assert.equal((await history()).total, 0, 'no history row for a refused update');
