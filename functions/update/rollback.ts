@@ -19,10 +19,14 @@ const Body = v.strictObject({
 function updateId(c: Context<AppEnv>): number {
   const id = validate(IdParam, c.req.param('historyId'));
   const row = getUpdate(c.env.ledger, id);
-  if (!row) throw new HttpError(404, 'not_found', `no update #${id} in the history`);
-  if (row.kind !== 'update') throw new HttpError(409, 'not_an_update', `history #${id} is a ${row.kind}, not an update`);
-  if (row.status === 'running') throw new HttpError(409, 'update_running', `update #${id} is still running`);
-  if (row.backup_id === null) throw new HttpError(409, 'no_backup', `update #${id} has no pre-update backup to roll back to`);
+  if (!row) throw new HttpError(404, 'not_found', `no update #${id} in the history: pick an id from GET /api/phpborg-update/history`);
+  if (row.kind !== 'update') {
+    throw new HttpError(409, 'not_an_update', `history #${id} is a ${row.kind}, not an update: roll back the update it belongs to (#${row.parent_id})`);
+  }
+  if (row.status === 'running') throw new HttpError(409, 'update_running', `update #${id} is still running: wait for it to finish (it rolls back by itself on failure)`);
+  if (row.backup_id === null) {
+    throw new HttpError(409, 'no_backup', `update #${id} has no pre-update backup to roll back to: restore another backup instead (GET /api/phpborg-backup/list)`);
+  }
   return id;
 }
 
