@@ -19,7 +19,7 @@ import { codeExcluder } from '../functions/backup/sources.ts';
 import { applyRetention } from '../functions/backup/remove.ts';
 import type { BackupResult } from '../functions/backup/core.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
-import { apiRequest, keeperCli, lastJson, snapshotTree, unitsActive as maintenanceUnitsActive } from './support/install.ts';
+import { apiRequest, keeperCli, lastJson, patchConfig, snapshotTree, unitsActive as maintenanceUnitsActive } from './support/install.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -226,9 +226,15 @@ describe('backup', () => {
     assert.equal(md.encrypted, true);
     assert.equal(md.encryption_algo, 'AES-256-CBC');
     assertWindowMatchesLog(r, logFrom);
-    // nothing of the job (events, result, log) holds the passphrase
+    // nothing of the job (params, events, result, log) holds the passphrase, nor any ledger table but settings
     const job = getJob(runner.ledger, getBackup(runner.ledger, r.id)!.job_id!)!;
     assert.ok(!JSON.stringify(listEvents(runner.ledger, job.id)).includes(PASSPHRASE));
+    assert.ok(!JSON.stringify(job).includes(PASSPHRASE), 'the job row holds the passphrase');
+    const tables = runner.ledger.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'settings'").all() as { name: string }[];
+    for (const { name } of tables) {
+      const rows = runner.ledger.prepare(`SELECT * FROM "${name}"`).all();
+      assert.ok(!JSON.stringify(rows).includes(PASSPHRASE), `the ledger table ${name} holds the passphrase`);
+    }
   });
 
   test('jobs pushed to Redis during the whole backup are all processed afterwards', async () => {
@@ -324,6 +330,35 @@ describe('backup', () => {
       await unitsActive();
     } finally {
       rmSync(big, { force: true });
+    }
+  });
+
+  test('drain: a phpBorg job still running is named and no unit is stopped; --force goes on without touching it', async () => {
+    const { insertId: id } = (await sb.query("INSERT INTO jobs (type, status, started_at) VALUES ('backup', 'running', NOW())")) as unknown as { insertId: number };
+    const drainBefore = sb.config.drain_timeout_s;
+    patchConfig(sb, { drain_timeout_s: 1 });
+    try {
+      const logFrom = sb.systemctlLog().length;
+      const before = storageNames();
+      const refused = await keeper(['backup', 'create', '--json']);
+      assert.equal(refused.code, 1, refused.stderr + refused.stdout);
+      const err = lastJson(refused.stdout).error as { code: string; message: string };
+      assert.equal(err.code, 'jobs_running');
+      assert.match(err.message, new RegExp(`#${id} \\(backup\\)`), 'the message names the running job');
+      assert.match(err.message, /--force/, 'the message says how to go on');
+      assert.deepEqual(unitCalls(logFrom), [], 'no unit was stopped');
+      assert.deepEqual(storageNames().sort(), before.sort(), 'nothing written');
+
+      const forced = await keeper(['backup', 'create', '--force', '--notes', 'forced', '--json']);
+      assert.equal(forced.code, 0, forced.stderr + forced.stdout);
+      const r = lastJson(forced.stdout) as unknown as BackupResult;
+      assert.ok(r.warnings.some((w) => w.includes(`#${id}`)), JSON.stringify(r.warnings));
+      const [row] = await sb.query<{ status: string }>('SELECT status FROM jobs WHERE id = ?', [id]);
+      assert.equal(row.status, 'running', 'the running job was never killed or changed');
+      await unitsActive();
+    } finally {
+      await sb.query("UPDATE jobs SET status = 'completed', completed_at = NOW() WHERE id = ?", [id]);
+      patchConfig(sb, { drain_timeout_s: drainBefore });
     }
   });
 
