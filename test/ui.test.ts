@@ -101,6 +101,14 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await page.getByTestId('sign-out').click();
     await page.getByTestId('signin-form').waitFor();
     assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), null);
+
+    // a token the server refuses (401: signed with another secret) sends the user back to sign in
+    const forged = await sb.token('ROLE_ADMIN', { secret: 'not-the-app-secret' });
+    await page.evaluate((t) => localStorage.setItem('access_token', t), forged);
+    await page.reload();
+    await page.getByTestId('signin-notice').waitFor();
+    await page.getByTestId('signin-form').waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), null, 'the refused token is dropped');
   });
 
   test('sign in through phpBorg\'s login, the token is kept like phpBorg keeps it', async () => {
