@@ -84,6 +84,14 @@ describe('auth', () => {
     assert.equal(byName.ledger, 'ok');
     assert.equal(byName.database, 'error');
     assert.equal(res.status, 503);
+    // anonymous callers learn no paths, versions or database errors; an admin sees them
+    for (const c of body.checks as Record<string, unknown>[]) assert.ok(!('detail' in c) && !('error' in c), JSON.stringify(c));
+    const full = await runner.request('/api/health', { headers: { authorization: `Bearer ${await accessToken(t.secret)}` } });
+    const fb = (await full.json()) as { checks: { name: string; detail?: string; error?: string }[] };
+    assert.match(fb.checks.find((c) => c.name === 'database')!.error ?? '', /\w/);
+    assert.match(fb.checks.find((c) => c.name === 'storage')!.detail ?? '', /writable|created/);
+    const nonAdmin = await runner.request('/api/health', { headers: { authorization: `Bearer ${await accessToken(t.secret, { roles: ['ROLE_USER'] })}` } });
+    assert.ok(((await nonAdmin.json()) as { checks: Record<string, unknown>[] }).checks.every((c) => !('error' in c) && !('detail' in c)));
   });
 
   test('a new APP_SECRET in .env (e.g. after a restore) is picked up without restart', async () => {

@@ -1,10 +1,11 @@
 // GET /api/health (no auth) — runner, ledger, phpBorg database, Redis, storage dir writable:
-// each {name, ok, status, latency_ms, detail?|error?}. 200 when all pass, 503 otherwise.
+// each {name, ok, status, latency_ms}, plus detail?|error? for an admin token. 200 when all pass, 503 otherwise.
 import type { Context } from 'hono';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
 import { readEnv } from '../../runtime/install.ts';
+import { verifyAdminToken } from '../../runtime/auth.ts';
 import { probeRedis, timed, type Check } from '../../runtime/probes.ts';
 import { schemaVersion } from '../../state/ledger.ts';
 import { getSettings } from '../../state/settings.ts';
@@ -45,8 +46,24 @@ export async function healthChecks(env: Bindings): Promise<Check[]> {
   ]);
 }
 
+/** Whether the request carries a valid admin token (health itself needs none). */
+async function isAdmin(c: Context<AppEnv>): Promise<boolean> {
+  if (!c.req.header('authorization')) return false;
+  return verifyAdminToken(c.env.config, c.req.header('authorization')).then(
+    () => true,
+    () => false,
+  );
+}
+
 export async function healthHandler(c: Context<AppEnv>): Promise<Response> {
-  const checks = (await healthChecks(c.env)).map((x) => ({ ...x, status: x.ok ? 'ok' : 'error' }));
+  // Public (behind phpBorg's nginx it faces the internet): without an admin token only names,
+  // statuses and latencies; details and errors (paths, versions, DB user names) are for admins.
+  const full = await isAdmin(c);
+  const checks = (await healthChecks(c.env)).map(({ detail, error, ...x }) => ({
+    ...x,
+    status: x.ok ? 'ok' : 'error',
+    ...(full ? { ...(detail !== undefined ? { detail } : {}), ...(error !== undefined ? { error } : {}) } : {}),
+  }));
   const ok = checks.every((x) => x.ok);
   return c.json({ status: ok ? 'ok' : 'degraded', checks }, ok ? 200 : 503);
 }
