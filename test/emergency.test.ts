@@ -101,10 +101,13 @@ test('refusals: not root, missing file, wrong passphrase, corrupt archive — cl
   assert.ok(!readdirSync(sb.config.paths.storage).some((n) => n.includes('pre_emergency_restore')), 'no safety copy was taken');
 });
 
-test('database dropped, MariaDB stopped, src/ and .env gone → everything back, workers run, exit 0', async () => {
+test('database and its user dropped, MariaDB stopped, src/ and .env gone → everything back, workers run, exit 0', async () => {
+  // the database's user goes too: the emergency restore recreates both from the backup's .env
+  await sb.rootQuery(`DROP USER IF EXISTS '${sb.env.DB_USER}'@'localhost', '${sb.env.DB_USER}'@'127.0.0.1'; FLUSH PRIVILEGES`);
   await breakEverything();
   const r = await emergency(String(backupId), '--yes', '--passphrase-file', passFile);
   assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /created user /, 'the user was recreated');
   assert.match(r.stdout, /\[1\/11\] Reading the backup/);
   assert.match(r.stdout, /\[6\/11\] Restoring the database/);
   assert.match(r.stdout, /database NOT included/);
