@@ -91,7 +91,7 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
     final = join(storage, name);
     if (existsSync(final)) {
       final = null;
-      throw new HttpError(409, 'already_exists', `${name} already exists in ${storage}`);
+      throw new HttpError(409, 'already_exists', `${name} already exists in ${storage}: restore that file from a terminal (keeper restore --fresh ${join(storage, name)}) or move it away and upload again`);
     }
     await rename(tmp, final);
     const jobId = startTask(c, 'setup.restore', { file: final, origin: 'uploaded', ...(passphrase ? { passphrase } : {}) }, SETUP_ACTOR);

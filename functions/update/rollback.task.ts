@@ -28,8 +28,10 @@ async function locateUpdate(ctx: Pick<TaskContext, 'config' | 'ledger'>, history
   const row = getUpdate(ctx.ledger, historyId);
   if (!row) throw new TaskError('not_found', `no update #${historyId} in the history: see \`keeper update history\``);
   if (row.kind !== 'update') throw new TaskError('not_an_update', `history #${historyId} is a ${row.kind}, not an update; roll back the update it belongs to (#${row.parent_id})`);
-  if (row.status === 'running') throw new TaskError('update_running', `update #${historyId} is still running`);
-  if (row.backup_id === null) throw new TaskError('no_backup', `update #${historyId} has no pre-update backup to roll back to`);
+  if (row.status === 'running') throw new TaskError('update_running', `update #${historyId} is still running: wait for it to finish (it rolls back by itself on failure)`);
+  if (row.backup_id === null) {
+    throw new TaskError('no_backup', `update #${historyId} has no pre-update backup to roll back to: restore another backup instead (\`keeper backup list\`, \`keeper restore ID\`)`);
+  }
   const loc = await locateArchive(ctx.config, ctx.ledger, { backup_id: row.backup_id });
   return { row, loc };
 }
