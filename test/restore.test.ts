@@ -121,8 +121,11 @@ test('backup → change everything → preview names exactly those changes → r
   // restore (API)
   const bad = await api(`/api/phpborg-backup/${first}/restore`, { method: 'POST', body: JSON.stringify({}) });
   assert.equal(bad.status, 422, 'confirm: true is required');
+  const logFrom = sb.systemctlLog().length;
   const j = await job(await api(`/api/phpborg-backup/${first}/restore`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error ?? j.result));
+  // the restored unit files were loaded: daemon-reload after the configuration step
+  assert.ok(sb.systemctlLog().slice(logFrom).some((l) => / daemon-reload\b.* -> ok$/.test(l)), 'systemctl daemon-reload ran');
   const r = j.result as RestoreResult;
   assert.equal(r.outcome, 'restored');
   assert.ok(r.steps.every((s) => s.ok));
