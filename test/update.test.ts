@@ -3,7 +3,8 @@
 // not a commit, bad ref, a pre-update backup that cannot be written); a successful update through the API (with a concurrent apply → 409);
 // already up to date; not a fast-forward; three failures that roll back to the byte- and
 // row-identical pre-update install (invalid SQL through the CLI, a failing frontend build, a health
-// probe that fails only on the new code); a manual rollback of the successful update.
+// probe that fails only on the new code); a manual rollback of the successful update; a newer
+// success unpins the older pre-update backups.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -378,4 +379,19 @@ test('manual rollback of the successful update: preview, then the install is bac
   assert.equal(row.kind, 'rollback');
   assert.equal(row.parent_id, firstUpdate);
   assert.equal(row.status, 'succeeded');
+});
+
+test('a newer successful update unpins the pre-update backups of the older updates', async () => {
+  // upstream repairs its build (the hostile one above deleted a backup and failed)
+  const build = await git(pusher, ['show', 'v1.3.0:frontend/build.mjs']);
+  await push('Repair the frontend build', { 'frontend/build.mjs': build + '\n' });
+  const older = (await history()).items.filter((r) => r.kind === 'update' && r.backup_id !== null && getBackup(runner.ledger, r.backup_id));
+  assert.ok(older.some((r) => getBackup(runner.ledger, r.backup_id!)?.pinned), 'older pre-update backups are pinned before');
+  const j = await job(await apply());
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error ?? j.result));
+  const row = (await history()).items[0];
+  assert.equal(row.status, 'succeeded');
+  assert.equal(getBackup(runner.ledger, row.backup_id!)?.pinned, true, 'the newest pre-update backup is pinned');
+  for (const r of older) assert.equal(getBackup(runner.ledger, r.backup_id!)?.pinned, false, `update #${r.id}'s backup is no longer pinned`);
+  await unitsActive();
 });
