@@ -204,7 +204,7 @@ class Output {
     });
   }
   push(gz: Buffer): void {
-    this.raw(this.cipher ? this.cipher.update(gz) : gz);
+    this.raw(this.cipher ? this.cipher.update(gz) : Buffer.from(gz));
     this.ticker.add(gz.length * 4); // each member leaves its gzip chunks and cipher output as garbage
   }
   private ticker = new ByteTicker();
