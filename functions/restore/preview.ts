@@ -185,14 +185,41 @@ export async function freeSpace(
   return { needed: worst.needed, available: worst.available, ok: paths.every((p) => p.available >= p.needed), paths };
 }
 
+/** Settles a promise into a value or an error, so work started early never rejects unhandled. */
+const settle = <T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: Error }> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
+  );
+
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
   const now = input.now ?? new Date();
   const warnings: string[] = [];
+  const prefix = config.file_prefix;
+  const code = config.paths.code;
+  // What does not depend on the archive starts at once, beside reading its head: the preview's
+  // latency is then the slowest of them, not their sum.
+  const liveP = readLiveEnv(config);
+  const dbP = settle(liveP.then((live) => (live ? Promise.all([tableRowCounts(live.env), readSettingsTable(live.env)]) : null)));
+  const treesP = settle(
+    Promise.all([
+      liveTreeFiles(config.paths.ssh),
+      livePrefixedFiles(config.paths.sudoers, prefix),
+      liveSystemdFiles(config.paths.systemd, prefix),
+      liveTreeFiles(config.paths.etc),
+    ]),
+  );
+  const gitP = Promise.all([gitDescribe(code), headCommit(code).catch(() => null)]);
+  const sizeP = settle(input.backup ? Promise.resolve(input.backup.size_bytes) : stat(input.file).then((s) => s.size));
+  gitP.catch(() => {});
+
   const head = input.head ?? (await readHead(input.file, { passphrase: input.passphrase, expected: input.expected }));
   const md = head.metadata;
-  const archiveSize = input.backup?.size_bytes ?? (await stat(input.file)).size;
-  const live = await readLiveEnv(config);
+  const size = await sizeP;
+  if (!size.ok) throw size.error;
+  const archiveSize = size.value;
+  const live = await liveP;
   if (!live) warnings.push(`the live .env (${envPath(config)}) is missing or incomplete: database and settings not compared`);
 
   // database
@@ -201,7 +228,9 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   if (live) {
     try {
       const since = new Date(md.backup_date);
-      const [added, counts, rows] = await Promise.all([rowsAddedSince(live.env, since), tableRowCounts(live.env), readSettingsTable(live.env)]);
+      const [added, db] = await Promise.all([rowsAddedSince(live.env, since), dbP]);
+      if (!db.ok) throw db.error;
+      const [counts, rows] = db.value!;
       const tables: Record<string, { now: number | null; backup: number | null }> = {};
       for (const t of new Set([...Object.keys(counts), ...Object.keys(md.table_row_counts)]).values()) {
         tables[t] = { now: counts[t] ?? null, backup: md.table_row_counts[t] ?? null };
@@ -221,28 +250,30 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
 
   // configuration
   const envBackup = head.config.get(ENTRY.env);
-  const prefix = config.file_prefix;
   const sshBackup = new Map<string, string>();
   for (const [p, e] of head.ssh) if (p.startsWith(ENTRY.ssh + '/')) sshBackup.set(p.slice(ENTRY.ssh.length + 1), e.sha256);
-  const sshDiff = diffHashes(await liveTreeFiles(config.paths.ssh), sshBackup);
+  const trees = await treesP;
+  if (!trees.ok) throw trees.error;
+  const [liveSsh, liveSudoers, liveSystemd, liveEtc] = trees.value;
   const configDiff: RestorePreview['config'] = {
     env_changed: diffEnv(live?.text ?? null, envBackup ? envBackup.toString('utf8') : null).changed,
-    sudoers: diffHashes(await livePrefixedFiles(config.paths.sudoers, prefix), headSubtree(head.config, ENTRY.sudoers)),
-    systemd: diffHashes(await liveSystemdFiles(config.paths.systemd, prefix), headSubtree(head.config, ENTRY.systemd)),
-    etc: diffHashes(await liveTreeFiles(config.paths.etc), headSubtree(head.config, ENTRY.etc)),
-    ssh: sshDiff,
+    sudoers: diffHashes(liveSudoers, headSubtree(head.config, ENTRY.sudoers)),
+    systemd: diffHashes(liveSystemd, headSubtree(head.config, ENTRY.systemd)),
+    etc: diffHashes(liveEtc, headSubtree(head.config, ENTRY.etc)),
+    ssh: diffHashes(liveSsh, sshBackup),
   };
 
   // version
-  const code = config.paths.code;
-  const [curVersion, curCommit] = await Promise.all([gitDescribe(code), headCommit(code).catch(() => null)]);
+  const [curVersion, curCommit] = await gitP;
   let behind: number | null = null;
   let ahead: number | null = null;
   if (curCommit && md.git_commit && /^[0-9a-f]{7,64}$/.test(md.git_commit)) {
     const known = await resolveCommit(code, md.git_commit).catch(() => null);
     if (known) {
-      behind = await countCommits(code, known, curCommit).catch(() => null);
-      ahead = await countCommits(code, curCommit, known).catch(() => null);
+      [behind, ahead] = await Promise.all([
+        countCommits(code, known, curCommit).catch(() => null),
+        countCommits(code, curCommit, known).catch(() => null),
+      ]);
     } else warnings.push(`the backup's commit ${md.git_commit.slice(0, 12)} is not in the current repository: commit distance unknown`);
   }
   const lastUpdate = (input.ledger ? lastSucceededUpdate(input.ledger)?.finished_at : null) ?? (curCommit ? await commitDate(code, 'HEAD') : null);
