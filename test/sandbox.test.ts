@@ -1,7 +1,7 @@
 // The sandbox is what every other test stands on: real MariaDB, Redis, git, workers and systemctl.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,23 @@ import { serviceManager } from '../runtime/service-manager.ts';
 import { downSandbox, upSandbox, readMeta } from '../scripts/sandbox-kit/index.ts';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+/** Every process (but this one) whose command line or working dir is in `dir`, or whose environment has SANDBOX_DIR=dir. */
+function processesOf(dir: string): string[] {
+  const found: string[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const env = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      const cwd = readlinkSync(`/proc/${p}/cwd`);
+      if (cmd.includes(dir) || env.includes(`SANDBOX_DIR=${dir}`) || cwd === dir || cwd.startsWith(dir + '/')) found.push(`${p}: ${cmd}`);
+    } catch {
+      /* gone meanwhile, or not ours to read */
+    }
+  }
+  return found;
+}
 
 function alive(pid: number | null): boolean {
   if (!pid) return false;
@@ -237,8 +254,10 @@ describe('sandbox', () => {
     const [{ n: before }] = await sb.query<{ n: string }>('SELECT COUNT(*) n FROM archives');
     const pids = units.map((u) => sb.unitPid(u));
     assert.ok(pids.every(alive));
+    assert.ok(processesOf(sb.dir).length >= units.length, `the scan sees the sandbox: ${processesOf(sb.dir).join('; ')}`);
     await downSandbox(sb.dir);
     for (const [i, pid] of pids.entries()) assert.equal(alive(pid), false, `${units[i]} (pid ${pid}) is gone`);
+    assert.deepEqual(processesOf(sb.dir), [], 'no process of the sandbox outlives down (children included)');
     assert.equal((await sb.systemctl('is-active', '--quiet', 'mariadb')).code, 3);
 
     const t0 = Date.now();
