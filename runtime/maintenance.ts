@@ -29,6 +29,8 @@ export interface DrainOptions {
   timeoutS: number;
   /** go on even though jobs still run (never kills them) */
   force?: boolean;
+  /** whether the caller offers force: when not (an update), the refusal does not suggest it */
+  forcible?: boolean;
   signal?: AbortSignal;
   pollMs?: number;
   /** called while waiting, with the jobs still running */
@@ -80,7 +82,9 @@ export async function drain(env: PhpborgEnv, o: DrainOptions): Promise<DrainResu
       throw new TaskError(
         'jobs_running',
         `phpBorg jobs still running after ${o.timeoutS} s: ${describeJobs(pending)}. ` +
-          'Wait for them to finish and try again, or force (--force / "force": true) to go on without killing them.',
+          (o.forcible === false
+            ? 'Wait for them to finish and try again (this operation never runs beside a phpBorg job).'
+            : 'Wait for them to finish and try again, or force (--force / "force": true) to go on without killing them.'),
         undefined,
         { running: pending },
       );

@@ -196,6 +196,29 @@ test('refusals change nothing: dirty tree (API and CLI), not a commit, not a ref
 
   assertSame(before, await snapshot());
   assert.equal((await history()).total, 0, 'no history row for a refused update');
+
+  // a phpBorg job still running after the drain timeout: refused before any backup or stop; an
+  // update offers no force, so the message does not suggest one
+  const { insertId: running } = (await sb.query("INSERT INTO jobs (type, status, started_at) VALUES ('backup', 'running', NOW())")) as unknown as { insertId: number };
+  const drainBefore = sb.config.drain_timeout_s;
+  patchConfig(sb, { drain_timeout_s: 1 });
+  try {
+    const backups = (runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n;
+    const cli = await keeper(['update', 'apply', '--yes', '--json']);
+    assert.equal(cli.code, 1, cli.stdout + cli.stderr);
+    const err = lastJson(cli.stdout).error as { code: string; message: string };
+    assert.equal(err.code, 'jobs_running');
+    assert.match(err.message, new RegExp(`#${running} \\(backup\\)`), 'the message names the running job');
+    assert.match(err.message, /nothing was changed/);
+    assert.doesNotMatch(err.message, /force/, 'no force to suggest');
+    assert.equal((runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n, backups, 'no backup taken');
+    assert.equal(await git(code, ['rev-parse', 'HEAD']), before.head);
+    await unitsActive();
+  } finally {
+    await sb.query("UPDATE jobs SET status = 'completed', completed_at = NOW() WHERE id = ?", [running]);
+    patchConfig(sb, { drain_timeout_s: drainBefore });
+  }
+  assert.equal((await history()).total, 0);
 });
 
 let firstUpdate: number;

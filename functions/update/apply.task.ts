@@ -192,6 +192,7 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
   try {
     await drain(env, {
       timeoutS: config.drain_timeout_s,
+      forcible: false,
       signal: ctx.signal,
       onWait: (running, ms) => say(6, `Waiting for ${running.length} running phpBorg job(s)`, { running: running.length, waited_ms: ms }),
     });
@@ -312,6 +313,7 @@ export async function applyUpdate(outer: TaskContext, p: ApplyParams): Promise<A
     await timed('update.stop_units', 43, `Stopping ${units.length} unit(s)`, async () => {
       await drain(env, {
         timeoutS: config.drain_timeout_s,
+        forcible: false,
         signal: ctx.signal,
         onWait: (running, ms) => progress('update.stop_units', 43, `Waiting for ${running.length} running phpBorg job(s)`, { running: running.length, waited_ms: ms }),
       });
