@@ -5,11 +5,12 @@ import type { Ledger } from '../../state/ledger.ts';
 import type { Actor } from '../../runtime/task.ts';
 import { deleteBackupRow, listBackups, usedBy, type BackupRow } from '../../state/catalog.ts';
 import { audit } from '../../state/audit.ts';
-import { sidecarPaths } from '../archive/format.ts';
+import { basename, dirname, isAbsolute } from 'node:path';
+import { parseArchiveFileName, sidecarPaths } from '../archive/format.ts';
 
 export class BackupRemovalRefused extends Error {
   constructor(
-    readonly code: 'pinned' | 'in_use' | 'creating',
+    readonly code: 'pinned' | 'in_use' | 'creating' | 'unsafe_path',
     message: string,
     readonly jobId?: string,
   ) {
@@ -29,12 +30,28 @@ export function removalBlocker(ledger: Ledger, row: BackupRow): BackupRemovalRef
   return null;
 }
 
+/**
+ * Whether `f` is the archive at `archive` (an absolute path with a keeper archive name) or its
+ * .sha256/.json sidecar beside it. Retention runs in the root helper and the ledger is writable by
+ * the runner's user: a row must never be able to make root delete any other file.
+ */
+export function isArchiveOwnFile(archive: string, f: string): boolean {
+  const name = basename(archive);
+  if (!isAbsolute(archive) || !parseArchiveFileName(name) || archive.split('/').includes('..')) return false;
+  return dirname(f) === dirname(archive) && [name, `${name}.sha256`, `${name}.json`].includes(basename(f));
+}
+
 /** Deletes the archive, its sidecars and its row; audit-logged. Throws BackupRemovalRefused. */
 export async function removeBackup(ledger: Ledger, row: BackupRow, actor: Actor, reason: 'delete' | 'retention', now = new Date()): Promise<void> {
   const blocker = removalBlocker(ledger, row);
   if (blocker) throw blocker;
   const side = sidecarPaths(row.filepath);
-  for (const f of [row.filepath, row.sha256_path ?? side.sha256, row.json_path ?? side.json]) await rm(f, { force: true });
+  const files = [row.filepath, row.sha256_path ?? side.sha256, row.json_path ?? side.json];
+  const bad = files.find((f) => !isArchiveOwnFile(row.filepath, f));
+  if (bad !== undefined) {
+    throw new BackupRemovalRefused('unsafe_path', `backup ${row.id}: ${bad} is not a keeper archive or one of its sidecars; nothing was deleted (check the catalog row)`);
+  }
+  for (const f of files) await rm(f, { force: true });
   deleteBackupRow(ledger, row.id);
   audit(
     ledger,
