@@ -483,6 +483,7 @@ describe('writer safety', () => {
     const dir = join(base, 'store-bad');
     mkdirSync(dir);
     const srcs = sources(metadata()).map((s) => (s.path === 'code' ? { ...s, from: code } : s));
+    await expectCode(plannedSize(srcs), 'unsafe_entry');
     await expectCode(writeArchive({ dir, fileName: 'x.tar.gz', root: ROOT, sources: srcs, passphrase: null }), 'unsafe_entry');
     assert.deepEqual(readdirSync(dir), []);
   });

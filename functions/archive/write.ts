@@ -163,6 +163,13 @@ export async function plannedSize(sources: Source[], exclude?: WriteOptions['exc
   for (const it of walk(sources, exclude, () => {})) {
     if (it.type === 'buffer') (files++, (bytes += it.data.length));
     else if (it.type === 'file') (files++, (bytes += it.st.size));
+    else if (it.type === 'symlink') {
+      // refuse now, before any maintenance window, what writeArchive would refuse later
+      const scope = classifyEntry(it.rel, 'symlink')?.linkScope ?? null;
+      if (scope === null || !linkStaysInside(it.rel, it.target, scope)) {
+        throw new ArchiveError('unsafe_entry', `${it.rel} is a symlink to "${it.target}", outside ${scope ?? it.rel}/: it could not be restored safely. Make it a relative link inside that folder, or exclude it.`, it.rel);
+      }
+    }
   }
   return { files_count: files, total_size_bytes: bytes };
 }
