@@ -2,10 +2,13 @@
 // prints garbage fails its job with a clear error, invalid parameters are refused by the helper.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRunner, type Runner } from '../runtime/main.ts';
 import { helperCommand, PROJECT_ROOT } from '../runtime/helper/spawn.ts';
+import { assertRootOnly, elevatedFrom } from '../runtime/helper/trust.ts';
 import { getJob, getJobLog, listEvents, lockHolder } from '../state/jobs.ts';
 import { getTask } from '../functions/tasks.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
@@ -130,6 +133,41 @@ describe('helper', () => {
     const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; code: string };
     assert.equal(ev.type, 'error');
     assert.equal(ev.code, 'bad_request');
+  });
+
+  test('elevated by another user, the helper trusts only a configuration root alone can change', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+    assert.equal(elevatedFrom({ SUDO_UID: '1000' }, 0), 'SUDO_UID=1000');
+    assert.equal(elevatedFrom({ SUDO_UID: '0' }, 0), null);
+    assert.equal(elevatedFrom({}, 0), null);
+    assert.equal(elevatedFrom({ SUDO_UID: '1000' }, 1000), null);
+    const dir = mkdtempSync(join(tmpdir(), 'keeper-trust-'));
+    try {
+      const cfg = join(dir, 'keeper.json');
+      copyFileSync(t.configPath, cfg);
+      chmodSync(cfg, 0o644);
+      assert.doesNotThrow(() => assertRootOnly(cfg));
+      const [cmd, ...args] = helperCommand(t.config);
+      const ask = () => {
+        const req = { task: 'test.echo', params: {}, job_id: 'trust-test', config_path: cfg, actor: { id: null, name: 't' } };
+        const r = spawnSync(cmd, args, { cwd: PROJECT_ROOT, input: JSON.stringify(req), env: { PATH: process.env.PATH, SUDO_UID: '1000', KEEPER_TEST_TASKS: '1' }, encoding: 'utf8' });
+        return { status: r.status, ev: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; code?: string; message?: string } };
+      };
+      chmodSync(dir, 0o777); // anyone could swap the file: refused
+      let r = ask();
+      assert.equal(r.status, 1);
+      assert.equal(r.ev.code, 'config_untrusted');
+      assert.match(r.ev.message!, /writable by group or others.*chmod go-w/);
+      chmodSync(dir, 0o700);
+      chownSync(cfg, 65534, 65534); // another user's file: refused
+      r = ask();
+      assert.equal(r.ev.code, 'config_untrusted');
+      assert.match(r.ev.message!, /not root.*chown root/);
+      chownSync(cfg, 0, 0);
+      r = ask(); // root's alone: the request is served
+      assert.equal(r.ev.type, 'result', JSON.stringify(r.ev));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('test tasks do not exist without KEEPER_TEST_TASKS=1', () => {

@@ -9,6 +9,7 @@ import { encodeEvent, HelperRequestSchema, type HelperEvent } from './protocol.t
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { finishJob, recordEvent } from '../../state/jobs.ts';
 import { getTask } from '../../functions/tasks.ts';
+import { assertRootOnly, elevatedFrom } from './trust.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
@@ -91,6 +92,15 @@ async function main(): Promise<number> {
   const { task: name, params, job_id, config_path, actor } = req.output;
 
   let config: KeeperConfig;
+  // elevated by an unprivileged runner: the configuration must be one that user cannot have written
+  if (elevatedFrom()) {
+    try {
+      assertRootOnly(config_path);
+    } catch (e) {
+      emit({ type: 'error', code: 'config_untrusted', message: (e as Error).message });
+      return 1;
+    }
+  }
   try {
     config = loadConfig(config_path);
   } catch (e) {
