@@ -7,7 +7,7 @@
 // success unpins the older pre-update backups.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, readFileSync, rmSync, unlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../runtime/main.ts';
@@ -21,7 +21,8 @@ import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
 import type { ApplyResult } from '../functions/update/apply.task.ts';
 import type { RollbackPreview } from '../functions/update/rollback.task.ts';
 import { isSafeRef, parseLog } from '../runtime/git.ts';
-import { planDependencies } from '../functions/update/dependencies.ts';
+import { ownerHome, planDependencies } from '../functions/update/dependencies.ts';
+import { resolveOwner } from '../functions/restore/files.ts';
 import { sortMigrations } from '../functions/update/migrations.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, jobOf, keeperCli, lastJson, patchConfig, snapshotTree, unitsActive as allUnitsActive } from './support/install.ts';
@@ -121,6 +122,42 @@ test('pure parts: refs, NUL-delimited log, dependency plan, migration order', ()
   assert.deepEqual(planDependencies(['frontend/dist/index.html', 'composer.lock']), { composer: true, frontend: false });
   assert.deepEqual(planDependencies(['src/Kernel.php', 'migrations/006_x.sql']), { composer: false, frontend: false });
   assert.deepEqual(sortMigrations(['010_c.sql', '002_b.sql', '1_a.sql', '2_z.sql']), ['1_a.sql', '002_b.sql', '2_z.sql', '010_c.sql']);
+});
+
+test("composer / npm as the owner get a temp HOME, composer home and npm cache owned by the owner, removed after", async () => {
+  const uid = process.getuid!();
+  const gid = process.getgid!();
+  const home = await ownerHome({ uid, gid }, 'someone');
+  try {
+    assert.deepEqual(Object.keys(home.env).sort(), ['COMPOSER_HOME', 'HOME', 'LOGNAME', 'USER', 'npm_config_cache']);
+    assert.equal(home.env.HOME, home.dir);
+    assert.ok(home.dir.startsWith(tmpdir()));
+    for (const d of [home.env.HOME, home.env.COMPOSER_HOME, home.env.npm_config_cache]) {
+      assert.ok(d.startsWith(home.dir), d);
+      const st = statSync(d);
+      assert.ok(st.isDirectory(), d);
+      assert.equal(st.uid, uid, d);
+      assert.equal(st.gid, gid, d);
+    }
+  } finally {
+    await home.dispose();
+  }
+  assert.equal(existsSync(home.dir), false, 'the temp HOME is removed');
+  // as root: a real unprivileged owner can write there through runuser -m (plain runuser would reset HOME)
+  if (uid === 0) {
+    const who = await resolveOwner({ user: 'nobody', group: 'nogroup' }).catch(() => null);
+    if (!who) return;
+    const h = await ownerHome(who, 'nobody');
+    try {
+      const out = await runOk('runuser', ['-m', '-u', 'nobody', '--', 'sh', '-c', 'touch "$HOME/h" "$COMPOSER_HOME/c" "$npm_config_cache/n" && echo "$HOME"'], {
+        env: safeEnv(h.env),
+      });
+      assert.equal(out.trim(), h.dir);
+      assert.equal(statSync(join(h.env.npm_config_cache, 'n')).uid, who.uid);
+    } finally {
+      await h.dispose();
+    }
+  }
 });
 
 test('status and changelog read the remote-tracking ref', async () => {

@@ -1,9 +1,12 @@
 // The dependency step of an update: composer and the frontend build run only where the diff touches
 // them, with their output in the job log. Also the system dependency check (config.system_dependencies).
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { hasCommand, run, safeEnv } from '../../runtime/exec.ts';
 import type { TaskContext } from '../../runtime/task.ts';
+import { resolveOwner, type Ownership } from '../restore/files.ts';
 
 export interface DependencyPlan {
   composer: boolean;
@@ -37,19 +40,50 @@ export async function missingCommands(names: string[]): Promise<string[]> {
   return missing;
 }
 
-/** Runs a command as the code's owner when we are root and an owner is configured. */
-function asOwner(config: KeeperConfig, cmd: string, args: string[]): [string, string[]] {
-  if (config.owner && process.getuid?.() === 0) return ['runuser', ['-u', config.owner.user, '--', cmd, ...args]];
-  return [cmd, args];
+/**
+ * A throw-away HOME for the owner's composer / npm: root's HOME (kept by safeEnv) is not writable by
+ * the owner, and the owner's own home (e.g. /var/www) is often root's too. Owned by `who`, mode 0700,
+ * removed by dispose(). Only paths go in `env`, never a secret.
+ */
+export interface OwnerHome {
+  dir: string;
+  env: { HOME: string; COMPOSER_HOME: string; npm_config_cache: string; USER: string; LOGNAME: string };
+  dispose(): Promise<void>;
 }
 
-async function step(ctx: TaskContext, cwd: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<void> {
-  const [c, a] = asOwner(ctx.config, cmd, args);
+export async function ownerHome(who: Ownership, user: string): Promise<OwnerHome> {
+  const dir = await mkdtemp(join(tmpdir(), 'keeper-home-'));
+  try {
+    const composer = join(dir, '.composer');
+    const npmCache = join(dir, '.npm');
+    for (const d of [composer, npmCache]) await mkdir(d, { mode: 0o700 });
+    for (const d of [dir, composer, npmCache]) await chown(d, who.uid, who.gid);
+    return {
+      dir,
+      env: { HOME: dir, COMPOSER_HOME: composer, npm_config_cache: npmCache, USER: user, LOGNAME: user },
+      dispose: () => rm(dir, { recursive: true, force: true }),
+    };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** How commands run: as the code's owner (with its temp HOME) when we are root and an owner is configured. */
+interface Runner {
+  wrap(cmd: string, args: string[]): [string, string[]];
+  env: Record<string, string>;
+}
+
+const AS_SELF: Runner = { wrap: (cmd, args) => [cmd, args], env: {} };
+
+async function step(ctx: TaskContext, runner: Runner, cwd: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<void> {
+  const [c, a] = runner.wrap(cmd, args);
   ctx.log('info', `$ ${[cmd, ...args].join(' ')}  (in ${cwd})`);
   const tail: string[] = [];
   const r = await run(c, a, {
     cwd,
-    env: safeEnv(extraEnv),
+    env: safeEnv({ ...extraEnv, ...runner.env }),
     signal: ctx.signal,
     timeoutMs: 1_800_000,
     onLine: (line) => {
@@ -71,10 +105,31 @@ export async function runDependencies(
   plan: DependencyPlan,
   progress: (message: string) => void,
 ): Promise<string[]> {
+  if (!plan.composer && !plan.frontend) return [];
+  const owner = ctx.config.owner && process.getuid?.() === 0 ? ctx.config.owner : null;
+  const who = owner && (await resolveOwner(owner));
+  if (!owner || !who) return installDependencies(ctx, AS_SELF, codeDir, plan, progress);
+  const home = await ownerHome(who, owner.user);
+  // -m: runuser would otherwise reset HOME to the owner's passwd home; USER/LOGNAME come from home.env
+  const runner: Runner = { wrap: (cmd, args) => ['runuser', ['-m', '-u', owner.user, '--', cmd, ...args]], env: home.env };
+  try {
+    return await installDependencies(ctx, runner, codeDir, plan, progress);
+  } finally {
+    await home.dispose();
+  }
+}
+
+async function installDependencies(
+  ctx: TaskContext,
+  runner: Runner,
+  codeDir: string,
+  plan: DependencyPlan,
+  progress: (message: string) => void,
+): Promise<string[]> {
   const done: string[] = [];
   if (plan.composer) {
     progress('composer install');
-    await step(ctx, codeDir, 'composer', ['install', '--no-dev', '--optimize-autoloader', '--no-interaction'], {
+    await step(ctx, runner, codeDir, 'composer', ['install', '--no-dev', '--optimize-autoloader', '--no-interaction'], {
       COMPOSER_NO_INTERACTION: '1',
     });
     done.push('composer');
@@ -83,9 +138,9 @@ export async function runDependencies(
     const dir = join(codeDir, 'frontend');
     const npmEnv = { npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
     progress('npm ci');
-    await step(ctx, dir, 'npm', ['ci'], npmEnv);
+    await step(ctx, runner, dir, 'npm', ['ci'], npmEnv);
     progress('npm run build');
-    await step(ctx, dir, 'npm', ['run', 'build'], npmEnv);
+    await step(ctx, runner, dir, 'npm', ['run', 'build'], npmEnv);
     done.push('frontend');
   }
   return done;
