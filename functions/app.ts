@@ -21,7 +21,7 @@ import { keeperApi, serveUi } from './ui/serve.ts';
 import { auditHandler } from './audit/list.ts';
 import { testEmailHandler } from './notify/test-email.ts';
 import { emergencyKitHandler } from './kit/emergency-kit.ts';
-import { setupGuard, setupJobGuard, setupRestoreHandler, setupStatusHandler } from './setup/handlers.ts';
+import { setupEventsGuard, setupGuard, setupJobGuard, setupRestoreHandler, setupStatusHandler } from './setup/handlers.ts';
 import { getUpdateStatus } from './update/status.ts';
 import { checkHandler } from './update/check.ts';
 import { getChangelog } from './update/changelog.ts';
@@ -76,8 +76,8 @@ export function createApp(): Hono<AppEnv> {
   // ── setup wizard (emergency engineer; guarded by the one-time setup token, not admin) ─────────
   app.get('/api/setup/status', setupGuard, setupStatusHandler); //                setup token, 403 once initialized
   app.post('/api/setup/restore', setupGuard, setupRestoreHandler); //             setup token, multipart file (+ passphrase), job setup.restore
-  app.get('/api/setup/jobs/:id', setupJobGuard, getJobHandler); //                 setup token, setup.restore jobs only
-  app.get('/api/setup/jobs/:id/events', setupJobGuard, jobEventsHandler); //       setup token (or ?setup_token=), SSE
+  app.get('/api/setup/jobs/:id', setupJobGuard, getJobHandler); //                 X-Setup-Token header, setup.restore jobs only
+  app.get('/api/setup/jobs/:id/events', setupEventsGuard, jobEventsHandler); //    X-Setup-Token (or ?setup_token=, SSE only), SSE
 
   // ── ui (ui engineer) ────────────────────────────────────────────────────────────────────────
   app.get('/api/ui/config', uiConfigHandler); //                                   public (sign-in page: login_url)

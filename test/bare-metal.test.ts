@@ -173,6 +173,10 @@ test('setup wizard: 403 without the token; upload + restore as a job with it (SS
     res = await fetch(u('/api/setup/status'), { headers: withToken });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { initialized: boolean }).initialized, false);
+    // the query parameter is for EventSource (SSE) only: status refuses it
+    res = await fetch(u(`/api/setup/status?setup_token=${runner.token}`));
+    assert.equal(res.status, 403, 'status needs the X-Setup-Token header, not ?setup_token=');
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'setup_token_required');
 
     const form = () => {
       const f = new FormData();
@@ -194,8 +198,8 @@ test('setup wizard: 403 without the token; upload + restore as a job with it (SS
     assert.equal(res.status, 202, await res.clone().text());
     const { job_id, events_url } = (await res.json()) as { job_id: string; events_url: string };
 
-    // progress over SSE until the end event
-    res = await fetch(u(events_url), { headers: withToken });
+    // progress over SSE until the end event; the events route takes ?setup_token= (EventSource sends no headers)
+    res = await fetch(u(`${events_url}${events_url.includes('?') ? '&' : '?'}setup_token=${runner.token}`));
     assert.equal(res.status, 200);
     const sse = await res.text();
     assert.match(sse, /event: progress/);
@@ -205,6 +209,8 @@ test('setup wizard: 403 without the token; upload + restore as a job with it (SS
     const job = JSON.parse(end![1]) as { id: string; status: string; error: unknown };
     assert.equal(job.id, job_id);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    res = await fetch(u(`/api/setup/jobs/${job_id}?setup_token=${runner.token}`));
+    assert.equal(res.status, 403, 'the job status route needs the header too');
     res = await fetch(u(`/api/setup/jobs/${job_id}`), { headers: withToken });
     assert.equal(res.status, 200);
     assert.ok(!JSON.stringify(await res.json()).includes('bare metal passphrase'), 'the passphrase never comes back');

@@ -1,5 +1,6 @@
 // The setup wizard's routes: no phpBorg yet, so no admin token; the one-time setup token instead
-// (functions/setup/state.ts), sent as `X-Setup-Token: <token>` (or `?setup_token=` for EventSource).
+// (functions/setup/state.ts), sent as `X-Setup-Token: <token>`; `?setup_token=` is accepted on the SSE
+// events route only (EventSource cannot send headers; a token in a URL ends up in logs and history).
 //   GET  /api/setup/status              → {initialized: false, reason}
 //   POST /api/setup/restore             multipart `file` (+ `passphrase`) → 202 {job_id, status_url, events_url}
 //   GET  /api/setup/jobs/:id            the setup job (setup.restore only)
@@ -23,12 +24,12 @@ import { checkSetupToken, installState, setupTokenPath } from './state.ts';
 
 const SETUP_ACTOR: Actor = { id: null, name: 'setup-wizard' };
 
-function tokenOf(c: Context<AppEnv>): string | undefined {
-  return c.req.header('x-setup-token') ?? c.req.query('setup_token') ?? undefined;
+function tokenOf(c: Context<AppEnv>, allowQuery: boolean): string | undefined {
+  return c.req.header('x-setup-token') ?? (allowQuery ? c.req.query('setup_token') : undefined) ?? undefined;
 }
 
-async function requireToken(c: Context<AppEnv>): Promise<void> {
-  if (!(await checkSetupToken(c.env.config, tokenOf(c)))) {
+async function requireToken(c: Context<AppEnv>, allowQuery = false): Promise<void> {
+  if (!(await checkSetupToken(c.env.config, tokenOf(c, allowQuery)))) {
     throw new HttpError(
       403,
       'setup_token_required',
@@ -49,13 +50,20 @@ export const setupGuard = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 /** the setup job's status and events: the token, and a setup.restore job. */
-export const setupJobGuard = createMiddleware<AppEnv>(async (c, next) => {
-  await requireToken(c);
-  const job = getJob(c.env.ledger, c.req.param('id') ?? '');
-  if (!job || job.type !== 'setup.restore') throw new HttpError(404, 'not_found', `no setup job ${c.req.param('id')}`);
-  c.set('actor', SETUP_ACTOR);
-  await next();
-});
+function jobGuard(allowQuery: boolean) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    await requireToken(c, allowQuery);
+    const job = getJob(c.env.ledger, c.req.param('id') ?? '');
+    if (!job || job.type !== 'setup.restore') throw new HttpError(404, 'not_found', `no setup job ${c.req.param('id')}`);
+    c.set('actor', SETUP_ACTOR);
+    await next();
+  });
+}
+
+/** GET /api/setup/jobs/:id: the X-Setup-Token header only. */
+export const setupJobGuard = jobGuard(false);
+/** GET /api/setup/jobs/:id/events: the header, or `?setup_token=` for EventSource. */
+export const setupEventsGuard = jobGuard(true);
 
 export async function setupStatusHandler(c: Context<AppEnv>): Promise<Response> {
   const s = await installState(c.env.config);
