@@ -298,3 +298,29 @@ test('upload: junk and hostile archives → 422, nothing left; round trip downlo
   assert.deepEqual(await tableChecksums(sb.readEnv().env), tablesBefore);
   mkdirSync(work, { recursive: true });
 });
+
+test('verify compares both sidecars with the catalog: an edited .json or .sha256 fails it as sidecar_mismatch', async () => {
+  const list = (await (await api('/api/phpborg-backup/list')).json()) as { items: { id: number; status: string; filepath: string }[] };
+  const b = list.items.find((x) => x.status === 'succeeded')!;
+  const verify = async () => jobOf(await api(`/api/phpborg-backup/${b.id}/verify`, { method: 'POST', body: '{}' }));
+  const ok = await verify();
+  assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
+  for (const [ext, edit] of [
+    ['json', (t: string) => t.replace(/"sha256": "([0-9a-f])/, (_m, c: string) => `"sha256": "${c === '0' ? '1' : '0'}`)],
+    ['sha256', (t: string) => `${'0'.repeat(64)}${t.slice(64)}`],
+  ] as const) {
+    const f = `${b.filepath}.${ext}`;
+    const original = readFileSync(f, 'utf8');
+    const edited = edit(original);
+    assert.notEqual(edited, original, `the test edits ${ext}`);
+    writeFileSync(f, edited);
+    try {
+      const bad = await verify();
+      assert.equal(bad.status, 'failed', `.${ext} edited`);
+      assert.equal(bad.error?.code, 'sidecar_mismatch');
+      assert.match(bad.error!.message, new RegExp(`\\.${ext} (has|says) .*the catalog.*upload it again`));
+    } finally {
+      writeFileSync(f, original);
+    }
+  }
+});

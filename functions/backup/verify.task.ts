@@ -1,9 +1,12 @@
 // Task backup.verify: checks an archive end to end and changes nothing — size and SHA-256 against the
 // catalog and the sidecar, the HMAC (wrong passphrase vs corrupt file), gzip and tar structure, the §3
 // layout, every entry against manifest.json, the metadata schema. Each check is listed ok/error.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import * as v from 'valibot';
 import { defineTask, TaskError } from '../../runtime/task.ts';
-import { verifyArchive, type VerifyCheck } from '../archive/index.ts';
+import type { BackupRow } from '../../state/catalog.ts';
+import { readSidecar, sidecarPaths, verifyArchive, type VerifyCheck } from '../archive/index.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from '../restore/locate.ts';
 
 export const BackupVerifyParams = v.pipe(v.strictObject(ArchiveRefEntries), v.check((p) => hasOneRef(p), ONE_REF));
@@ -37,6 +40,20 @@ export const backupVerifyTask = defineTask({
         checks: r.checks,
       });
     }
+    // the archive matched the catalog; its sidecars must say the same, or a machine whose ledger is
+    // gone (emergency restore) would refuse a good archive or trust a wrong one
+    if (loc.backup) {
+      const problems = await sidecarProblems(loc.file, loc.backup);
+      if (problems.length) {
+        throw new TaskError(
+          'sidecar_mismatch',
+          `${name} matches the catalog, but its sidecars do not: ${problems.join('; ')}. If nobody edited them, treat the storage dir as tampered with; ` +
+            'to rewrite them, download the backup, delete it and upload it again',
+          'verify.sidecar',
+          { checks: r.checks, sidecar: problems },
+        );
+      }
+    }
     const md = r.metadata;
     ctx.progress('verify.done', 100, `${name}: all ${r.checks.length} checks passed`);
     return {
@@ -49,3 +66,34 @@ export const backupVerifyTask = defineTask({
     };
   },
 });
+
+/** What the .json and .sha256 sidecars say that disagrees with the catalog row (empty: they agree). */
+export async function sidecarProblems(file: string, row: Pick<BackupRow, 'hash_sha256' | 'size_bytes' | 'mac'>): Promise<string[]> {
+  const paths = sidecarPaths(file);
+  const out: string[] = [];
+  try {
+    const side = await readSidecar(file);
+    if (!side) out.push(`${basename(paths.json)} is missing`);
+    else {
+      if (side.file !== basename(file)) out.push(`${basename(paths.json)} names ${side.file}`);
+      if (side.sha256 !== row.hash_sha256) out.push(`${basename(paths.json)} has SHA-256 ${side.sha256}, the catalog ${row.hash_sha256}`);
+      if (side.size_bytes !== row.size_bytes) out.push(`${basename(paths.json)} has ${side.size_bytes} bytes, the catalog ${row.size_bytes}`);
+      if ((side.mac ?? null) !== (row.mac ?? null)) out.push(`${basename(paths.json)} has another MAC than the catalog`);
+    }
+  } catch (e) {
+    out.push((e as Error).message);
+  }
+  let text: string | null = null;
+  try {
+    text = await readFile(paths.sha256, 'utf8');
+  } catch {
+    out.push(`${basename(paths.sha256)} is missing`);
+  }
+  if (text !== null) {
+    // sha256sum -c format: "<hex>  <name>" (binary mode: "<hex> *<name>")
+    const m = /^([0-9a-f]{64}) [ *](.+)\n?$/.exec(text);
+    if (!m) out.push(`${basename(paths.sha256)} is not in sha256sum format`);
+    else if (m[1] !== row.hash_sha256 || m[2] !== basename(file)) out.push(`${basename(paths.sha256)} says ${m[1]} ${m[2]}, the catalog ${row.hash_sha256} ${basename(file)}`);
+  }
+  return out;
+}
