@@ -495,6 +495,13 @@ describe('backup', () => {
     assert.equal(lastJson(cg.stdout).value, 7);
     assert.notEqual(cbad.code, 0);
     assert.match(String((lastJson(cbad.stdout).error as { message: string }).message), /backup_retention_count/);
+    // the refusal is audited like the API's: settings.update / rejected, the key as target
+    const refusal = listAudit(runner.ledger, { action: 'settings.update' }).items.find(
+      (e) => e.outcome === 'rejected' && e.target === 'backup_retention_count' && e.actor.name.startsWith('cli:'),
+    );
+    assert.ok(refusal, JSON.stringify(listAudit(runner.ledger, { action: 'settings.update' }).items));
+    assert.match(String((refusal.details as { error: string }).error), /backup_retention_count/);
+    assert.ok(!JSON.stringify(listAudit(runner.ledger).items).includes('whatever1'), 'no passphrase in the audit log');
     assert.notEqual(cpass.code, 0, 'the passphrase is refused on the command line');
     const [cset, cdel] = await Promise.all([
       keeper(['settings', 'set', 'backup_retention_count', '4']),

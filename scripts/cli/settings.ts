@@ -13,13 +13,22 @@ async function seeded(ctx: CliContext): Promise<void> {
   await ensureSeeded(ctx.ledger(), async () => readSettingsTable(readEnv(ctx.config())));
 }
 
+/**
+ * A refused change, audited like the API's (settings.update / rejected). The message never holds
+ * the passphrase (state/settings.ts leaves its value out), and nothing else of the input is kept.
+ */
+function rejected(ctx: CliContext, e: SettingsError): CliError {
+  audit(ctx.ledger(), { actor: ctx.actor, action: 'settings.update', target: e.key, outcome: 'rejected', details: { error: e.message } });
+  return new CliError('invalid_setting', e.message, { key: e.key });
+}
+
 function apply(ctx: CliContext, patch: Record<string, unknown>): string[] {
   try {
     const changed = updateSettings(ctx.ledger(), ctx.config().paths.storage, patch);
     if (changed.length) audit(ctx.ledger(), { actor: ctx.actor, action: 'settings.update', target: changed.join(','), outcome: 'succeeded', details: { changed } });
     return changed;
   } catch (e) {
-    if (e instanceof SettingsError) throw new CliError('invalid_setting', e.message, { key: e.key });
+    if (e instanceof SettingsError) throw rejected(ctx, e);
     throw e;
   }
 }
@@ -125,7 +134,7 @@ export const settingsGroup: CliGroup = {
         try {
           value = parseSettingText(key, text);
         } catch (e) {
-          if (e instanceof SettingsError) throw new CliError('invalid_setting', e.message, { key: e.key });
+          if (e instanceof SettingsError) throw rejected(ctx, e);
           throw e;
         }
         const changed = apply(ctx, { [key]: value });
@@ -148,7 +157,7 @@ export const settingsGroup: CliGroup = {
         const passphrase = await readPassphrase(file);
         const patch: Record<string, unknown> = { [PASSPHRASE_KEY]: passphrase };
         if (values.enable === true) patch.backup_encryption_enabled = true;
-        if (passphrase === '') throw new CliError('invalid_setting', `${PASSPHRASE_KEY}: expected at least 8 characters`, { key: PASSPHRASE_KEY });
+        if (passphrase === '') throw rejected(ctx, new SettingsError(PASSPHRASE_KEY, 'expected at least 8 characters'));
         const changed = apply(ctx, patch);
         return { ...(await publicSettings(ctx.ledger(), ctx.config().paths.storage)), changed };
       },
