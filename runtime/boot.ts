@@ -32,8 +32,9 @@ export async function startServices(_env: Bindings): Promise<Array<() => void | 
 }
 
 /**
- * What `keeper status` shows as "next scheduled backup" (ISO time) — the schedule engineer fills it.
+ * What `keeper status` shows as "next scheduled backup" (ISO time, never past) and, for a pending
+ * catch-up, the missed due time it makes up for.
  */
-export async function nextScheduledBackup(_ctx: BootContext): Promise<string | null> {
+export async function nextScheduledBackup(_ctx: BootContext): Promise<{ next_run: string | null; catch_up_of: string | null }> {
   return nextBackupTime(_ctx);
 }

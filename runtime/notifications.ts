@@ -3,7 +3,7 @@
 import type { Bindings } from './bindings.ts';
 import type { BootContext } from './boot.ts';
 import { onJobFinished } from './jobs.ts';
-import { createScheduler, nextScheduledRun } from './schedule.ts';
+import { createScheduler, nextScheduledRun, type NextRunInfo } from './schedule.ts';
 import { phpborgDb } from '../state/phpborg-db.ts';
 import { notifyJob } from '../functions/notify/notify.ts';
 
@@ -32,11 +32,12 @@ export async function startScheduler(env: Bindings): Promise<() => void> {
   return () => s.stop();
 }
 
-/** The next scheduled backup (ISO), for `keeper status`; null when the schedule is off. */
-export async function nextBackupTime(ctx: BootContext): Promise<string | null> {
+/** The next scheduled backup (ISO, never past; null when off), for `keeper status`, and the missed run it catches up. */
+export async function nextBackupTime(ctx: BootContext): Promise<Pick<NextRunInfo, 'next_run' | 'catch_up_of'>> {
   const db = phpborgDb(ctx.config);
   try {
-    return (await nextScheduledRun({ config: ctx.config, ledger: ctx.ledger, phpborg: db, clock: { now: () => new Date() } })).next_run;
+    const { next_run, catch_up_of } = await nextScheduledRun({ config: ctx.config, ledger: ctx.ledger, phpborg: db, clock: { now: () => new Date() } });
+    return { next_run, catch_up_of };
   } finally {
     await db.close();
   }

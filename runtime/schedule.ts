@@ -121,8 +121,10 @@ async function currentSpec(d: ScheduleDeps, state: ScheduleState | null): Promis
 
 export interface NextRunInfo {
   enabled: boolean;
-  /** ISO; in the past while a run waits for another operation to finish */
+  /** ISO; never in the past: for a pending catch-up it is now (the run starts as soon as the runner evaluates) */
   next_run: string | null;
+  /** set when next_run catches up a missed (or deferred) run: that run's original due time (ISO) */
+  catch_up_of: string | null;
   timezone: string;
   day: string;
   time: string;
@@ -130,16 +132,32 @@ export interface NextRunInfo {
 
 /**
  * The next scheduled run, for `keeper status` and GET settings. Works without a running scheduler:
- * the armed occurrence when it matches the settings, else a fresh computation.
+ * the armed occurrence when it matches the settings and is still ahead; once it is past (runner down,
+ * or waiting for another operation), the catch-up (labelled with catch_up_of) while it is less than
+ * CATCH_UP_LIMIT_MS late, else the next occurrence from the clock (the late one will be skipped).
  */
 export async function nextScheduledRun(d: ScheduleDeps): Promise<NextRunInfo> {
   const state = readState(d.ledger);
   const { spec } = await currentSpec(d, state);
+  const now = d.clock.now();
   let next: Date | null = null;
+  let catchUpOf: string | null = null;
   if (spec.enabled) {
-    next = state && state.signature === signatureOf(spec) && state.next_due ? new Date(state.next_due) : nextOccurrence(spec, d.clock.now());
+    const armed = state && state.signature === signatureOf(spec) && state.next_due ? new Date(state.next_due) : null;
+    if (armed && armed.getTime() >= now.getTime()) next = armed;
+    else if (armed && now.getTime() - armed.getTime() <= CATCH_UP_LIMIT_MS) {
+      next = now;
+      catchUpOf = armed.toISOString();
+    } else next = nextOccurrence(spec, now);
   }
-  return { enabled: spec.enabled, next_run: next ? next.toISOString() : null, timezone: spec.timezone, day: spec.day, time: spec.time };
+  return {
+    enabled: spec.enabled,
+    next_run: next ? next.toISOString() : null,
+    catch_up_of: catchUpOf,
+    timezone: spec.timezone,
+    day: spec.day,
+    time: spec.time,
+  };
 }
 
 export type TickOutcome =

@@ -81,6 +81,7 @@ describe('scheduler (timezone from .env, phpBorg DB unreachable)', () => {
     const info = await nextScheduledRun(deps());
     assert.equal(info.timezone, 'Asia/Tokyo');
     assert.equal(info.next_run, '2025-01-21T18:15:00.000Z');
+    assert.equal(info.catch_up_of, null);
 
     clock.set('2025-01-21T18:14:59Z');
     assert.equal((await s.tick()).action, 'idle');
@@ -114,6 +115,10 @@ describe('scheduler (timezone from .env, phpBorg DB unreachable)', () => {
   test('a run missed while keeper was down is caught up once at the next start', async () => {
     // the scheduler above armed Friday 13:00 UTC and "the runner stopped"; it comes back 3 h late
     clock.set('2025-01-24T16:00:00Z');
+    // meanwhile status / GET settings show no past time: the catch-up, now, labelled with the missed due
+    const pending = await nextScheduledRun(deps());
+    assert.equal(pending.next_run, '2025-01-24T16:00:00.000Z');
+    assert.equal(pending.catch_up_of, '2025-01-24T13:00:00.000Z');
     const s1 = createScheduler(deps(), opts);
     const r = await s1.start();
     assert.equal(r.action, 'started');
@@ -133,6 +138,10 @@ describe('scheduler (timezone from .env, phpBorg DB unreachable)', () => {
 
   test('a run missed by more than a day is skipped, and the audit log says so', async () => {
     clock.set(new Date(Date.parse('2025-01-31T13:00:00Z') + CATCH_UP_LIMIT_MS + 60_000).toISOString());
+    // too late to catch up: status shows the next occurrence from the clock, not the stale due time
+    const info = await nextScheduledRun(deps());
+    assert.equal(info.next_run, '2025-02-07T13:00:00.000Z');
+    assert.equal(info.catch_up_of, null);
     const s = createScheduler(deps(), opts);
     const r = await s.start();
     assert.equal(r.action, 'skipped');
@@ -208,9 +217,13 @@ describe('scheduler in the sandbox (timezone from phpBorg app.timezone, real bac
   test('keeper status shows the next scheduled backup', async () => {
     const r = await run(process.execPath, ['--import', 'tsx', 'scripts/keeper.ts', '--config', sb.info.config, '--json', 'status'], { cwd: join(import.meta.dirname, '..'), timeoutMs: 60_000 });
     const last = r.stdout.trim().split('\n').at(-1) ?? '{}';
-    const status = JSON.parse(last) as { next_scheduled_backup: string | null };
-    // armed by the scheduler above: the Monday after 2025-03-03 15:30 UTC, 10:30 New York time
-    assert.equal(status.next_scheduled_backup, '2025-03-10T14:30:00.000Z', r.stderr);
+    const status = JSON.parse(last) as { next_scheduled_backup: string | null; next_scheduled_backup_catch_up_of: string | null };
+    // the scheduler above (test clock) armed 2025-03-10 14:30 UTC, long past on the real clock and more
+    // than a day late: status shows the next Monday 10:30 New York time from now, never the stale time
+    const expected = nextOccurrence({ enabled: true, day: 'monday', time: '10:30', timezone: 'America/New_York' }, new Date());
+    assert.equal(status.next_scheduled_backup, expected?.toISOString(), r.stderr);
+    assert.ok(Date.parse(status.next_scheduled_backup!) > Date.now() - 60_000);
+    assert.equal(status.next_scheduled_backup_catch_up_of, null);
   });
 
   test('PUT settings re-arms a running scheduler at once', async () => {

@@ -20,6 +20,8 @@ export interface StatusResult {
   ledger: { path: string; schema_version: number; backups: number; jobs: number; running_job: { id: string; type: string; percent: number; step: string | null } | null };
   storage: { path: string; exists: boolean; writable: boolean; free_bytes: number | null };
   next_scheduled_backup: string | null;
+  /** set when the next backup catches up a missed run: that run's due time */
+  next_scheduled_backup_catch_up_of: string | null;
 }
 
 async function status(ctx: CliContext): Promise<StatusResult> {
@@ -60,6 +62,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
     /* unknown */
   }
   const count = (sql: string) => (ledger.prepare(sql).get() as { n: number }).n;
+  const next = await nextScheduledBackup({ config, configPath: ctx.configPath(), ledger });
   const result: StatusResult = {
     ok: false,
     config: ctx.configPath(),
@@ -82,7 +85,8 @@ async function status(ctx: CliContext): Promise<StatusResult> {
       running_job: running ? { id: running.id, type: running.type, percent: running.percent, step: running.step } : null,
     },
     storage: { path: dir, exists, writable, free_bytes: free },
-    next_scheduled_backup: await nextScheduledBackup({ config, configPath: ctx.configPath(), ledger }),
+    next_scheduled_backup: next.next_run,
+    next_scheduled_backup_catch_up_of: next.catch_up_of,
   };
   result.ok = units.every((u) => u.active) && checks.every((c) => c.ok) && writable;
   return result;
@@ -115,7 +119,8 @@ export const statusCommand: CliCommand = {
     ctx.print(`ledger    ${s.ledger.path} (schema v${s.ledger.schema_version}, ${s.ledger.backups} backups, ${s.ledger.jobs} jobs)`);
     if (s.ledger.running_job) ctx.print(`running   ${s.ledger.running_job.type} ${s.ledger.running_job.id} ${Math.round(s.ledger.running_job.percent)}% ${s.ledger.running_job.step ?? ''}`);
     ctx.print(`storage   ${s.storage.path} ${s.storage.exists ? '' : '(not created yet) '}${s.storage.writable ? 'writable' : 'NOT WRITABLE'}, ${human(s.storage.free_bytes)} free`);
-    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}`);
+    const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${s.next_scheduled_backup_catch_up_of}: starts when the runner runs it)` : '';
+    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}${catchUp}`);
     ctx.print(s.ok ? 'status: ok' : 'status: degraded');
   },
 };
