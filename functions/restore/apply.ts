@@ -243,13 +243,26 @@ export async function extractToStaging(
   config: KeeperConfig,
   file: string,
   tag: string,
-  opts: { passphrase: string | null; expected?: Expected; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  opts: {
+    passphrase: string | null;
+    expected?: Expected;
+    /** the caller has just checked this file's hash and HMAC: skip that pass (entries are still checked) */
+    integrityChecked?: boolean;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<string> {
   const dir = stagingDir(config, tag);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   try {
-    await extractArchive(file, dir, { passphrase: opts.passphrase, expected: opts.expected, signal: opts.signal, onProgress: opts.onProgress });
+    await extractArchive(file, dir, {
+      passphrase: opts.passphrase,
+      expected: opts.expected,
+      integrityChecked: opts.integrityChecked,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
@@ -344,6 +357,7 @@ export async function restoreInstall(ctx: TaskContext, o: RestoreInstallOptions)
     extractToStaging(config, o.file, tag, {
       passphrase,
       expected: o.expected,
+      integrityChecked: true, // step 1 verified this very file
       signal: ctx.signal,
       onProgress: (d, t) => rep.say('restore.extract', 10 + Math.round((15 * d) / Math.max(t, 1)), 'Extracting', { done: d, total: t }),
     }),
