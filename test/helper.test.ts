@@ -2,13 +2,14 @@
 // prints garbage fails its job with a clear error, invalid parameters are refused by the helper.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRunner, type Runner } from '../runtime/main.ts';
 import { helperCommand, PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { assertRootOnly, elevatedFrom } from '../runtime/helper/trust.ts';
+import { handOverStorage, sudoCaller } from '../runtime/helper/handover.ts';
 import { getJob, getJobLog, listEvents, lockHolder } from '../state/jobs.ts';
 import { getTask } from '../functions/tasks.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
@@ -165,6 +166,35 @@ describe('helper', () => {
       chownSync(cfg, 0, 0);
       r = ask(); // root's alone: the request is served
       assert.equal(r.ev.type, 'result', JSON.stringify(r.ev));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('elevated by sudo, the helper hands the storage dir and its archives to the runner\'s user', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+    assert.equal(sudoCaller({}, 0), null, 'not elevated: nothing to hand over');
+    assert.equal(sudoCaller({ SUDO_UID: '1000', SUDO_GID: '1000' }, 1000), null, 'not root: nothing to hand over');
+    const caller = sudoCaller({ SUDO_UID: '65534', SUDO_GID: '65533' }, 0);
+    assert.deepEqual(caller, { uid: 65534, gid: 65533 });
+    const dir = mkdtempSync(join(tmpdir(), 'keeper-handover-'));
+    try {
+      const storage = join(dir, 'storage');
+      mkdirSync(storage, { mode: 0o700 });
+      writeFileSync(join(storage, 'a.tar.gz'), 'x', { mode: 0o600 });
+      writeFileSync(join(storage, 'a.tar.gz.json'), '{}', { mode: 0o600 });
+      mkdirSync(join(storage, 'sub'));
+      writeFileSync(join(dir, 'outside'), 'root keeps this');
+      symlinkSync(join(dir, 'outside'), join(storage, 'link'));
+      assert.equal(handOverStorage(storage, caller), 3);
+      for (const f of ['', 'a.tar.gz', 'a.tar.gz.json']) {
+        const st = statSync(join(storage, f));
+        assert.deepEqual([st.uid, st.gid], [65534, 65533], f || 'storage dir');
+      }
+      assert.equal(statSync(join(storage, 'a.tar.gz')).mode & 0o777, 0o600, 'modes unchanged');
+      assert.equal(statSync(join(storage, 'sub')).uid, 0, 'only the files directly in the dir');
+      assert.equal(statSync(join(dir, 'outside')).uid, 0, 'a link is never followed');
+      assert.equal(handOverStorage(storage, caller), 0, 'idempotent');
+      assert.equal(handOverStorage(join(dir, 'missing'), caller), 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,6 +10,8 @@ import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { finishJob, recordEvent } from '../../state/jobs.ts';
 import { getTask } from '../../functions/tasks.ts';
 import { assertRootOnly, elevatedFrom } from './trust.ts';
+import { handOverStorage, sudoCaller } from './handover.ts';
+import { getSettings } from '../../state/settings.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
@@ -180,7 +182,16 @@ async function main(): Promise<number> {
   };
 
   try {
-    const out = await task.run(ctx, p.output).finally(flushProgress);
+    const out = await task.run(ctx, p.output).finally(() => {
+      flushProgress();
+      // before the result goes out: the runner may stream the new archive at once
+      try {
+        const caller = sudoCaller();
+        if (caller && ledger) handOverStorage(getSettings(ledger, config.paths.storage).backup_storage_path, caller);
+      } catch (e) {
+        ctx.log('warn', `could not hand the storage dir to the runner's user: ${(e as Error).message}`);
+      }
+    });
     if (isOutcome(out)) emit({ type: 'result', status: out.status, result: out.result ?? null });
     else emit({ type: 'result', status: 'succeeded', result: out ?? null });
     return 0;
