@@ -3,6 +3,7 @@
 // the children it waited for, when we reap it), own CPU for in-process work (process.cpuUsage), peak RSS
 // of a process tree (VmHWM sampled from /proc), and order statistics.
 import { readFileSync, readdirSync } from 'node:fs';
+import { HELPER_BUNDLE } from '../../runtime/helper/bundle.ts';
 
 /** clock ticks per second of /proc/<pid>/stat times (USER_HZ is 100 on Linux) */
 const HZ = 100;
@@ -72,7 +73,7 @@ function status(pid: number): { hwm: number; rss: number } | null {
 function label(pid: number): string {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    if (argv.some((a) => a.endsWith('runtime/helper/main.ts'))) return 'helper';
+    if (argv.some((a) => a === HELPER_BUNDLE || a.endsWith('runtime/helper/main.ts'))) return 'helper';
     if (argv.some((a) => a.endsWith('scripts/keeper.ts'))) return 'cli';
     const script = argv.slice(1).find((a) => /\.(ts|mjs|js)$/.test(a) && !a.includes('node_modules'));
     return (script ?? argv[0] ?? '?').split('/').pop()!;
