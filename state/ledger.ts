@@ -131,6 +131,11 @@ const MIGRATIONS: string[] = [
   ALTER TABLE update_history ADD COLUMN details_json TEXT;
   CREATE INDEX update_history_started ON update_history(started_at);
   `,
+  // a download made with a link is audited as the admin who asked for the link
+  `
+  ALTER TABLE download_tokens ADD COLUMN actor_id INTEGER;
+  ALTER TABLE download_tokens ADD COLUMN actor_name TEXT;
+  `,
 ];
 
 export function ledgerPath(stateDir: string): string {

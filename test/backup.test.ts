@@ -449,6 +449,12 @@ describe('backup', () => {
     assert.equal((await runner.request(`/api/phpborg-backup/${newest.id}/download?token=nope`)).status, 401);
     const row = runner.ledger.prepare('SELECT token_hash FROM download_tokens').all() as { token_hash: string }[];
     assert.ok(row.every((r) => r.token_hash !== tk.token), 'tokens are stored hashed');
+    const dlAudit = runner.ledger
+      .prepare("SELECT actor_name FROM audit_log WHERE action = 'backup.download' ORDER BY id DESC LIMIT 1")
+      .get() as { actor_name: string };
+    assert.notEqual(dlAudit.actor_name, 'download-token', 'a link download is audited as the admin who asked for the link');
+    const viaHeader = runner.ledger.prepare("SELECT actor_name FROM audit_log WHERE action = 'backup.download' ORDER BY id ASC LIMIT 1").get() as { actor_name: string };
+    assert.equal(dlAudit.actor_name, viaHeader.actor_name);
 
     // settings: the passphrase is write-only; a wrong value → 422 naming the key, nothing changed
     const s = (await (await api('/api/phpborg-backup/settings')).json()) as Record<string, unknown>;

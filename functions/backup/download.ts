@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { Context, Next } from 'hono';
 import type { AppEnv } from '../../runtime/bindings.ts';
+import type { Actor } from '../../runtime/task.ts';
 import { requireAdmin } from '../../runtime/auth.ts';
 import { HttpError } from '../../runtime/errors.ts';
 import type { Ledger } from '../../state/ledger.ts';
@@ -17,29 +18,32 @@ export const DOWNLOAD_TOKEN_TTL_S = 300;
 
 const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 
-export function issueDownloadToken(ledger: Ledger, backupId: number, now: Date): { token: string; expires_at: string } {
+export function issueDownloadToken(ledger: Ledger, backupId: number, actor: Actor, now: Date): { token: string; expires_at: string } {
   const token = randomBytes(32).toString('base64url');
   const expires_at = new Date(now.getTime() + DOWNLOAD_TOKEN_TTL_S * 1000).toISOString();
   ledger.transaction(() => {
     ledger.prepare('DELETE FROM download_tokens WHERE expires_at < ?').run(now.toISOString());
-    ledger.prepare('INSERT INTO download_tokens (token_hash, backup_id, expires_at) VALUES (?, ?, ?)').run(hashToken(token), backupId, expires_at);
+    ledger
+      .prepare('INSERT INTO download_tokens (token_hash, backup_id, expires_at, actor_id, actor_name) VALUES (?, ?, ?, ?, ?)')
+      .run(hashToken(token), backupId, expires_at, actor.id, actor.name);
   })();
   return { token, expires_at };
 }
 
-/** Whether `token` opens backup `backupId` now. */
-export function checkDownloadToken(ledger: Ledger, backupId: number, token: string, now: Date): boolean {
-  const row = ledger.prepare('SELECT backup_id, expires_at FROM download_tokens WHERE token_hash = ?').get(hashToken(token)) as
-    | { backup_id: number; expires_at: string }
+/** The admin who asked for `token` when it opens backup `backupId` now, else null. */
+export function checkDownloadToken(ledger: Ledger, backupId: number, token: string, now: Date): Actor | null {
+  const row = ledger.prepare('SELECT backup_id, expires_at, actor_id, actor_name FROM download_tokens WHERE token_hash = ?').get(hashToken(token)) as
+    | { backup_id: number; expires_at: string; actor_id: number | null; actor_name: string | null }
     | undefined;
-  return !!row && row.backup_id === backupId && row.expires_at > now.toISOString();
+  if (!row || row.backup_id !== backupId || row.expires_at <= now.toISOString()) return null;
+  return { id: row.actor_id, name: row.actor_name ?? 'download-token' };
 }
 
 /** POST /api/phpborg-backup/:id/download-token → {token, url, expires_at} */
 export function downloadTokenHandler(c: Context<AppEnv>): Response {
   const row = backupParam(c);
   if (row.status !== 'succeeded') throw new HttpError(409, 'not_available', `backup ${row.id} is ${row.status}: there is no file to download`);
-  const t = issueDownloadToken(c.env.ledger, row.id, c.env.clock.now());
+  const t = issueDownloadToken(c.env.ledger, row.id, c.var.actor, c.env.clock.now());
   return c.json({ ...t, url: `/api/phpborg-backup/${row.id}/download?token=${encodeURIComponent(t.token)}` }, 201);
 }
 
@@ -48,10 +52,11 @@ export async function downloadGuard(c: Context<AppEnv>, next: Next): Promise<Res
   const token = c.req.query('token');
   if (token === undefined) return requireAdmin(c, next);
   const id = Number(c.req.param('id'));
-  if (!Number.isSafeInteger(id) || !checkDownloadToken(c.env.ledger, id, token, c.env.clock.now())) {
+  const actor = Number.isSafeInteger(id) ? checkDownloadToken(c.env.ledger, id, token, c.env.clock.now()) : null;
+  if (!actor) {
     throw new HttpError(401, 'invalid_token', 'the download link is invalid or expired; ask for a new one (POST /api/phpborg-backup/:id/download-token)');
   }
-  c.set('actor', { id: null, name: 'download-token' });
+  c.set('actor', actor);
   await next();
 }
 
