@@ -130,7 +130,9 @@ async function main(): Promise<void> {
   const runner = await createRunner(config, configPath, {
     graceMs: process.env.KEEPER_SHUTDOWN_GRACE_MS ? Number(process.env.KEEPER_SHUTDOWN_GRACE_MS) : undefined,
   });
-  const serving = await startServer(runner, { host: host ?? config.server.host, port: portEnv !== undefined ? Number(portEnv) : config.server.port });
+  // the demo listens where the README says (8787), not on the sandbox's own free port
+  const port = portEnv !== undefined ? Number(portEnv) : demoDir ? 8787 : config.server.port;
+  const serving = await startServer(runner, { host: host ?? config.server.host, port });
   console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
   // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
   const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
