@@ -11,6 +11,7 @@ import { checkTask } from './update/check.task.ts';
 import { applyTask } from './update/apply.task.ts';
 import { rollbackPreviewTask, rollbackTask } from './update/rollback.task.ts';
 import { setupRestoreTask } from './setup/restore.task.ts';
+import { recoverTask } from './operation/recover.task.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
@@ -28,6 +29,8 @@ const tasks: Record<string, TaskDef> = {
   'update.rollback_preview': rollbackPreviewTask,
   // setup
   'setup.restore': setupRestoreTask,
+  // recovery of an operation whose process died
+  'operation.recover': recoverTask,
 };
 
 /** The task named `name`; test-only tasks are visible only with KEEPER_TEST_TASKS=1 in this process. */

@@ -8,7 +8,8 @@ import type { Ledger } from '../state/ledger.ts';
 import { HttpError } from './errors.ts';
 import { spawnHelper, type HelperHandle } from './helper/spawn.ts';
 import type { HelperEvent } from './helper/protocol.ts';
-import { appendLog, createJob, finishJob, getJob, isFinal, markRunning, recordEvent, type JobError, type JobView } from '../state/jobs.ts';
+import { appendLog, createJob, finishJob, getJob, isFinal, markRunning, recordEvent, setHelperPid, type JobError, type JobView } from '../state/jobs.ts';
+import { orphanedOperations, RECOVER_TASK } from './operation/recovery.ts';
 import { audit } from '../state/audit.ts';
 import { getTask } from '../functions/tasks.ts';
 
@@ -36,7 +37,15 @@ export interface JobsRuntime extends Jobs {
   running(): string[];
   /** Refuses new jobs, waits (bounded) for running helpers, marks the rest interrupted. */
   shutdown(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }>;
+  /**
+   * Starts the recovery of every operation whose process is gone: in its own job when that job is
+   * still open, else in a new `operation.recover` job. Returns the jobs now recovering.
+   */
+  recoverOrphans(): string[];
 }
+
+/** Who recovery jobs started by keeper itself are attributed to. */
+const KEEPER_ACTOR: Actor = { id: null, name: 'keeper' };
 
 export interface JobsOptions {
   config: KeeperConfig;
@@ -46,6 +55,9 @@ export interface JobsOptions {
   /** task lookup; defaults to the registry in functions/tasks.ts */
   tasks?: (name: string) => TaskDef | undefined;
 }
+
+// a recovery that itself keeps dying is not retried for ever: the entry is reported instead
+const MAX_RECOVERIES = 3;
 
 export function createJobs(opts: JobsOptions): JobsRuntime {
   const { config, configPath, ledger } = opts;
@@ -88,7 +100,14 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
     }
   };
 
-  const runHelper = (jobId: string, task: string, params: unknown, actor: Actor) => {
+  // a helper that died without a result and left an operation open: the job goes on with its recovery
+  const recoverJob = (jobId: string, operationIds: number[], actor: Actor, why: string) => {
+    const seq = recordEvent(ledger, jobId, { type: 'log', level: 'error', message: `${why}: recovering the install` }, now());
+    publish(jobId, seq);
+    runHelper(jobId, RECOVER_TASK, { operation_ids: operationIds }, actor, { takeover: true });
+  };
+
+  const runHelper = (jobId: string, task: string, params: unknown, actor: Actor, o: { takeover?: boolean } = {}) => {
     let terminal: HelperEvent | null = null;
     let stderrTail = '';
     const handle = spawnHelper(
@@ -110,8 +129,11 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
           appendLog(ledger, jobId, text);
         },
       },
+      // fault injection (tests) never reaches a recovery
+      o.takeover || task === RECOVER_TASK ? { fault: false } : {},
     );
-    markRunning(ledger, jobId, handle.pid ?? null, now());
+    if (o.takeover) setHelperPid(ledger, jobId, handle.pid ?? null);
+    else markRunning(ledger, jobId, handle.pid ?? null, now());
     const done = handle.exited.then(async (exit) => {
       if (released.has(jobId)) return;
       const t = terminal as HelperEvent | null;
@@ -128,6 +150,11 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
         await finish(jobId, { status: 'failed', error }, t);
       } else {
         const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code} without a result`;
+        const orphans = closing ? undefined : orphanedOperations(ledger).get(jobId);
+        if (orphans?.length && orphans.every((e) => e.recoveries < MAX_RECOVERIES)) {
+          recoverJob(jobId, orphans.map((e) => e.id), actor, `the helper ${how} during ${orphans[0].step ?? task}`);
+          return;
+        }
         const last = stderrTail.trim().split('\n').slice(-3).join(' | ');
         const error: JobError = {
           code: 'helper_crashed',
@@ -137,11 +164,12 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
         await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });
       }
     });
-    const entry = {
+    const entry: { handle: HelperHandle; done: Promise<void> } = {
       handle,
       // wake waiters once more when the finished listeners (mail…) are done too
       done: done.finally(() => {
-        helpers.delete(jobId);
+        // a recovery helper may have taken the job over meanwhile
+        if (helpers.get(jobId) === entry) helpers.delete(jobId);
         publish(jobId, 0);
       }),
     };
@@ -211,6 +239,23 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
 
     running() {
       return [...helpers.keys()];
+    },
+
+    recoverOrphans() {
+      if (closing) return [];
+      const started: string[] = [];
+      for (const [jobId, entries] of orphanedOperations(ledger)) {
+        const ids = entries.map((e) => e.id);
+        if (jobId && !helpers.has(jobId)) {
+          const job = getJob(ledger, jobId)!;
+          recoverJob(jobId, ids, job.actor, `the process of this job is gone (it stopped during ${entries[0].step ?? job.type})`);
+          started.push(jobId);
+        } else if (!jobId && lookup(RECOVER_TASK)) {
+          const r = jobs.start(RECOVER_TASK, { operation_ids: ids }, KEEPER_ACTOR);
+          if (r.ok) started.push(r.jobId);
+        }
+      }
+      return started;
     },
 
     async shutdown(graceMs) {

@@ -17,6 +17,8 @@ import { recoverAtStart } from './recover.ts';
 import { phpborgDb } from '../state/phpborg-db.ts';
 import { prepareSetupToken } from '../functions/setup/state.ts';
 
+const RECOVERY_WATCH_MS = 3000;
+
 export interface RunnerOptions {
   now?: () => Date;
   /** ms to wait for running helpers at shutdown before marking their jobs interrupted */
@@ -42,13 +44,16 @@ export async function createRunner(config: KeeperConfig, configPath: string, opt
   const log = opts.log ?? ((l: string) => console.error(`[keeper] ${l}`));
   const now = opts.now ?? (() => new Date());
   const ledger = openLedger(ledgerPath(config.paths.state));
-  await recoverAtStart(config, ledger, log, now());
-
   const jobs = createJobs({ config, configPath, ledger, now });
+  recoverAtStart(ledger, jobs, log, now());
   const phpborg = phpborgDb(config);
   const bindings: Bindings = { config, configPath, ledger, phpborg, jobs, clock: { now } };
   await bootHooks({ config, configPath, ledger });
   const stops = opts.services === false ? [] : await startServices(bindings);
+  // a helper this runner no longer follows (it outlived an earlier runner) may die later: look again
+  const watch = setInterval(() => jobs.recoverOrphans(), RECOVERY_WATCH_MS);
+  watch.unref();
+  stops.push(() => clearInterval(watch));
   const app = createApp();
 
   let closed = false;

@@ -1,9 +1,6 @@
-// The maintenance window (design.md §4): drain phpBorg's running jobs, stop the units, do the work,
-// start the units again whatever failed. Journaled in the ledger before anything is stopped, so a
-// helper that dies mid-window is undone by the runner's next start (recoverMaintenance).
-// Backup, restore, update and rollback all use this module for their stop/start.
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+// The maintenance window: drain phpBorg's running jobs, stop the units, do the work, start the units
+// again whatever failed. The units are journaled (state/operations.ts) before they are stopped, so
+// if the helper dies mid-window, recovery starts them again.
 import type { KeeperConfig } from './config.ts';
 import type { PhpborgEnv } from './install.ts';
 import { maintenanceUnits } from './install.ts';
@@ -11,16 +8,7 @@ import { runningJobs } from './mariadb.ts';
 import { serviceManager, type ServiceManager } from './service-manager.ts';
 import { TaskError, type ProgressParams } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
-import {
-  closeJournal,
-  getJournal,
-  journalUnitsStarted,
-  journalUnitsStopping,
-  openJournal,
-  openJournalEntries,
-  type JournalEntry,
-} from '../state/journal.ts';
-import { removePartials } from '../functions/archive/write.ts';
+import { unitsStarted, unitsStopping } from '../state/operations.ts';
 
 type Progress = (step: string, percent: number, message: string, params?: ProgressParams) => void;
 
@@ -106,9 +94,8 @@ export interface WindowOptions {
   config: KeeperConfig;
   ledger: Ledger;
   env: Pick<PhpborgEnv, 'WORKER_POOL_SIZE'>;
-  /** the journal entry to record in (openJournal); a new one is opened (and closed) when absent */
-  journalId?: number;
-  jobId?: string | null;
+  /** the operation journal entry the units are recorded in */
+  journalId: number;
   /** default: maintenanceUnits(config, env) */
   units?: string[];
   /** stop only units that are active now and restart only those (default true) */
@@ -123,16 +110,14 @@ export interface WindowOptions {
 /**
  * Stops the units, runs fn, starts the units again whatever happened; the window (stop → start done)
  * is measured. The journal records the units before they are stopped. If starting fails, that error
- * wins and the journal stays open, so recovery will try again.
+ * wins and the journal keeps the units as stopped, so recovery tries again.
  */
 export async function withUnitsStopped<T>(o: WindowOptions, fn: () => Promise<T>): Promise<{ value: T; window: MaintenanceWindow }> {
   const sm = serviceManager(o.config);
   const all = o.units ?? maintenanceUnits(o.config, o.env);
   const units = o.onlyActive === false ? all : await activeUnits(sm, all);
   const steps = o.steps ?? { stop: 'maintenance.stop_units', start: 'maintenance.start_units' };
-  const ownJournal = o.journalId === undefined;
-  const journalId = o.journalId ?? openJournal(o.ledger, { jobId: o.jobId ?? null, units });
-  journalUnitsStopping(o.ledger, journalId, units);
+  unitsStopping(o.ledger, o.journalId, units);
 
   const t0 = performance.now();
   const started_at = new Date();
@@ -149,7 +134,7 @@ export async function withUnitsStopped<T>(o: WindowOptions, fn: () => Promise<T>
   let startError: Error | null = null;
   try {
     await sm.start(units);
-    journalUnitsStarted(o.ledger, journalId);
+    unitsStarted(o.ledger, o.journalId);
   } catch (e) {
     startError = e as Error;
   }
@@ -161,15 +146,15 @@ export async function withUnitsStopped<T>(o: WindowOptions, fn: () => Promise<T>
   };
   o.onWindow?.(window);
   if (startError) {
-    const also = failure ? ` (after: ${(failure as Error).message})` : '';
     throw new TaskError(
       'units_not_started',
-      `could not start ${units.join(', ')} again: ${startError.message}${also}. The runner retries at its next start; ` +
+      `could not start ${units.join(', ')} again: ${startError.message}. keeper retries when this operation is recovered; ` +
         `or run: ${[...o.config.service_manager, 'start', ...units].join(' ')}`,
       steps.start,
+      undefined,
+      { cause: failure ?? startError },
     );
   }
-  if (ownJournal) closeJournal(o.ledger, journalId);
   if (failure) throw failure;
   return { value: value as T, window };
 }
@@ -178,88 +163,3 @@ async function activeUnits(sm: ServiceManager, units: string[]): Promise<string[
   const states = await Promise.all(units.map((u) => sm.isActive(u)));
   return units.filter((_, i) => states[i]);
 }
-
-export interface RecoveredEntry {
-  journal_id: number;
-  job_id: string | null;
-  units_started: string[];
-  removed: string[];
-  errors: string[];
-}
-
-/** Whether a process exists (signal 0). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A job is alive when its row is not final and its helper process (when recorded) still exists. */
-export function jobAlive(ledger: Ledger, jobId: string | null): boolean {
-  if (!jobId) return false;
-  const j = ledger.prepare('SELECT status, helper_pid FROM jobs WHERE id = ?').get(jobId) as
-    | { status: string; helper_pid: number | null }
-    | undefined;
-  if (!j || !['queued', 'running'].includes(j.status)) return false;
-  return j.helper_pid === null ? j.status === 'queued' : pidAlive(j.helper_pid);
-}
-
-/**
- * Called by the runner at start (and by the CLI): for every journal entry left open by a job that is
- * no longer alive, start its units again if it had stopped them, remove its temporary files and the
- * archive writer's partial files, mark its unfinished catalog rows failed, and close the entry.
- */
-export async function recoverMaintenance(
-  config: KeeperConfig,
-  ledger: Ledger,
-  opts: { isAlive?: (jobId: string | null) => boolean } = {},
-): Promise<RecoveredEntry[]> {
-  const alive = opts.isAlive ?? ((id: string | null) => jobAlive(ledger, id));
-  const out: RecoveredEntry[] = [];
-  for (const e of openJournalEntries(ledger)) {
-    if (alive(e.job_id)) continue;
-    out.push(await recoverEntry(config, ledger, e));
-  }
-  return out;
-}
-
-async function recoverEntry(config: KeeperConfig, ledger: Ledger, e: JournalEntry): Promise<RecoveredEntry> {
-  const r: RecoveredEntry = { journal_id: e.id, job_id: e.job_id, units_started: [], removed: [], errors: [] };
-  if (e.state === 'units_stopped' && e.units.length) {
-    try {
-      await serviceManager(config).start(e.units);
-      r.units_started = e.units;
-      journalUnitsStarted(ledger, e.id);
-    } catch (err) {
-      r.errors.push(`start ${e.units.join(' ')}: ${(err as Error).message}`);
-    }
-  }
-  const dirs = new Set<string>();
-  for (const f of e.temp_files) {
-    try {
-      await rm(f, { recursive: true, force: true });
-      r.removed.push(f);
-      dirs.add(dirname(f));
-    } catch (err) {
-      r.errors.push(`remove ${f}: ${(err as Error).message}`);
-    }
-  }
-  for (const d of dirs) {
-    try {
-      r.removed.push(...(await removePartials(d)));
-    } catch (err) {
-      r.errors.push(`partials in ${d}: ${(err as Error).message}`);
-    }
-  }
-  if (e.job_id) {
-    ledger.prepare("UPDATE phpborg_backups SET status = 'failed' WHERE job_id = ? AND status = 'creating'").run(e.job_id);
-  }
-  if (r.errors.length === 0 || !r.errors.some((x) => x.startsWith('start '))) closeJournal(ledger, e.id, 'recovered');
-  return r;
-}
-
-/** The journal entry as it stands (for tests and status). */
-export { getJournal };

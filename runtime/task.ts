@@ -48,15 +48,27 @@ export function isOutcome<R>(x: unknown): x is TaskOutcome<R> {
     ((x as { status: unknown }).status === 'succeeded' || (x as { status: unknown }).status === 'rolled_back');
 }
 
-/** A failure with a stable code and the step it happened at; details reach the job's error JSON. */
+/**
+ * The one error type of tasks and operations: a stable code, the step it happened at, details for the
+ * job's error JSON, whether the live install was changed (false: "nothing was changed" is rendered once,
+ * at the edge; undefined: the task changes nothing anyway) and the underlying error as `cause`.
+ */
 export class TaskError extends Error {
+  readonly changed: boolean | undefined;
   constructor(
     readonly code: string,
     message: string,
     readonly step?: string,
     readonly details?: unknown,
+    opts: { changed?: boolean; cause?: unknown } = {},
   ) {
-    super(message);
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'TaskError';
+    this.changed = opts.changed;
   }
+}
+
+/** The message a user reads: the error's own, plus "nothing was changed" when that is known. */
+export function renderTaskError(e: TaskError): string {
+  return e.changed === false ? `${e.message}; nothing was changed` : e.message;
 }

@@ -291,7 +291,7 @@ async function main(argv: string[]): Promise<number> {
     actor: { id: null, name: `emergency:${cliActor().name.replace(/^cli:/, '')}` },
     signal: ac.signal,
     ui: {
-      step: (n, total, text) => out(`[${n}/${total}] ${text}...`),
+      step: (n, total, key, text) => out(`[${n}/${total}] ${key}: ${text}...`),
       detail: (t) => out(`      ${t}`),
     },
   });

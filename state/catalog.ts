@@ -143,6 +143,11 @@ export function markFailed(ledger: Ledger, id: number, fields: Partial<Pick<Comp
     .run(fields.maintenance_window_ms ?? null, id);
 }
 
+/** Catalog rows a job left `creating` (its process died mid-backup) become failed. */
+export function failUnfinished(ledger: Ledger, jobId: string): void {
+  ledger.prepare("UPDATE phpborg_backups SET status = 'failed' WHERE job_id = ? AND status = 'creating'").run(jobId);
+}
+
 export function getBackup(ledger: Ledger, id: number): BackupRow | null {
   const r = ledger.prepare('SELECT * FROM phpborg_backups WHERE id = ?').get(id) as Raw | undefined;
   return r ? fromRaw(r) : null;

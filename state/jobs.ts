@@ -213,6 +213,11 @@ export function markRunning(ledger: Ledger, id: string, pid: number | null, now 
     .run(pid, now.toISOString(), id);
 }
 
+/** Another helper takes over a running job (recovery after its first helper died). */
+export function setHelperPid(ledger: Ledger, id: string, pid: number | null): void {
+  ledger.prepare(`UPDATE jobs SET helper_pid = ? WHERE id = ? AND status IN ('queued', 'running')`).run(pid, id);
+}
+
 const LOG_CAP = 2_000_000;
 
 /** Appends to the job log, keeping its tail when it grows past ~2 MB. */

@@ -136,6 +136,35 @@ const MIGRATIONS: string[] = [
   ALTER TABLE download_tokens ADD COLUMN actor_id INTEGER;
   ALTER TABLE download_tokens ADD COLUMN actor_name TEXT;
   `,
+  // the write-ahead operation journal replaces the maintenance journal (units + temp files only);
+  // an entry a dead helper left open keeps its units and temporaries so recovery still finds them
+  `
+  CREATE TABLE operations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    kind TEXT NOT NULL,
+    pid INTEGER,
+    status TEXT NOT NULL,
+    step TEXT,
+    steps_json TEXT NOT NULL DEFAULT '[]',
+    safety_json TEXT,
+    target_json TEXT,
+    touched_json TEXT NOT NULL DEFAULT '[]',
+    temp_json TEXT NOT NULL DEFAULT '[]',
+    units_json TEXT NOT NULL DEFAULT '[]',
+    units_stopped INTEGER NOT NULL DEFAULT 0,
+    recoveries INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    opened_at TEXT NOT NULL,
+    closed_at TEXT
+  );
+  CREATE INDEX operations_job ON operations(job_id);
+  CREATE INDEX operations_status ON operations(status);
+  INSERT INTO operations (job_id, kind, status, temp_json, units_json, units_stopped, opened_at)
+    SELECT job_id, 'backup', 'open', temp_files_json, units_json, CASE state WHEN 'units_stopped' THEN 1 ELSE 0 END, opened_at
+    FROM maintenance_journal WHERE state NOT IN ('closed', 'recovered');
+  DROP TABLE maintenance_journal;
+  `,
 ];
 
 export function ledgerPath(stateDir: string): string {

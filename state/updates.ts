@@ -101,6 +101,12 @@ export function lastSucceededUpdate(db: Ledger): UpdateRow | null {
   return r ? fromRaw(r) : null;
 }
 
+/** The history row a job is writing (an update or a manual rollback), if any. */
+export function updateOfJob(db: Ledger, jobId: string): UpdateRow | null {
+  const r = db.prepare('SELECT * FROM update_history WHERE job_id = ? ORDER BY id DESC LIMIT 1').get(jobId) as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
 /** Backup ids of pre-update backups referenced by earlier history rows (to unpin after a success). */
 export function olderUpdateBackupIds(db: Ledger, beforeId: number): number[] {
   return (

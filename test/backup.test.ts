@@ -4,15 +4,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner, type Runner } from '../runtime/main.ts';
 import { run } from '../runtime/exec.ts';
 import { maintenanceUnits } from '../runtime/install.ts';
-import { getJob, listEvents, type JobView } from '../state/jobs.ts';
+import { getJob, listEvents, listJobs, type JobView } from '../state/jobs.ts';
 import { getBackup, insertBackup, listBackups, markSucceeded, setPinned } from '../state/catalog.ts';
-import { journalUnitsStopping, openJournal, openJournalEntries } from '../state/journal.ts';
+import { openOperation, openOperations, unitsStopping } from '../state/operations.ts';
 import { ledgerPath, openLedger } from '../state/ledger.ts';
 import { listAudit } from '../state/audit.ts';
 import { codeExcluder } from '../functions/backup/sources.ts';
@@ -288,10 +289,10 @@ describe('backup', () => {
     const row = listBackups(runner.ledger).find((b) => b.job_id === job_id)!;
     assert.equal(row.status, 'failed');
     assert.deepEqual(storageNames().sort(), before.sort(), 'no file left behind');
-    assert.equal(openJournalEntries(runner.ledger).length, 0);
+    assert.equal(openOperations(runner.ledger).length, 0);
   });
 
-  test('a helper killed mid-archive leaves nothing that looks complete; the next start cleans up', async () => {
+  test('a helper killed mid-archive is recovered at once: nothing that looks complete, no partial, the job says so', async () => {
     // a big incompressible file makes the archive step last long enough to be interrupted
     const big = join(sb.config.paths.code, 'releases', 'kill-test.bin');
     writeFileSync(big, randomBytes(96 * 1024 * 1024));
@@ -313,20 +314,26 @@ describe('backup', () => {
       assert.notEqual(row.status, 'succeeded');
       assert.ok(!storageNames().includes(row.filename), 'no file under the final name');
       assert.ok(storageNames().every((n) => !n.startsWith('phpborg-backup-') || existsSync(join(sb.config.paths.storage, `${n.replace(/\.(sha256|json)$/, '')}.sha256`))));
-      assert.equal(openJournalEntries(runner.ledger).length, 1, 'the journal still holds the dead helper\'s entry');
-      assert.equal(openJournalEntries(runner.ledger)[0].job_id, job_id);
+      // recovered as soon as the helper was gone: the partial and the dump are removed, the entry closed
+      assert.equal(job.error?.code, 'interrupted', JSON.stringify(job.error));
+      assert.match(job.error!.message, /interrupted at backup\.archive.*nothing was changed/);
+      assert.deepEqual(storageNames().filter((n) => n.startsWith('.') || n.endsWith('.partial')), [], 'temporary files removed');
+      assert.equal(row.status, 'failed');
+      assert.equal(openOperations(runner.ledger).length, 0);
 
-      // and a helper that died INSIDE a window (units stopped, journal open) is undone the same way
-      const orphan = openJournal(runner.ledger, { jobId: 'dead-helper-job' });
-      journalUnitsStopping(runner.ledger, orphan, ['phpborg-worker@2']);
+      // an entry left open by a process that is gone (units stopped) is recovered at the next start
+      const dead = spawnSync('true').pid!;
+      const orphan = openOperation(runner.ledger, { jobId: null, kind: 'backup', pid: dead });
+      unitsStopping(runner.ledger, orphan, ['phpborg-worker@2']);
       assert.equal((await sb.systemctl('stop', 'phpborg-worker@2')).code, 0);
-
-      // the next start of the runner
       await runner.close();
       runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
-      assert.deepEqual(storageNames().filter((n) => n.startsWith('.')), [], 'temporary files removed');
-      assert.equal(getBackup(runner.ledger, row.id)!.status, 'failed');
-      assert.equal(openJournalEntries(runner.ledger).length, 0);
+      const recovery = listJobs(runner.ledger, { type: 'operation.recover', limit: 1 })[0];
+      assert.ok(recovery, 'a recovery job was started');
+      const ended = await runner.jobs.wait(recovery.id, 30_000);
+      assert.equal(ended.status, 'failed');
+      assert.equal(ended.error?.code, 'interrupted');
+      assert.equal(openOperations(runner.ledger).length, 0);
       await unitsActive();
     } finally {
       rmSync(big, { force: true });

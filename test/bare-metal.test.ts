@@ -98,7 +98,7 @@ test('keeper restore --fresh: wrong passphrase refused with nothing laid down; t
   r = await keeper('restore', '--fresh', archive, '--passphrase-file', passFile, '--json');
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const res = lastJson(r.stdout) as { outcome: string; backup_row: { id: number; filename: string; origin: string } | null };
-  assert.equal(res.outcome, 'restored');
+  assert.equal(res.outcome, 'succeeded');
   await restoredEqualsBackup();
 
   // registered in the new ledger, with the archive copied into the storage dir

@@ -62,7 +62,7 @@ describe('which mail a finished job calls for', () => {
     const ledger = openLedger(ledgerPath(inst.config.paths.state));
     try {
       const storage = inst.config.paths.storage;
-      const restored = eventsForJob(ledger, job({ result: { outcome: 'restored', backup: { id: null, filename: 'phpborg-backup-2025-01-20-020000-scheduled.tar.gz' }, safety_backup: { id: 9, filename: 'phpborg-backup-2025-01-24-140000-pre_restore.tar.gz' } } }), storage);
+      const restored = eventsForJob(ledger, job({ result: { outcome: 'succeeded', backup: { id: null, filename: 'phpborg-backup-2025-01-20-020000-scheduled.tar.gz' }, safety_backup: { id: 9, filename: 'phpborg-backup-2025-01-24-140000-pre_restore.tar.gz' } } }), storage);
       assert.equal(restored[0].kind, 'restore_completed');
       const fr = renderMail(restored[0], { lang: 'fr', timezone: 'Europe/Paris' });
       assert.equal(fr.subject, '[phpBorg] Restauration terminée');
@@ -91,7 +91,7 @@ describe('which mail a finished job calls for', () => {
       const upRefused = eventsForJob(ledger, job({ type: 'update.apply', status: 'failed', error: { code: 'dirty', message: 'the git checkout has local changes', step: 'update.precheck' } }), storage);
       assert.equal(renderMail(upRefused[0], { lang: 'en', timezone: 'UTC' }).subject, '[phpBorg] Update Failed — Nothing Changed');
       // a manual update rollback (update.rollback) mails like a restore, naming the update
-      const rbOk = eventsForJob(ledger, job({ type: 'update.rollback', params: { history_id: 4, force: false }, result: { outcome: 'restored', backup: { id: null, filename: 'phpborg-backup-2025-01-20-020000-pre_update.tar.gz' }, safety_backup: null, history_id: 5, update_id: 4 } }), storage);
+      const rbOk = eventsForJob(ledger, job({ type: 'update.rollback', params: { history_id: 4, force: false }, result: { outcome: 'succeeded', backup: { id: null, filename: 'phpborg-backup-2025-01-20-020000-pre_update.tar.gz' }, safety_backup: null, history_id: 5, update_id: 4 } }), storage);
       assert.equal(rbOk.length, 1);
       const rbFr = renderMail(rbOk[0], { lang: 'fr', timezone: 'UTC' });
       assert.equal(rbFr.subject, '[phpBorg] Mise à jour n° 4 annulée');

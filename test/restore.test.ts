@@ -127,7 +127,7 @@ test('backup → change everything → preview names exactly those changes → r
   // the restored unit files were loaded: daemon-reload after the configuration step
   assert.ok(sb.systemctlLog().slice(logFrom).some((l) => / daemon-reload\b.* -> ok$/.test(l)), 'systemctl daemon-reload ran');
   const r = j.result as RestoreResult;
-  assert.equal(r.outcome, 'restored');
+  assert.equal(r.outcome, 'succeeded');
   assert.ok(r.steps.every((s) => s.ok));
 
   const now = await snapshot();
@@ -191,7 +191,7 @@ test('CLI: keeper restore --preview --json, then keeper restore --yes', async ()
   const res = await keeper(['restore', String(first), '--yes', '--json']);
   assert.equal(res.code, 0, res.stderr);
   const out = lastJson(res.stdout) as unknown as RestoreResult;
-  assert.equal(out.outcome, 'restored');
+  assert.equal(out.outcome, 'succeeded');
   // restoring the oldest backup loses none of the newer ones (the broken one, every safety backup)
   const catalogAfter = listBackups(runner.ledger).map((b) => b.id);
   assert.deepEqual(catalogAfter.filter((id) => id !== out.safety_backup!.id).sort(), [...catalogBefore].sort());

@@ -347,7 +347,7 @@ async function rollsBack(how: 'api' | 'cli', failedStep: string, errorRe: RegExp
     assert.equal(j.status, 'rolled_back', JSON.stringify(j.error ?? j.result));
     const r = j.result as ApplyResult;
     assert.equal(r.failed_step, failedStep);
-    assert.equal(r.rollback?.outcome, 'restored');
+    assert.equal(r.rollback?.outcome, 'succeeded');
   } else {
     const cli = await keeper(['update', 'apply', '--yes', '--json']);
     assert.equal(cli.code, 1, 'a rolled-back update is not a success');

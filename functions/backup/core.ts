@@ -10,7 +10,8 @@ import { databaseSizeEstimate, dumpDatabase, readSettingsTable, serverVersion, t
 import { collectVersions, type Versions } from '../../runtime/versions.ts';
 import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/task.ts';
 import { getBackupByFilename, insertBackup, markFailed, sizeHuman } from '../../state/catalog.ts';
-import { closeJournal, journalTempFiles, openJournal } from '../../state/journal.ts';
+import { addTemp, dropTemp } from '../../state/operations.ts';
+import { joinOperation } from '../../runtime/operation/index.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
 import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../archive/format.ts';
 import { ALGO } from '../archive/crypto.ts';
@@ -171,7 +172,11 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
     created_by_name: ctx.actor.name,
     job_id: ctx.jobId,
   });
-  const journalId = openJournal(ctx.ledger, { jobId: ctx.jobId, tempFiles: [dumpFile, join(dir, partialName(fileName))] });
+  // the dump and the partial archive are journaled before they exist: recovery removes them
+  const journal = joinOperation(ctx, 'backup');
+  const journalId = journal.id;
+  const temps = [dumpFile, join(dir, partialName(fileName))];
+  addTemp(ctx.ledger, journalId, temps.map((path) => ({ path })));
 
   let window: MaintenanceWindow | null = null;
   try {
@@ -186,7 +191,6 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
         ledger: ctx.ledger,
         env,
         journalId,
-        jobId: ctx.jobId,
         steps: { stop: `${prefix}.stop_units`, start: `${prefix}.start_units` },
         progress: (s, _p, m, params) => step(s.slice(prefix.length + 1), s.endsWith('stop_units') ? 10 : 30, m, params),
         onWindow: (w) => (window = w),
@@ -250,7 +254,8 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
     // 4. sidecars, 0600, catalog row succeeded — only now does the backup exist
     step('finalize', 94, 'Writing checksums and the catalog entry');
     await finalizeArchive(written, metadata, date, { ledger: ctx.ledger, id });
-    closeJournal(ctx.ledger, journalId);
+    dropTemp(ctx.ledger, journalId, temps);
+    journal.close();
 
     // 5. retention: never fails the backup
     let deleted: { id: number; filename: string }[] = [];
@@ -293,8 +298,9 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
     markFailed(ctx.ledger, id, { maintenance_window_ms: w?.ms });
     await rm(dumpFile, { force: true }).catch(() => {});
     await rm(join(dir, partialName(fileName)), { force: true }).catch(() => {});
-    // units not started: leave the journal open so the runner retries them at its next start
-    if (!(e instanceof TaskError && e.code === 'units_not_started')) closeJournal(ctx.ledger, journalId);
+    dropTemp(ctx.ledger, journalId, temps);
+    // units not started: the entry stays open, so recovery starts them once this process is gone
+    if (!(e instanceof TaskError && e.code === 'units_not_started')) journal.close();
     throw e;
   }
 }

@@ -20,14 +20,16 @@ import { TaskError, type Actor, type TaskContext } from '../../runtime/task.ts';
 import { openLedger, type Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
 import { getSettings } from '../../state/settings.ts';
+import { getBackupByFilename } from '../../state/catalog.ts';
+import { faultPoint } from '../../runtime/operation/index.ts';
 import { ENTRY, isArchiveError, readHead, type Expected } from '../archive/index.ts';
 import { restoreInstall, type RestoreResult, type SafetyRef } from '../restore/apply.ts';
 import { listFromSidecars, registerFound, type FoundBackup, type LedgerState } from './catalog.ts';
 import { takeSafetyCopy, type SafetyCopy } from './safety.ts';
 
 export interface EmergencyUi {
-  /** a numbered step: "[n/N] text" */
-  step(n: number, total: number, text: string): void;
+  /** a numbered step: "[n/N] key: text" */
+  step(n: number, total: number, key: string, text: string): void;
   /** a line under the current step */
   detail(text: string): void;
 }
@@ -60,33 +62,24 @@ export interface EmergencyOutcome {
   nothing_changed: boolean;
 }
 
-/** The numbered steps, in order; restore-core step keys map onto them. */
+/** The numbered steps, in order, with the step keys the restore plan reports (and the job log shows). */
 export const EMERGENCY_STEPS = [
-  'Reading the backup (metadata and its .env)',
-  'Verifying the archive (size, SHA-256, HMAC, gzip, tar, manifest)',
-  'Checking free space and extracting to a staging dir',
-  'Safety copy of the current installation',
-  'Stopping phpBorg services',
-  'Restoring the database',
-  'Restoring the code',
-  'Restoring configuration and SSH keys',
-  'Starting phpBorg services',
-  'Health check',
-  'Recording in the ledger',
+  { key: 'emergency.read', text: 'Reading the backup (metadata and its .env)' },
+  { key: 'restore.verify', text: 'Verifying the archive (size, SHA-256, HMAC, gzip, tar, manifest)' },
+  { key: 'restore.extract', text: 'Checking free space and extracting to a staging dir' },
+  { key: 'restore.safety_backup', text: 'Safety copy of the current installation' },
+  { key: 'restore.stop_units', text: 'Stopping phpBorg services' },
+  { key: 'restore.database', text: 'Restoring the database' },
+  { key: 'restore.code', text: 'Restoring the code' },
+  { key: 'restore.config', text: 'Restoring configuration and SSH keys' },
+  { key: 'restore.start_units', text: 'Starting phpBorg services' },
+  { key: 'restore.health', text: 'Health check' },
+  { key: 'emergency.record', text: 'Recording in the ledger' },
 ] as const;
 
 const STEP_OF: Record<string, number> = {
-  'restore.verify': 2,
+  ...Object.fromEntries(EMERGENCY_STEPS.map((s, i) => [s.key, i + 1])),
   'restore.free_space': 3,
-  'restore.extract': 3,
-  'restore.safety_backup': 4,
-  'restore.stop_units': 5,
-  'restore.database': 6,
-  'restore.code': 7,
-  'restore.config': 8,
-  'restore.start_units': 9,
-  'restore.health': 10,
-  'restore.cleanup': 10,
 };
 
 /** The .env inside the archive, parsed; throws a clear error when absent or incomplete. */
@@ -139,7 +132,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     if (n <= current) return;
     current = n;
     lastDetail = '';
-    ui.step(n, N, EMERGENCY_STEPS[n - 1]);
+    ui.step(n, N, EMERGENCY_STEPS[n - 1].key, EMERGENCY_STEPS[n - 1].text);
   };
   const detail = (t: string) => {
     if (t === lastDetail) return;
@@ -173,7 +166,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
   const opened = await openRunLedger(o, detail);
   const ledger = opened.ledger;
   out.ledger_note = opened.note;
-  const backupId = opened.usable ? (ledger.prepare('SELECT id FROM phpborg_backups WHERE filename = ?').get(o.backup.filename) as { id: number } | undefined)?.id ?? null : null;
+  const backupId = opened.usable ? (getBackupByFilename(ledger, o.backup.filename)?.id ?? null) : null;
 
   const jobId = `emergency-${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}`;
   const ctx: TaskContext = {
@@ -183,13 +176,14 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     actor: o.actor,
     ledger,
     progress(step, _percent, message) {
+      faultPoint(step);
       const n = STEP_OF[step];
       if (step === 'restore.rollback') {
         detail(`ROLLBACK: ${message}`);
         return;
       }
       if (n) enter(n);
-      const header = n ? EMERGENCY_STEPS[n - 1] : '';
+      const header = n ? EMERGENCY_STEPS[n - 1].text : '';
       if (message && message !== header) detail(message);
     },
     log(level, message) {
@@ -249,7 +243,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
         passphrase: o.passphrase,
         expected,
         backupId,
-        safetyBackup: safety,
+        safetyMode: safety,
         safetyType: 'pre_emergency_restore',
         // phpBorg jobs left 'running' by dead workers must not block an emergency: wait the drain
         // timeout, then go on (running processes are never killed)
@@ -260,14 +254,19 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
           const r = await ensureDatabaseAndUser(config, env, detail);
           if (r.server === 'started') detail('MariaDB was down: started it');
         },
-      });
+      }, { kind: 'emergency' });
     } catch (e) {
       const f = describeArchiveFailure(e);
-      out.message = `${f.message}`.includes('nothing was changed') ? f.message : `${f.message}; nothing was changed`;
+      out.message = `${f.message}; nothing was changed`;
       record(ledger, opened.usable, o, out, 'refused', { error: f });
       return out;
     }
     out.restore = restore;
+    if (restore.outcome === 'failed' && !restore.changed) {
+      out.message = `${restore.message}; nothing was changed`;
+      record(ledger, opened.usable, o, out, 'refused', { error: restore.error ?? null });
+      return out;
+    }
     out.nothing_changed = false;
 
     // final health: each unit, database, Redis, HTTP
@@ -279,14 +278,14 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     }
     if (env) out.health = (await checkInstall(config, env)).checks;
     const healthy = out.health.length > 0 && out.health.every((c) => c.ok);
-    out.ok = restore.outcome === 'restored' && healthy;
-    out.message = restore.outcome === 'restored' && !healthy ? `${restore.message}; but the health check fails now` : restore.message;
+    out.ok = restore.outcome === 'succeeded' && healthy;
+    out.message = restore.outcome === 'succeeded' && !healthy ? `${restore.message}; but the health check fails now` : restore.message;
 
     enter(11);
     if (opened.usable) {
       record(ledger, true, o, out, out.ok ? 'succeeded' : restore.outcome, {
         failed_step: restore.failed_step ?? null,
-        error: restore.error ?? null,
+        error: restore.error?.message ?? null,
       });
       detail(`recorded in ${opened.note}`);
     } else detail(`not recorded: ${opened.note}`);

@@ -33,6 +33,11 @@ export function asidePath(target: string, tag: string): string {
   return join(dirname(target), `.${basename(target)}.keeper-old-${tag}`);
 }
 
+/** Where replaceTree copies the new tree before swapping it in. */
+export function incomingPath(target: string, tag: string): string {
+  return join(dirname(target), `.${basename(target)}.keeper-new-${tag}`);
+}
+
 export interface Swap {
   target: string;
   /** the previous tree, moved aside; null when there was none */
@@ -103,7 +108,7 @@ export async function copyTree(src: string, dest: string): Promise<void> {
  */
 export async function replaceTree(src: string | null, target: string, tag: string): Promise<Swap> {
   if (src === null) return swapIn(null, target, tag);
-  const incoming = join(dirname(target), `.${basename(target)}.keeper-new-${tag}`);
+  const incoming = incomingPath(target, tag);
   await rm(incoming, { recursive: true, force: true });
   await mkdir(dirname(target), { recursive: true });
   try {

@@ -2,6 +2,7 @@
 // Ends succeeded (restored), rolled_back (failed, install back to the safety backup) or failed (the
 // rollback failed too: the error says the install's state and the emergency-restore command).
 import * as v from 'valibot';
+import { operationOutcome } from '../../runtime/operation/index.ts';
 import { defineTask, TaskError, type TaskOutcome } from '../../runtime/task.ts';
 import { getSettings } from '../../state/settings.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from './locate.ts';
@@ -24,21 +25,19 @@ export const backupRestoreTask = defineTask({
   maintenance: true,
   params: BackupRestoreParams,
   async run(ctx, p): Promise<RestoreResult | TaskOutcome<RestoreResult>> {
-    const loc = await locateArchive(ctx.config, ctx.ledger, p).catch((e) => {
-      throw e instanceof TaskError ? new TaskError(e.code, `${e.message}; nothing was changed`, 'restore.verify') : e;
+    const loc = await locateArchive(ctx.config, ctx.ledger, p).catch((e: unknown) => {
+      throw e instanceof TaskError ? new TaskError(e.code, e.message, 'restore.verify', undefined, { changed: false, cause: e }) : e;
     });
     const r = await restoreInstall(ctx, {
       file: loc.file,
       passphrase: loc.passphrase,
       expected: loc.expected,
       backupId: loc.backup?.id ?? null,
-      safetyBackup: p.skip_safety_backup ? 'skip' : 'create',
+      safetyMode: p.skip_safety_backup ? 'skip' : 'create',
       safetyType: 'pre_restore',
       force: p.force,
       storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
     });
-    if (r.outcome === 'restored') return r;
-    if (r.outcome === 'rolled_back') return { status: 'rolled_back', result: r };
-    throw new TaskError('restore_failed', r.message, r.failed_step, r);
+    return operationOutcome(r, 'restore_failed');
   },
 });

@@ -9,6 +9,8 @@ import { copyFile, chmod, mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ensureDatabaseAndUser } from '../../runtime/mariadb-admin.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
+import { operationError } from '../../runtime/operation/index.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { audit } from '../../state/audit.ts';
 import { getBackup, type BackupRow } from '../../state/catalog.ts';
@@ -79,14 +81,16 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
   try {
     if (!(await stat(file)).isFile()) throw new Error('not a regular file');
   } catch (e) {
-    throw new TaskError('file_missing', `the archive ${file} cannot be read: ${(e as Error).message}; nothing was changed`, 'setup.check');
+    throw new TaskError('file_missing', `the archive ${file} cannot be read: ${errorMessage(e)}`, 'setup.check', undefined, { changed: false, cause: e });
   }
   const state = await installState(config);
   if (state.initialized) {
     throw new TaskError(
       'already_initialized',
-      `phpBorg is already installed here (${config.paths.code} has a .env and its database answers): use \`keeper restore\` or scripts/emergency-restore; nothing was changed`,
+      `phpBorg is already installed here (${config.paths.code} has a .env and its database answers): use \`keeper restore\` or scripts/emergency-restore`,
       'setup.check',
+      undefined,
+      { changed: false },
     );
   }
   const side = await readSidecar(file).catch(() => null);
@@ -94,7 +98,7 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
   const encrypted = await isEncrypted(file);
   const passphrase = encrypted ? o.passphrase ?? null : null;
   if (encrypted && !passphrase) {
-    throw new TaskError('passphrase_required', `${name} is encrypted: give its passphrase (--passphrase-file F, or the "passphrase" field); nothing was changed`, 'setup.check');
+    throw new TaskError('passphrase_required', `${name} is encrypted: give its passphrase (--passphrase-file F, or the "passphrase" field)`, 'setup.check', undefined, { changed: false });
   }
   ctx.progress('setup.check', 2, `Reading the backup's .env (${state.reason ?? 'not initialized'})`);
   let backupEnv;
@@ -105,23 +109,29 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
     metadata = r.head.metadata;
   } catch (e) {
     const f = describeArchiveFailure(e);
-    throw new TaskError(f.code, `${name} cannot be restored: ${f.message}; nothing was changed`, 'setup.check');
+    throw new TaskError(f.code, `${name} cannot be restored: ${f.message}`, 'setup.check', undefined, { changed: false, cause: e });
   }
 
-  const r = await restoreInstall(ctx, {
-    file,
-    passphrase,
-    expected,
-    safetyBackup: 'skip',
-    env: backupEnv,
-    storageDir: config.paths.storage,
-    nothingRunning: true,
-    percent: [3, 97],
-    prepareDatabase: async (env) => {
-      const d = await ensureDatabaseAndUser(config, env, (m) => ctx.log('info', m));
-      ctx.progress('restore.database', 52, `Database ${env.DB_NAME}${d.database_created ? ' created' : ''}${d.user_created ? `, user ${env.DB_USER} created` : ''}`);
+  const r = await restoreInstall(
+    ctx,
+    {
+      file,
+      passphrase,
+      expected,
+      backupId: null,
+      // nothing to keep on a bare machine; interrupted, the restore of this archive is finished forward
+      safetyMode: 'skip',
+      recoverTo: { id: null, file, filename: name },
+      env: backupEnv,
+      storageDir: config.paths.storage,
+      nothingRunning: true,
+      prepareDatabase: async (env) => {
+        const d = await ensureDatabaseAndUser(config, env, (m) => ctx.log('info', m));
+        ctx.log('info', `database ${env.DB_NAME}${d.database_created ? ' created' : ''}${d.user_created ? `, user ${env.DB_USER} created` : ''}`);
+      },
     },
-  });
+    { kind: 'bare_metal', percent: [3, 97] },
+  );
 
   ctx.progress('setup.register', 98, 'Registering the archive in the catalog');
   const row = await register(ctx, file, metadata, passphrase, o.origin ?? 'fresh');
@@ -136,9 +146,7 @@ export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Pr
   } catch {
     /* the job row records the outcome anyway */
   }
-  if (r.outcome !== 'restored') {
-    throw new TaskError('restore_failed', r.message, r.failed_step, r);
-  }
+  if (r.outcome !== 'succeeded') throw operationError(r, 'restore_failed');
   ctx.progress('setup.done', 100, `phpBorg restored from ${name}`);
   return { ...r, backup_row: row };
 }

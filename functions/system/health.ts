@@ -7,7 +7,9 @@ import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { verifyAdminToken } from '../../runtime/auth.ts';
 import { probeRedis, timed, type Check } from '../../runtime/probes.ts';
+import type { Ledger } from '../../state/ledger.ts';
 import { schemaVersion } from '../../state/ledger.ts';
+import { inconsistentOperation } from '../../state/operations.ts';
 import { getSettings } from '../../state/settings.ts';
 
 const started = Date.now();
@@ -17,8 +19,21 @@ export function storageDir(env: Pick<Bindings, 'config' | 'ledger'>): string {
   return getSettings(env.ledger, env.config.paths.storage).backup_storage_path || env.config.paths.storage;
 }
 
+/**
+ * Whether an operation left the install half-changed with nothing to roll back to (its units are kept
+ * stopped): failing until an operation (a restore, the emergency restore) puts a whole install back.
+ */
+export function installConsistency(ledger: Ledger): Promise<Check> {
+  return timed('install', () => {
+    const e = inconsistentOperation(ledger);
+    if (e) throw new Error(`inconsistent since ${e.closed_at ?? e.opened_at} (${e.kind} job ${e.job_id ?? `operation #${e.id}`}): ${e.note ?? 'half-changed'}`);
+    return 'consistent';
+  });
+}
+
 export async function healthChecks(env: Bindings): Promise<Check[]> {
   return Promise.all([
+    installConsistency(env.ledger),
     timed('runner', () => `up ${Math.round((Date.now() - started) / 1000)} s, node ${process.version}`),
     timed('ledger', () => `schema v${schemaVersion(env.ledger)}`),
     timed('database', async () => {

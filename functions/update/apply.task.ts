@@ -1,10 +1,10 @@
-// Task update.apply: fast-forward phpBorg to a newer commit of the configured branch, with a
-// mandatory pre-update backup, dependencies where the diff touches them, tracked migrations, a
-// health check on the new code and, on any failure after the history row exists, an automatic
-// rollback that restores the pre-update backup (functions/restore/apply.ts).
+// Task update.apply: fast-forward phpBorg to a newer commit of the configured branch, as a plan run by
+// the operation runner: a mandatory pre-update backup (the safety point), dependencies where the diff
+// touches them, tracked migrations, a health check on the new code. A failure once the install is
+// touched is undone by restoring the pre-update backup (the undo of update.record).
 //
-// Steps (stable keys): update.precheck → update.fetch → update.backup → update.record →
-// update.stop_units → update.fast_forward → update.dependencies → update.system_dependencies →
+// Steps (stable keys): update.precheck (+ update.fetch) → update.backup → update.stop_units →
+// update.record → update.fast_forward → update.dependencies → update.system_dependencies →
 // update.migrations → update.start_units → update.health; on failure update.rollback.
 import * as v from 'valibot';
 import type { KeeperConfig } from '../../runtime/config.ts';
@@ -12,14 +12,17 @@ import { allUnits, maintenanceUnits, readEnv, type PhpborgEnv } from '../../runt
 import * as git from '../../runtime/git.ts';
 import { drain } from '../../runtime/maintenance.ts';
 import { databaseSizeEstimate } from '../../runtime/mariadb.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
+import { operationError, runOperation, type OperationContext, type OperationResult, type Plan, type Step } from '../../runtime/operation/index.ts';
 import { waitHealthy, type InstallHealth } from '../../runtime/probes.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { defineTask, TaskError, type ProgressParams, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
 import { getBackup, setPinned, sizeHuman } from '../../state/catalog.ts';
-import { closeJournal, journalUnitsStarted, journalUnitsStopping, openJournal, openJournalEntries } from '../../state/journal.ts';
+import { openOperations } from '../../state/operations.ts';
 import { getSettings } from '../../state/settings.ts';
 import { finishUpdate, insertUpdate, olderUpdateBackupIds } from '../../state/updates.ts';
 import { createBackup } from '../backup/core.ts';
+import { healthError } from '../install/steps.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { locateArchive } from '../restore/locate.ts';
 import { missingCommands, missingSystemDependencies, neededCommands, planDependencies, runDependencies } from './dependencies.ts';
@@ -41,17 +44,8 @@ export const ApplyParams = v.strictObject({
 });
 export type ApplyParams = v.InferOutput<typeof ApplyParams>;
 
-export interface StepRecord {
-  step: string;
-  ok: boolean;
-  ms: number;
-  error?: string;
-}
-
-export interface ApplyResult {
+export interface ApplyResult extends OperationResult {
   updated: boolean;
-  /** one English sentence */
-  message: string;
   history_id: number | null;
   from: { commit: string; version: string | null };
   to: { commit: string; version: string | null };
@@ -59,20 +53,13 @@ export interface ApplyResult {
   backup: { id: number; filename: string } | null;
   dependencies: string[];
   migrations: string[];
-  steps: StepRecord[];
   health: InstallHealth | null;
-  failed_step?: string;
-  error?: string;
-  rollback?: { outcome: RestoreResult['outcome'] | 'not_started'; message: string; health: InstallHealth | null };
-  install_state?: string;
-  emergency_command?: string;
+  /** the restore of the pre-update backup, when a failure was undone */
+  rollback?: { outcome: RestoreResult['outcome']; message: string; health: InstallHealth | null };
 }
 
-const healthError = (h: InstallHealth) =>
-  'health check failed: ' + h.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.error ?? 'failed'}`).join('; ');
-
-/** A failure before anything changed: the pre-checks' TaskError with its step. */
-const refuse = (code: string, message: string, details?: unknown) => new TaskError(code, message, 'update.precheck', details);
+/** A refusal of the pre-checks: nothing changed. */
+const refuse = (code: string, message: string, details?: unknown) => new TaskError(code, message, 'update.precheck', details, { changed: false });
 
 interface Prechecked {
   env: PhpborgEnv;
@@ -101,28 +88,28 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
     throw refuse('not_a_checkout', `${dir} is not a usable git checkout: ${(e as Error).message}`);
   });
   if (current === null) {
-    throw refuse('detached_head', `${dir} is on a detached HEAD; check out ${branch} first (git checkout ${branch}), nothing was changed`);
+    throw refuse('detached_head', `${dir} is on a detached HEAD; check out ${branch} first (git checkout ${branch})`);
   }
   if (current !== branch) {
-    throw refuse('wrong_branch', `${dir} is on branch ${current}, but updates follow ${branch} (config git.branch); nothing was changed`);
+    throw refuse('wrong_branch', `${dir} is on branch ${current}, but updates follow ${branch} (config git.branch)`);
   }
   const dirty = await git.dirtyFiles(dir);
   if (dirty.length) {
     const shown = dirty.slice(0, 20).join(', ') + (dirty.length > 20 ? ` … (${dirty.length} in all)` : '');
     throw refuse(
       'dirty_tree',
-      `the work tree has uncommitted changes, nothing was changed: ${shown}. Commit, stash or discard them, then update again`,
+      `the work tree has uncommitted changes: ${shown}. Commit, stash or discard them, then update again`,
       { files: dirty },
     );
   }
 
-  // nothing else in maintenance: an open journal means a window a dead helper left behind
-  const open = openJournalEntries(ctx.ledger).filter((j) => j.job_id !== ctx.jobId);
+  // nothing else in progress: an open journal entry is an operation not finished or not recovered yet
+  const open = openOperations(ctx.ledger).filter((j) => j.job_id !== ctx.jobId);
   if (open.length) {
     throw refuse(
       'maintenance_open',
-      `another maintenance window is still open (job ${open.map((j) => j.job_id ?? `journal #${j.id}`).join(', ')}); ` +
-        'restart keeper (it recovers such windows at start) and try again; nothing was changed',
+      `another operation is not finished (job ${open.map((j) => j.job_id ?? `operation #${j.id}`).join(', ')}); ` +
+        'wait for it or for its recovery (keeper recovers it as soon as its process is gone), then try again',
     );
   }
 
@@ -133,14 +120,14 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
     await git.fetch(dir, remote, branch, { signal: ctx.signal, onLine: (l) => l.trim() && ctx.log('info', l) });
     await giveBackToOwner(config);
   } catch (e) {
-    throw new TaskError('fetch_failed', `cannot fetch ${remote}/${branch}, nothing was changed: ${(e as Error).message}`, 'update.fetch');
+    throw new TaskError('fetch_failed', `cannot fetch ${remote}/${branch}: ${errorMessage(e)}`, 'update.fetch', undefined, { changed: false, cause: e });
   }
   const from = await git.headCommit(dir);
   const tracking = git.remoteRef(remote, branch);
   const targetName = p.target ?? `${remote}/${branch}`;
   const target = await git.resolveCommit(dir, targetName === `${remote}/${branch}` ? tracking : targetName);
   if (!target) {
-    throw refuse('target_not_commit', `"${targetName}" does not name a commit in ${dir} (after fetching ${remote}/${branch}); nothing was changed`);
+    throw refuse('target_not_commit', `"${targetName}" does not name a commit in ${dir} (after fetching ${remote}/${branch})`);
   }
   const branchTip = await git.resolveCommit(dir, tracking);
   if (!branchTip) throw refuse('no_remote_branch', `${remote}/${branch} does not exist; check config git.remote and git.branch`);
@@ -150,12 +137,12 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
     throw refuse(
       'not_fast_forward',
       behind
-        ? `${targetName} (${target.slice(0, 7)}) is older than the installed commit ${from.slice(0, 7)}: an update only moves forward (use a rollback to go back); nothing was changed`
-        : `${targetName} (${target.slice(0, 7)}) is not a fast-forward of the installed commit ${from.slice(0, 7)} (the histories diverged); nothing was changed`,
+        ? `${targetName} (${target.slice(0, 7)}) is older than the installed commit ${from.slice(0, 7)}: an update only moves forward (use a rollback to go back)`
+        : `${targetName} (${target.slice(0, 7)}) is not a fast-forward of the installed commit ${from.slice(0, 7)} (the histories diverged)`,
     );
   }
   if (!(await git.isAncestor(dir, target, branchTip))) {
-    throw refuse('not_on_branch', `${targetName} (${target.slice(0, 7)}) is not on ${remote}/${branch}; only commits of the configured branch are installed; nothing was changed`);
+    throw refuse('not_on_branch', `${targetName} (${target.slice(0, 7)}) is not on ${remote}/${branch}; only commits of the configured branch are installed`);
   }
   const [fromVersion, toVersion, commits, changed] = await Promise.all([
     git.describe(dir, from),
@@ -169,7 +156,7 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
   const missing = await missingCommands(neededCommands(plan));
   if (missing.length) {
     const why = missing.map((m) => (m === 'composer' ? 'composer (composer.json/lock changed)' : m === 'npm' || m === 'node' ? `${m} (the frontend changed)` : m));
-    throw refuse('missing_commands', `commands needed by this update are not installed: ${why.join(', ')}; install them and try again; nothing was changed`, { missing });
+    throw refuse('missing_commands', `commands needed by this update are not installed: ${why.join(', ')}; install them and try again`, { missing });
   }
 
   // free space: twice the install (code + database) where the backup goes and where the code lives
@@ -181,7 +168,7 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
     if (free !== null && free < 2 * size) {
       throw refuse(
         'insufficient_space',
-        `not enough free space in ${path}: ${sizeHuman(free)} free, an update needs twice the install's ${sizeHuman(size)} (${sizeHuman(2 * size)}); nothing was changed`,
+        `not enough free space in ${path}: ${sizeHuman(free)} free, an update needs twice the install's ${sizeHuman(size)} (${sizeHuman(2 * size)})`,
         { path, free_bytes: free, needed_bytes: 2 * size },
       );
     }
@@ -197,305 +184,310 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
       onWait: (running, ms) => say(6, `Waiting for ${running.length} running phpBorg job(s)`, { running: running.length, waited_ms: ms }),
     });
   } catch (e) {
-    if (e instanceof TaskError) throw refuse(e.code, `${e.message}; nothing was changed`, e.details);
+    if (e instanceof TaskError) throw refuse(e.code, e.message, e.details);
     throw e;
   }
   return { env, from, fromVersion, target, targetName, toVersion, commits, changed };
 }
 
-export async function applyUpdate(outer: TaskContext, p: ApplyParams): Promise<ApplyResult | TaskOutcome<ApplyResult>> {
-  // one bar for the whole job: the backup and the restore report inside their own ranges, never back
-  let pct = 0;
-  const ctx: TaskContext = {
-    ...outer,
-    progress(step, percent, message, params) {
-      pct = Math.max(pct, percent);
-      outer.progress(step, pct, message, params);
-    },
-  };
-  const progress = ctx.progress;
-  const { config } = ctx;
-  const dir = config.paths.code;
-  const steps: StepRecord[] = [];
-  const timed = async <T>(step: string, percent: number, message: string, fn: () => Promise<T>, params?: ProgressParams): Promise<T> => {
-    progress(step, percent, message, params);
-    const t0 = performance.now();
-    try {
-      const value = await fn();
-      steps.push({ step, ok: true, ms: Math.round(performance.now() - t0) });
-      return value;
-    } catch (e) {
-      steps.push({ step, ok: false, ms: Math.round(performance.now() - t0), error: (e as Error).message });
-      throw Object.assign(e as Error, { updateStep: step });
-    }
-  };
-
-  // 1. pre-checks (and the fetch): a failure here changes nothing
-  const pre = await timed('update.precheck', 0, 'Checking the installation', () =>
-    precheck(ctx, p, (percent, message, params) => progress('update.precheck', percent, message, params)),
-  );
-  if (!pre) {
-    const head = await git.headCommit(dir);
-    const version = await git.describe(dir);
-    const message = `already up to date at ${version ?? head.slice(0, 7)}: nothing to do`;
-    progress('update.precheck', 100, message);
-    return {
-      updated: false,
-      message,
-      history_id: null,
-      from: { commit: head, version },
-      to: { commit: head, version },
-      commits: 0,
-      backup: null,
-      dependencies: [],
-      migrations: [],
-      steps,
-      health: null,
-    };
-  }
-  const { env, from, target } = pre;
-  const label = `${pre.fromVersion ?? from.slice(0, 7)} → ${pre.toVersion ?? target.slice(0, 7)}`;
-  progress('update.precheck', 8, `Ready to update ${label} (${pre.commits} commit(s))`, { from: from, to: target, commits: pre.commits });
-
-  // 2. the pre-update backup, mandatory
-  const backup = await timed('update.backup', 8, 'Taking the pre-update backup', () =>
-    createBackup(ctx, {
-      type: 'pre_update',
-      notes: `automatic backup before updating ${label}`,
-      stepPrefix: 'update.backup',
-      percentRange: [8, 40],
-    }),
-  ).catch((e) => {
-    const inner = e instanceof TaskError ? `${e.message}` : (e as Error).message;
-    throw new TaskError(e instanceof TaskError ? e.code : 'backup_failed', `the pre-update backup failed, the update did not start: ${inner}`, 'update.backup');
-  });
-  // kept until a newer update succeeds: it is what this update rolls back to
-  setPinned(ctx.ledger, backup.id, true);
-
-  // 3. the history row
-  const historyId = insertUpdate(ctx.ledger, {
-    job_id: ctx.jobId,
-    from_commit: from,
-    from_version: pre.fromVersion,
-    to_commit: target,
-    to_version: pre.toVersion,
-    target: pre.targetName,
-    backup_id: backup.id,
-    actor_id: ctx.actor.id,
-    actor_name: ctx.actor.name,
-    started_at: ctx.now().toISOString(),
-  });
-  const result: ApplyResult = {
-    updated: false,
-    message: '',
-    history_id: historyId,
-    from: { commit: from, version: pre.fromVersion },
-    to: { commit: target, version: pre.toVersion },
-    commits: pre.commits,
-    backup: { id: backup.id, filename: backup.filename },
-    dependencies: [],
-    migrations: [],
-    steps,
-    health: null,
-  };
-
-  const sm = serviceManager(config);
-  let journalId: number | null = null;
-  try {
-    await timed('update.record', 41, `Recorded as update #${historyId}`, async () => {
-      // the tracking table's baseline is the installed commit, whose files the installer ran
-      const n = await ensureTracking(env, dir, from, ctx.now());
-      if (n) ctx.log('info', `migration tracking started: ${n} migration(s) present at ${from.slice(0, 7)} recorded as applied`);
-    });
-
-    // 4. stop the units — after a last drain: nothing stops under a running phpBorg job
-    const units = maintenanceUnits(config, env);
-    await timed('update.stop_units', 43, `Stopping ${units.length} unit(s)`, async () => {
-      await drain(env, {
-        timeoutS: config.drain_timeout_s,
-        forcible: false,
-        signal: ctx.signal,
-        onWait: (running, ms) => progress('update.stop_units', 43, `Waiting for ${running.length} running phpBorg job(s)`, { running: running.length, waited_ms: ms }),
-      });
-      journalId = openJournal(ctx.ledger, { jobId: ctx.jobId, units });
-      journalUnitsStopping(ctx.ledger, journalId, units);
-      await sm.stop(units);
-    }, { units: units.join(',') });
-
-    // 5. fast-forward
-    await timed('update.fast_forward', 46, `Fast-forwarding to ${target.slice(0, 7)}`, async () => {
-      const head = await git.headCommit(dir);
-      if (head !== from) throw new Error(`HEAD moved during the update (${from.slice(0, 7)} → ${head.slice(0, 7)})`);
-      if ((await git.dirtyFiles(dir)).length) throw new Error('the work tree changed during the update');
-      await git.mergeFastForward(dir, target, { onLine: (l) => l.trim() && ctx.log('info', l) });
-      const now = await git.headCommit(dir);
-      if (now !== target) throw new Error(`HEAD is ${now.slice(0, 7)} after the merge, expected ${target.slice(0, 7)}`);
-      await giveBackToOwner(config);
-    });
-
-    // 6. dependencies, only where the diff touches them
-    const plan = planDependencies(pre.changed);
-    result.dependencies = await timed(
-      'update.dependencies',
-      50,
-      plan.composer || plan.frontend ? 'Installing dependencies' : 'No dependency changes',
-      async () => {
-        const done = await runDependencies(ctx, dir, plan, (m) => progress('update.dependencies', 52, m));
-        await giveBackToOwner(config);
-        return done;
-      },
-      { composer: plan.composer, frontend: plan.frontend },
-    );
-
-    // 7. system dependencies
-    await timed('update.system_dependencies', 66, 'Checking system dependencies', async () => {
-      const missing = await missingSystemDependencies(config);
-      if (missing.length) throw new Error(`system commands required by the install are missing: ${missing.join(', ')}`);
-    });
-
-    // 8. migrations, in order, each recorded
-    await timed('update.migrations', 68, 'Applying database migrations', async () => {
-      const pending = await pendingMigrations(env, dir);
-      for (const [i, name] of pending.entries()) {
-        progress('update.migrations', 68 + Math.round((7 * i) / pending.length), `Migration ${name}`, { file: name, index: i + 1, total: pending.length });
-        await applyMigration(env, dir, name, ctx.now(), ctx.signal);
-        result.migrations.push(name);
-        ctx.log('info', `migration ${name} applied`);
-      }
-      if (!pending.length) progress('update.migrations', 75, 'No new migrations');
-    });
-
-    // 9. start the units on the new code
-    const all = allUnits(config, env);
-    await timed('update.start_units', 78, `Starting ${all.length} unit(s)`, async () => {
-      await sm.start(all);
-      if (journalId !== null) {
-        journalUnitsStarted(ctx.ledger, journalId);
-        closeJournal(ctx.ledger, journalId);
-        journalId = null;
-      }
-    });
-
-    // 10. health on the new code, retried until the deadline
-    result.health = await timed('update.health', 80, 'Checking health: units, database, migrations, Redis, HTTP', async () => {
-      const h = await waitHealthy(config, env, ctx.signal, async () => [await migrationsRecordedCheck(env, dir)]);
-      result.health = h;
-      if (!h.ok) throw new Error(healthError(h));
-      return h;
-    });
-  } catch (e) {
-    const failedStep = (e as { updateStep?: string }).updateStep ?? 'update.health';
-    return rollBack(ctx, result, { failedStep, error: (e as Error).message, journalId, progress, pct, failedMigration: (e as { file?: string }).file ?? null });
-  }
-
-  // success: older pre-update backups are no longer the newest safe point
-  for (const id of olderUpdateBackupIds(ctx.ledger, historyId)) if (id !== backup.id && getBackup(ctx.ledger, id)) setPinned(ctx.ledger, id, false);
-  result.updated = true;
-  result.to.version = await git.describe(dir);
-  result.message = `updated ${pre.fromVersion ?? from.slice(0, 7)} → ${result.to.version ?? target.slice(0, 7)} (${pre.commits} commit(s))`;
-  finishUpdate(ctx.ledger, historyId, {
-    status: 'succeeded',
-    finished_at: ctx.now().toISOString(),
-    to_commit: target,
-    to_version: result.to.version,
-    details: { steps, dependencies: result.dependencies, migrations: result.migrations, backup: result.backup },
-  });
-  progress('update.health', 100, result.message);
-  return result;
+interface UpdateState {
+  params: ApplyParams;
+  pre: Prechecked | null;
+  /** settled by the pre-checks: nothing to do */
+  upToDate: boolean;
+  backup: { id: number; filename: string; file: string } | null;
+  historyId: number | null;
+  dependencies: string[];
+  migrations: string[];
+  health: InstallHealth | null;
+  /** the restore of the pre-update backup, when a failure was undone */
+  rollback: RestoreResult | null;
 }
 
-interface Failure {
-  failedStep: string;
-  error: string;
-  journalId: number | null;
-  progress: (step: string, percent: number, message: string, params?: ProgressParams) => void;
-  pct: number;
-  /** the migration that failed (it may have run partly: MariaDB commits DDL statement by statement) */
-  failedMigration: string | null;
-}
+const updating = (s: UpdateState) => !s.upToDate;
 
-/** Restores the pre-update backup after a failure and records the truth in the history row. */
-async function rollBack(ctx: TaskContext, result: ApplyResult, f: Failure): Promise<TaskOutcome<ApplyResult>> {
-  const { config } = ctx;
-  const historyId = result.history_id!;
-  const backup = result.backup!;
-  result.failed_step = f.failedStep;
-  result.error = f.error;
-  const reason = `update failed at ${f.failedStep}: ${f.error}`;
-  ctx.log('error', reason);
-  f.progress('update.rollback', Math.max(f.pct, 80), `Rolling back to ${backup.filename}`, { reason, backup_id: backup.id });
+/** Drain, then stop the units (journaled first); undo: start them. */
+const stopUnits: Step<UpdateState> = {
+  key: 'update.stop_units',
+  weight: 3,
+  message: 'Stopping the units',
+  when: updating,
+  undoFirst: true,
+  async run(op, s) {
+    const env = s.pre!.env;
+    const units = maintenanceUnits(op.config, env);
+    // nothing stops under a running phpBorg job
+    await drain(env, {
+      timeoutS: op.config.drain_timeout_s,
+      forcible: false,
+      signal: op.signal,
+      onWait: (running, ms) => op.step(0, `Waiting for ${running.length} running phpBorg job(s)`, { running: running.length, waited_ms: ms }),
+    });
+    op.step(0.5, `Stopping ${units.length} unit(s)`, { units: units.join(',') });
+    op.unitsStopping(units);
+    await serviceManager(op.config).stop(units);
+  },
+  async undo(op, s) {
+    await serviceManager(op.config).start(allUnits(op.config, s.pre!.env));
+    op.unitsStarted();
+  },
+};
 
-  let r: RestoreResult | null = null;
-  let refused: string | null = null;
-  try {
-    const loc = await locateArchive(config, ctx.ledger, { backup_id: backup.id });
-    r = await restoreInstall(ctx, {
+/**
+ * The history row and the migration baseline (phpBorg's database gets its tracking table). From here
+ * on the install is touched; the undo restores the pre-update backup, which reverses this step and
+ * every later one (code, dependencies, migrations).
+ */
+const record: Step<UpdateState> = {
+  key: 'update.record',
+  weight: 2,
+  message: 'Recording the update',
+  touches: ['database'],
+  when: updating,
+  async run(op, s) {
+    const pre = s.pre!;
+    s.historyId = insertUpdate(op.ledger, {
+      job_id: op.jobId,
+      from_commit: pre.from,
+      from_version: pre.fromVersion,
+      to_commit: pre.target,
+      to_version: pre.toVersion,
+      target: pre.targetName,
+      backup_id: s.backup!.id,
+      actor_id: op.actor.id,
+      actor_name: op.actor.name,
+      started_at: op.now().toISOString(),
+    });
+    op.step(0.5, `Recorded as update #${s.historyId}`, { history_id: s.historyId });
+    // the tracking table's baseline is the installed commit, whose files the installer ran
+    const n = await ensureTracking(pre.env, op.config.paths.code, pre.from, op.now());
+    if (n) op.log('info', `migration tracking started: ${n} migration(s) present at ${pre.from.slice(0, 7)} recorded as applied`);
+  },
+  async undo(op, s) {
+    s.rollback = await restorePreUpdate(op, s);
+    if (s.rollback.outcome !== 'succeeded') throw new Error(s.rollback.message);
+  },
+};
+
+/** The pre-update backup restored like any restore (no second safety backup: it is the safety point). */
+async function restorePreUpdate(op: OperationContext, s: UpdateState): Promise<RestoreResult> {
+  const loc = await locateArchive(op.config, op.ledger, { backup_id: s.backup!.id });
+  const [lo, hi] = op.stepRange();
+  return restoreInstall(
+    op,
+    {
       file: loc.file,
       passphrase: loc.passphrase,
       expected: loc.expected,
-      backupId: backup.id,
-      // the pre-update backup IS the safety point; a second one would hold the broken update
-      safetyBackup: 'skip',
-      storageDir: getSettings(ctx.ledger, config.paths.storage).backup_storage_path,
-      percent: [Math.max(f.pct, 81), 99],
-    });
-  } catch (e) {
-    // restoreInstall refused before changing anything (e.g. the archive is unreadable)
-    refused = (e as Error).message;
-  }
-  if (f.journalId !== null) {
-    // the restore started the units (or tried to): this window is over either way
-    await serviceManager(config).start(allUnits(config, readEnvOr(config))).catch(() => {});
-    journalUnitsStarted(ctx.ledger, f.journalId);
-    closeJournal(ctx.ledger, f.journalId);
-  }
-  const now = ctx.now().toISOString();
+      backupId: s.backup!.id,
+      safetyMode: 'skip',
+      storageDir: getSettings(op.ledger, op.config.paths.storage).backup_storage_path,
+    },
+    { kind: 'rollback', percent: [Math.max(lo, 80), Math.max(hi, 99)], journalId: op.journalId },
+  );
+}
 
-  if (r && r.outcome === 'restored') {
-    result.rollback = { outcome: 'restored', message: r.message, health: r.health };
-    result.message = `${reason}; rolled back to ${backup.filename}`;
+export function updatePlan(ctx: TaskContext, p: ApplyParams): Plan<UpdateState> {
+  const dir = ctx.config.paths.code;
+  return {
+    kind: 'update',
+    rollbackKey: 'update.rollback',
+    state: { params: p, pre: null, upToDate: false, backup: null, historyId: null, dependencies: [], migrations: [], health: null, rollback: null },
+    safetyName: (s) => s.backup?.filename ?? null,
+    emergencyTarget: (s) => (s.backup ? { id: s.backup.id, file: s.backup.file } : null),
+    describeState: (s, touched) =>
+      `State: ${touched.includes('code') ? 'the code may be at the new commit' : 'the code is unchanged'}; ` +
+      `migrations applied by this update: ${s.migrations.length ? s.migrations.join(', ') : 'none'}; ` +
+      `the pre-update backup could not be restored${s.rollback ? ` (${s.rollback.message})` : ''}; the units are stopped.`,
+    steps: [
+      {
+        key: 'update.precheck',
+        weight: 8,
+        message: 'Checking the installation',
+        async run(op, s) {
+          s.pre = await precheck(op, p, (percent, message, params) => op.step(percent / 8, message, params));
+          s.upToDate = s.pre === null;
+          if (s.pre) {
+            const label = `${s.pre.fromVersion ?? s.pre.from.slice(0, 7)} → ${s.pre.toVersion ?? s.pre.target.slice(0, 7)}`;
+            op.step(1, `Ready to update ${label} (${s.pre.commits} commit(s))`, { from: s.pre.from, to: s.pre.target, commits: s.pre.commits });
+          }
+        },
+      },
+      {
+        key: 'update.backup',
+        weight: 32,
+        message: 'Taking the pre-update backup',
+        when: updating,
+        async run(op, s) {
+          const pre = s.pre!;
+          const label = `${pre.fromVersion ?? pre.from.slice(0, 7)} → ${pre.toVersion ?? pre.target.slice(0, 7)}`;
+          const b = await createBackup(op, { type: 'pre_update', notes: `automatic backup before updating ${label}`, stepPrefix: 'update.backup', percentRange: op.stepRange() }).catch(
+            (e: unknown) => {
+              throw new TaskError(e instanceof TaskError ? e.code : 'backup_failed', `the pre-update backup failed, the update did not start: ${errorMessage(e)}`, 'update.backup', undefined, { cause: e });
+            },
+          );
+          s.backup = { id: b.id, filename: b.filename, file: b.file };
+          // kept until a newer update succeeds: it is what this update rolls back to
+          setPinned(op.ledger, b.id, true);
+          op.setSafetyPoint({ id: b.id, file: b.file, filename: b.filename });
+        },
+      },
+      stopUnits,
+      record,
+      {
+        key: 'update.fast_forward',
+        weight: 4,
+        message: (s) => `Fast-forwarding to ${s.pre!.target.slice(0, 7)}`,
+        touches: ['code'],
+        when: updating,
+        async run(op, s) {
+          const { from, target } = s.pre!;
+          const head = await git.headCommit(dir);
+          if (head !== from) throw new Error(`HEAD moved during the update (${from.slice(0, 7)} → ${head.slice(0, 7)})`);
+          if ((await git.dirtyFiles(dir)).length) throw new Error('the work tree changed during the update');
+          await git.mergeFastForward(dir, target, { onLine: (l) => l.trim() && op.log('info', l) });
+          const now = await git.headCommit(dir);
+          if (now !== target) throw new Error(`HEAD is ${now.slice(0, 7)} after the merge, expected ${target.slice(0, 7)}`);
+          await giveBackToOwner(op.config);
+        },
+      },
+      {
+        key: 'update.dependencies',
+        weight: 16,
+        message: (s) => {
+          const plan = planDependencies(s.pre!.changed);
+          return plan.composer || plan.frontend ? 'Installing dependencies' : 'No dependency changes';
+        },
+        touches: ['code'],
+        when: updating,
+        async run(op, s) {
+          const plan = planDependencies(s.pre!.changed);
+          s.dependencies = await runDependencies(op, dir, plan, (m) => op.step(0.2, m));
+          await giveBackToOwner(op.config);
+        },
+      },
+      {
+        key: 'update.system_dependencies',
+        weight: 2,
+        message: 'Checking system dependencies',
+        when: updating,
+        async run(op) {
+          const missing = await missingSystemDependencies(op.config);
+          if (missing.length) throw new Error(`system commands required by the install are missing: ${missing.join(', ')}`);
+        },
+      },
+      {
+        key: 'update.migrations',
+        weight: 8,
+        message: 'Applying database migrations',
+        touches: ['database'],
+        when: updating,
+        async run(op, s) {
+          const env = s.pre!.env;
+          const pending = await pendingMigrations(env, dir);
+          for (const [i, name] of pending.entries()) {
+            op.step(i / pending.length, `Migration ${name}`, { file: name, index: i + 1, total: pending.length });
+            await applyMigration(env, dir, name, op.now(), op.signal);
+            s.migrations.push(name);
+            op.log('info', `migration ${name} applied`);
+          }
+          if (!pending.length) op.step(1, 'No new migrations');
+        },
+      },
+      {
+        key: 'update.start_units',
+        weight: 3,
+        message: 'Starting the units on the new code',
+        when: updating,
+        undoFirst: true,
+        async run(op, s) {
+          await serviceManager(op.config).start(allUnits(op.config, s.pre!.env));
+          op.unitsStarted();
+        },
+        async undo(op, s) {
+          const units = maintenanceUnits(op.config, s.pre!.env);
+          op.unitsStopping(units);
+          await serviceManager(op.config).stop(units);
+        },
+      },
+      {
+        key: 'update.health',
+        weight: 8,
+        message: 'Checking health: units, database, migrations, Redis, HTTP',
+        when: updating,
+        async run(op, s) {
+          const env = s.pre!.env;
+          s.health = await waitHealthy(op.config, env, op.signal, async () => [await migrationsRecordedCheck(env, dir)]);
+          if (!s.health.ok) throw new Error(healthError(s.health));
+        },
+      },
+    ],
+  };
+}
+
+export async function applyUpdate(ctx: TaskContext, p: ApplyParams): Promise<ApplyResult | TaskOutcome<ApplyResult>> {
+  const dir = ctx.config.paths.code;
+  const plan = updatePlan(ctx, p);
+  const r = await runOperation(ctx, plan);
+  const s = plan.state;
+  const head = s.pre?.from ?? (await git.headCommit(dir).catch(() => 'unknown'));
+  const result: ApplyResult = {
+    ...r,
+    updated: false,
+    history_id: s.historyId,
+    from: { commit: head, version: s.pre?.fromVersion ?? (await git.describe(dir)) },
+    to: { commit: s.pre?.target ?? head, version: s.pre?.toVersion ?? (await git.describe(dir)) },
+    commits: s.pre?.commits ?? 0,
+    backup: s.backup ? { id: s.backup.id, filename: s.backup.filename } : null,
+    dependencies: s.dependencies,
+    migrations: s.migrations,
+    health: s.health,
+    ...(s.rollback ? { rollback: { outcome: s.rollback.outcome, message: s.rollback.message, health: s.rollback.health } } : {}),
+  };
+
+  if (r.outcome === 'succeeded' && s.upToDate) {
+    result.message = `already up to date at ${result.from.version ?? head.slice(0, 7)}: nothing to do`;
+    ctx.progress('update.precheck', 100, result.message);
+    return result;
+  }
+  const historyId = s.historyId;
+  if (r.outcome === 'succeeded' && historyId !== null) {
+    // older pre-update backups are no longer the newest safe point
+    for (const id of olderUpdateBackupIds(ctx.ledger, historyId)) if (id !== s.backup!.id && getBackup(ctx.ledger, id)) setPinned(ctx.ledger, id, false);
+    result.updated = true;
+    result.to.version = await git.describe(dir);
+    result.message = `updated ${result.from.version ?? head.slice(0, 7)} → ${result.to.version ?? result.to.commit.slice(0, 7)} (${result.commits} commit(s))`;
     finishUpdate(ctx.ledger, historyId, {
-      status: 'rolled_back',
-      finished_at: now,
-      failed_step: f.failedStep,
-      error: f.error,
-      details: { steps: result.steps, rollback: result.rollback, backup, migrations: result.migrations, dependencies: result.dependencies },
+      status: 'succeeded',
+      finished_at: ctx.now().toISOString(),
+      to_commit: result.to.commit,
+      to_version: result.to.version,
+      details: { steps: r.steps, dependencies: s.dependencies, migrations: s.migrations, backup: result.backup },
     });
+    ctx.progress('update.health', 100, result.message);
+    return result;
+  }
+  if (historyId !== null) {
+    finishUpdate(ctx.ledger, historyId, {
+      status: r.outcome === 'rolled_back' ? 'rolled_back' : 'failed',
+      finished_at: ctx.now().toISOString(),
+      failed_step: r.failed_step ?? null,
+      error: r.error?.message ?? r.message,
+      details: {
+        steps: r.steps,
+        rollback: result.rollback ?? null,
+        backup: result.backup,
+        migrations: s.migrations,
+        dependencies: s.dependencies,
+        ...(r.outcome === 'failed' ? { install_state: r.install_state, emergency_command: r.emergency_command } : {}),
+      },
+    });
+  }
+  if (r.outcome === 'rolled_back') {
     ctx.progress('update.rollback', 100, result.message);
     return { status: 'rolled_back', result };
   }
-
-  // the rollback failed too: say where things stand and how to get out
-  const emergency = r?.emergency_command ?? `scripts/emergency-restore ${backup.id} --config ${ctx.configPath}`;
-  const state =
-    r?.install_state ??
-    (refused
-      ? `State: the code is at ${(await git.headCommit(config.paths.code).catch(() => 'unknown')).slice(0, 12)}, ` +
-        `migrations applied by this update: ${result.migrations.length ? result.migrations.join(', ') : 'none'}` +
-        (f.failedMigration ? `, ${f.failedMigration} failed and may have run partly` : '') +
-        '; the pre-update backup could not be restored.'
-      : 'State: unknown.');
-  const rbError = refused ?? r?.rollback?.error ?? r?.error ?? r?.message ?? 'unknown';
-  result.rollback = { outcome: r?.outcome ?? 'not_started', message: r?.message ?? refused ?? '', health: r?.rollback?.health ?? r?.health ?? null };
-  result.install_state = state;
-  result.emergency_command = emergency;
-  result.message = `${reason}; the rollback to ${backup.filename} failed too: ${rbError}. ${state} Run: ${emergency}`;
-  finishUpdate(ctx.ledger, historyId, {
-    status: 'failed',
-    finished_at: now,
-    failed_step: f.failedStep,
-    error: f.error,
-    details: { steps: result.steps, rollback: result.rollback, rollback_error: rbError, install_state: state, emergency_command: emergency, backup },
-  });
-  throw new TaskError('update_failed', result.message, f.failedStep, result);
-}
-
-function readEnvOr(config: KeeperConfig): Pick<PhpborgEnv, 'WORKER_POOL_SIZE'> {
-  try {
-    return readEnv(config);
-  } catch {
-    return { WORKER_POOL_SIZE: 4 };
-  }
+  throw operationError(result, 'update_failed');
 }
 
 export const applyTask = defineTask({

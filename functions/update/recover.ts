@@ -1,5 +1,5 @@
 // Boot hook (runtime/boot.ts): history rows a dead helper left `running` are closed as failed.
-import { pidAlive } from '../../runtime/maintenance.ts';
+import { pidAlive } from '../../state/jobs.ts';
 import type { BootContext } from '../../runtime/boot.ts';
 import { closeOrphanedUpdates } from '../../state/updates.ts';
 

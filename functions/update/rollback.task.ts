@@ -1,10 +1,11 @@
 // Task update.rollback: puts back the install as it was before an update, by restoring that
-// update's pre-update backup exactly the way a restore does (verify, safety backup, database, code
-// with vendor and dist, configuration, health, automatic roll-back on failure). Recorded in the
+// update's pre-update backup with the restore plan (verify, safety backup, database, code with vendor
+// and dist, configuration, health; a failure is undone back to the safety backup). Recorded in the
 // update history as a row of kind "rollback" pointing at the update (parent_id).
 // Task update.rollback_preview: the restore preview of that backup, plus the history row.
 import * as v from 'valibot';
 import * as git from '../../runtime/git.ts';
+import { operationOutcome } from '../../runtime/operation/index.ts';
 import { defineTask, TaskError, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
 import { getSettings } from '../../state/settings.ts';
 import { finishUpdate, getUpdate, insertUpdate, type UpdateRow } from '../../state/updates.ts';
@@ -46,8 +47,8 @@ export const rollbackTask = defineTask({
   params: RollbackParams,
   maintenance: true,
   async run(ctx, p): Promise<RollbackResult | TaskOutcome<RollbackResult>> {
-    const { row, loc } = await locateUpdate(ctx, p.history_id).catch((e) => {
-      throw e instanceof TaskError ? new TaskError(e.code, `${e.message}; nothing was changed`, 'update.rollback') : e;
+    const { row, loc } = await locateUpdate(ctx, p.history_id).catch((e: unknown) => {
+      throw e instanceof TaskError ? new TaskError(e.code, e.message, 'update.rollback', e.details, { changed: false, cause: e }) : e;
     });
     const dir = ctx.config.paths.code;
     const [head, version] = await Promise.all([git.headCommit(dir).catch(() => 'unknown'), git.describe(dir)]);
@@ -69,47 +70,32 @@ export const rollbackTask = defineTask({
       actor_name: ctx.actor.name,
       started_at: ctx.now().toISOString(),
     });
-    let r: RestoreResult;
-    try {
-      r = await restoreInstall(ctx, {
+    const r = await restoreInstall(
+      ctx,
+      {
         file: loc.file,
         passphrase: loc.passphrase,
         expected: loc.expected,
         backupId: row.backup_id,
-        safetyBackup: 'create',
+        safetyMode: 'create',
         safetyType: 'pre_restore',
         force: p.force,
         storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
-      });
-    } catch (e) {
-      // refused before anything changed
-      finishUpdate(ctx.ledger, historyId, {
-        status: 'failed',
-        finished_at: ctx.now().toISOString(),
-        failed_step: e instanceof TaskError ? (e.step ?? null) : null,
-        error: `${(e as Error).message}`,
-        details: { changed: false },
-      });
-      throw e;
-    }
+      },
+      { kind: 'rollback' },
+    );
     const out: RollbackResult = { ...r, history_id: historyId, update_id: row.id };
-    const end = { finished_at: ctx.now().toISOString(), details: { restore: { outcome: r.outcome, message: r.message, steps: r.steps } } };
-    if (r.outcome === 'restored') {
-      finishUpdate(ctx.ledger, historyId, { ...end, status: 'succeeded', to_version: await git.describe(dir) });
-      return out;
-    }
-    if (r.outcome === 'rolled_back') {
-      finishUpdate(ctx.ledger, historyId, { ...end, status: 'rolled_back', failed_step: r.failed_step ?? null, error: r.error ?? r.message });
-      return { status: 'rolled_back', result: out };
-    }
     finishUpdate(ctx.ledger, historyId, {
-      ...end,
-      status: 'failed',
-      failed_step: r.failed_step ?? null,
-      error: r.error ?? r.message,
-      details: { ...end.details, install_state: r.install_state, emergency_command: r.emergency_command },
+      status: r.outcome === 'succeeded' ? 'succeeded' : r.outcome === 'rolled_back' ? 'rolled_back' : 'failed',
+      finished_at: ctx.now().toISOString(),
+      ...(r.outcome === 'succeeded' ? { to_version: await git.describe(dir) } : { failed_step: r.failed_step ?? null, error: r.error?.message ?? r.message }),
+      details: {
+        changed: r.changed,
+        restore: { outcome: r.outcome, message: r.message, steps: r.steps },
+        ...(r.outcome === 'failed' && r.changed ? { install_state: r.install_state, emergency_command: r.emergency_command } : {}),
+      },
     });
-    throw new TaskError('rollback_failed', r.message, r.failed_step, out);
+    return operationOutcome(out, 'rollback_failed');
   },
 });
 

@@ -4,7 +4,9 @@ import { chownSync, existsSync, statSync } from 'node:fs';
 import * as v from 'valibot';
 import { loadConfig, type KeeperConfig } from '../config.ts';
 import { describeValidation } from '../errors.ts';
-import { isOutcome, TaskError, type TaskContext } from '../task.ts';
+import { isOutcome, renderTaskError, TaskError, type TaskContext } from '../task.ts';
+import { faultPoint } from '../operation/fault.ts';
+import { errorMessage } from '../error-message.ts';
 import { encodeEvent, HelperRequestSchema, type HelperEvent } from './protocol.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { finishJob, recordEvent } from '../../state/jobs.ts';
@@ -156,6 +158,7 @@ async function main(): Promise<number> {
     actor,
     ledger,
     progress(step, percent, message, params) {
+      faultPoint(step);
       const e: HelperEvent = { type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) };
       // Every step change goes out at once; within a step at most ~4 events a second (the latest
       // wins), so a per-file progress callback cannot flood the ledger.
@@ -197,9 +200,9 @@ async function main(): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof TaskError) {
-      emit({ type: 'error', code: e.code, message: e.message, step: e.step ?? lastStep, ...(e.details !== undefined ? { details: e.details } : {}) });
+      emit({ type: 'error', code: e.code, message: renderTaskError(e), step: e.step ?? lastStep, ...(e.details !== undefined ? { details: e.details } : {}) });
     } else {
-      emit({ type: 'error', code: 'task_failed', message: (e as Error)?.message ?? String(e), ...(lastStep ? { step: lastStep } : {}) });
+      emit({ type: 'error', code: 'task_failed', message: errorMessage(e), ...(lastStep ? { step: lastStep } : {}) });
     }
     return 1;
   }

@@ -39,11 +39,15 @@ export interface HelperHandle {
 // A line longer than this without a newline is not an event.
 const MAX_LINE = 8 * 1024 * 1024;
 
-export function spawnHelper(config: KeeperConfig, req: HelperRequest, h: HelperHandlers): HelperHandle {
+export function spawnHelper(config: KeeperConfig, req: HelperRequest, h: HelperHandlers, o: { fault?: boolean } = {}): HelperHandle {
   ensureHelperBundle();
   const [cmd, ...args] = helperCommand(config);
-  // Test tasks exist only when the runner itself was started with KEEPER_TEST_TASKS=1.
-  const extra: Record<string, string> = process.env.KEEPER_TEST_TASKS === '1' ? { KEEPER_TEST_TASKS: '1' } : {};
+  // Test tasks and fault injection exist only when the runner itself was started with KEEPER_TEST_TASKS=1.
+  const extra: Record<string, string> = {};
+  if (process.env.KEEPER_TEST_TASKS === '1') {
+    extra.KEEPER_TEST_TASKS = '1';
+    if (process.env.KEEPER_FAULT_STEP && o.fault !== false) extra.KEEPER_FAULT_STEP = process.env.KEEPER_FAULT_STEP;
+  }
   const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env: safeEnv(extra), stdio: ['pipe', 'pipe', 'pipe'] });
 
   let protocolError: string | undefined;

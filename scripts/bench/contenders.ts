@@ -149,7 +149,7 @@ export async function keeperRestore(c: BenchCtx, id: number, safety: boolean): P
   const args = ['restore', String(id), '--yes', '--force', ...(safety ? [] : ['--skip-safety-backup'])];
   const r = await keeperCli(c, args);
   const res = r.json as { outcome: string; steps: { step: string; ms: number }[] };
-  if (res.outcome !== 'restored') throw new Error(`keeper restore ended ${res.outcome}`);
+  if (res.outcome !== 'succeeded') throw new Error(`keeper restore ended ${res.outcome}`);
   const t = jobTimes(c, r.jobId);
   return {
     wall_ms: r.wall_ms,

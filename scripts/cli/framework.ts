@@ -158,9 +158,15 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       if (jobs) return jobs;
       const cfg = ctx.config();
       const l = ctx.ledger();
-      await recoverAtStart(cfg, l, (line) => ctx.info(line));
+      jobs = createJobs({ config: cfg, configPath: ctx.configPath(), ledger: l });
+      // an operation whose process died is finished first: the command's own task would meet its lock
+      const recovering = recoverAtStart(l, jobs, (line) => ctx.info(line));
       await bootHooks({ config: cfg, configPath: ctx.configPath(), ledger: l });
-      return (jobs = createJobs({ config: cfg, configPath: ctx.configPath(), ledger: l }));
+      for (const id of recovering) {
+        const j = await jobs.wait(id);
+        ctx.info(`job ${id}: ${j.status}${j.error ? `: ${j.error.message}` : ''}`);
+      }
+      return jobs;
     },
     print(line: string) {
       if (!g.json) process.stdout.write(line + '\n');

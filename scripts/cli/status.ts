@@ -8,7 +8,7 @@ import { borgVersion, gitCommit, phpborgVersion, phpVersion } from '../../runtim
 import { nextScheduledBackup } from '../../runtime/boot.ts';
 import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
 import { getJob, lockHolder } from '../../state/jobs.ts';
-import { storageDir } from '../../functions/system/health.ts';
+import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 
 export interface StatusResult {
@@ -43,6 +43,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
   } catch (e) {
     checks.push({ name: 'env', ok: false, latency_ms: 0, error: (e as Error).message });
   }
+  checks.push(await installConsistency(ledger));
   const holder = lockHolder(ledger);
   const running = holder ? getJob(ledger, holder) : undefined;
   const dir = storageDir({ config, ledger });
