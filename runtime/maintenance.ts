@@ -20,7 +20,7 @@ import {
   openJournalEntries,
   type JournalEntry,
 } from '../state/journal.ts';
-import { removePartials } from '../functions/archive/write.ts';
+import { removePartials } from '../archive/write.ts';
 
 type Progress = (step: string, percent: number, message: string, params?: ProgressParams) => void;
 

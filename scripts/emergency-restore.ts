@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../runtime/config.ts';
-import { isEncrypted } from '../functions/archive/index.ts';
+import { isEncrypted } from '../archive/index.ts';
 import { sizeHuman } from '../state/catalog.ts';
 import { getSettings } from '../state/settings.ts';
 import type { Ledger } from '../state/ledger.ts';

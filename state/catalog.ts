@@ -3,7 +3,7 @@
 // and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
 import type { Ledger } from './ledger.ts';
 import type { Versions } from '../runtime/versions.ts';
-import { BACKUP_TYPES, type ArchiveMetadata } from '../functions/archive/format.ts';
+import { BACKUP_TYPES, type ArchiveMetadata } from '../archive/format.ts';
 
 export type BackupStatus = 'creating' | 'succeeded' | 'failed';
 

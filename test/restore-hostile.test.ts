@@ -15,7 +15,7 @@ import { tableChecksums } from '../runtime/mariadb-import.ts';
 import type { JobView } from '../state/jobs.ts';
 import { getBackup } from '../state/catalog.ts';
 import type { RestoreResult } from '../functions/restore/apply.ts';
-import { verifyArchive } from '../functions/archive/index.ts';
+import { verifyArchive } from '../archive/index.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, jobOf as jobOf_, unitsActive } from './support/install.ts';
 

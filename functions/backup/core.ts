@@ -12,9 +12,9 @@ import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/
 import { getBackupByFilename, insertBackup, markFailed, sizeHuman } from '../../state/catalog.ts';
 import { closeJournal, journalTempFiles, openJournal } from '../../state/journal.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
-import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../archive/format.ts';
-import { ALGO } from '../archive/crypto.ts';
-import { partialName, plannedSize, writeArchive, type Source } from '../archive/write.ts';
+import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../../archive/format.ts';
+import { ALGO } from '../../archive/crypto.ts';
+import { partialName, plannedSize, writeArchive, type Source } from '../../archive/write.ts';
 import { finalizeArchive } from './finalize.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';

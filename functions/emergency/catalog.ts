@@ -10,7 +10,7 @@ import type { Ledger } from '../../state/ledger.ts';
 import { ledgerPath } from '../../state/ledger.ts';
 import { completedBackup, getBackupByFilename, insertCompleted, listBackups } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
-import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../archive/index.ts';
+import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../../archive/index.ts';
 
 export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; file: string } | { state: 'corrupt'; file: string; error: string };
 

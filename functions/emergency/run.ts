@@ -20,7 +20,7 @@ import { TaskError, type Actor, type TaskContext } from '../../runtime/task.ts';
 import { openLedger, type Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
 import { getSettings } from '../../state/settings.ts';
-import { ENTRY, isArchiveError, readHead, type Expected } from '../archive/index.ts';
+import { ENTRY, isArchiveError, readHead, type Expected } from '../../archive/index.ts';
 import { restoreInstall, type RestoreResult, type SafetyRef } from '../restore/apply.ts';
 import { listFromSidecars, registerFound, type FoundBackup, type LedgerState } from './catalog.ts';
 import { takeSafetyCopy, type SafetyCopy } from './safety.ts';

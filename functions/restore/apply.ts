@@ -16,7 +16,7 @@ import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/
 import { getBackup } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { closeJournal, journalTempFiles, journalUnitsStarted, journalUnitsStopping, openJournal } from '../../state/journal.ts';
-import { ENTRY, extractArchive, isArchiveError, verifyArchive, type BackupType, type Expected, type VerifyCheck } from '../archive/index.ts';
+import { ENTRY, extractArchive, isArchiveError, verifyArchive, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
 import {
   chownTree,
   exists,

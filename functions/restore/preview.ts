@@ -7,7 +7,7 @@ import type { KeeperConfig } from '../../runtime/config.ts';
 import { envPath, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit } from '../../runtime/git.ts';
 import { readSettingsTable, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
-import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../archive/index.ts';
+import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import type { BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';

@@ -11,7 +11,7 @@ export const PROJECT_ROOT = join(dirname(HELPER_SOURCE), '..', '..');
 export const HELPER_BUNDLE = join(PROJECT_ROOT, 'var', 'build', 'helper.mjs');
 
 // everything the helper can import; the UI is never part of it
-const SOURCES = ['functions', 'runtime', 'state'].map((d) => join(PROJECT_ROOT, d));
+const SOURCES = ['archive', 'functions', 'runtime', 'state'].map((d) => join(PROJECT_ROOT, d));
 const SKIP = new Set([join(PROJECT_ROOT, 'functions', 'ui'), join(PROJECT_ROOT, 'node_modules')]);
 
 function newestSource(dir: string): number {

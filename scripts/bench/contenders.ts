@@ -13,7 +13,7 @@ import { listEvents } from '../../state/jobs.ts';
 import { locateArchive } from '../../functions/restore/locate.ts';
 import { ensureSeeded, updateSettings } from '../../state/settings.ts';
 import { readSettingsTable } from '../../runtime/mariadb.ts';
-import { verifyArchive } from '../../functions/archive/index.ts';
+import { verifyArchive } from '../../archive/index.ts';
 import { buildPreview } from '../../functions/restore/preview.ts';
 import { childCpuMs, sampleTree, timed, type RssReport } from './measure.ts';
 import { runCmd, runPipeline, type Cmd } from './pipeline.ts';
