@@ -9,7 +9,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { createRunner, type Runner } from '../runtime/main.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { runOk } from '../runtime/exec.ts';
 import { tableChecksums } from '../runtime/mariadb-import.ts';
 import type { JobView } from '../state/jobs.ts';

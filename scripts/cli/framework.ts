@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../../runtime/config.ts';
 import type { Actor } from '../../runtime/task.ts';
-import { createJobs, type JobsRuntime } from '../../runtime/jobs.ts';
-import { bootHooks } from '../../runtime/boot.ts';
+import type { JobsRuntime } from '../../runtime/jobs.ts';
+import { startJobs } from '../../runtime/boot.ts';
 import { recoverAtStart } from '../../runtime/recover.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { listEvents, type JobView } from '../../state/jobs.ts';
+import { operations } from '../../functions/operations.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -159,8 +160,7 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       const cfg = ctx.config();
       const l = ctx.ledger();
       await recoverAtStart(cfg, l, (line) => ctx.info(line));
-      await bootHooks({ config: cfg, configPath: ctx.configPath(), ledger: l });
-      return (jobs = createJobs({ config: cfg, configPath: ctx.configPath(), ledger: l }));
+      return (jobs = await startJobs(operations, { config: cfg, configPath: ctx.configPath(), ledger: l }));
     },
     print(line: string) {
       if (!g.json) process.stdout.write(line + '\n');
