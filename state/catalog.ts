@@ -153,6 +153,12 @@ export function getBackupByFilename(ledger: Ledger, filename: string): BackupRow
   return r ? fromRaw(r) : null;
 }
 
+/** The newest backup that succeeded (created_at, then id), or null. */
+export function lastSucceededBackup(ledger: Ledger): BackupRow | null {
+  const r = ledger.prepare("SELECT * FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1").get() as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
 /** Newest first (created_at, then id). */
 export function listBackups(ledger: Ledger, filter: { type?: string; status?: BackupStatus } = {}): BackupListItem[] {
   const where: string[] = [];

@@ -118,6 +118,11 @@ export function listJobs(ledger: Ledger, opts: { limit?: number; type?: string }
   return rows.map(view);
 }
 
+/** How many jobs the ledger holds, any status. */
+export function countJobs(ledger: Ledger): number {
+  return (ledger.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+}
+
 /** Whether a process exists (EPERM: it exists but belongs to someone else, e.g. a root helper). */
 export function pidAlive(pid: number | null): boolean {
   if (!pid) return false;
