@@ -7,7 +7,7 @@ import type { TaskLookup } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { createJobs, type JobFinishedListener, type JobsRuntime } from './jobs.ts';
 import { createScheduler, nextScheduledRun, type NextRunInfo } from './schedule.ts';
-import { phpborgDb } from '../state/phpborg-db.ts';
+import { phpborgDb } from './phpborg-db.ts';
 
 export interface BootContext {
   config: KeeperConfig;

@@ -11,7 +11,7 @@ import type { JobsRuntime } from './jobs.ts';
 import { startJobs, startServices, type Operations } from './boot.ts';
 import { ledgerPath, openLedger, type Ledger } from '../state/ledger.ts';
 import { recoverAtStart } from './recover.ts';
-import { phpborgDb } from '../state/phpborg-db.ts';
+import { phpborgDb } from './phpborg-db.ts';
 
 /** The operations and the HTTP app that serves them. */
 export interface RunnerOperations extends Operations {

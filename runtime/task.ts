@@ -4,13 +4,11 @@
 import type * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
 import type { Ledger } from '../state/ledger.ts';
+import type { Actor } from '../state/jobs.ts';
+
+export type { Actor };
 
 export type ProgressParams = Record<string, string | number | boolean | null>;
-
-export interface Actor {
-  id: number | null;
-  name: string;
-}
 
 export interface TaskContext {
   config: KeeperConfig;

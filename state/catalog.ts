@@ -2,7 +2,6 @@
 // sidecar paths, origin, pinned, maintenance window). A row is inserted `creating` before any work
 // and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
 import type { Ledger } from './ledger.ts';
-import type { Versions } from '../runtime/versions.ts';
 import { BACKUP_TYPES, type ArchiveMetadata } from '../archive/format.ts';
 
 export type BackupStatus = 'creating' | 'succeeded' | 'failed';
@@ -79,8 +78,11 @@ export function insertBackup(ledger: Ledger, b: NewBackup): number {
   return Number(r.lastInsertRowid);
 }
 
+/** The versions an archive's metadata records. */
+type RecordedVersions = Pick<ArchiveMetadata, 'phpborg_version' | 'git_commit' | 'php_version' | 'mysql_version' | 'node_version' | 'borg_version'>;
+
 /** Fields known once the archive is complete: the archive's own, and the versions its metadata records. */
-export interface CompletedBackup extends Versions {
+export interface CompletedBackup extends RecordedVersions {
   size_bytes: number;
   hash_sha256: string;
   mac: string | null;

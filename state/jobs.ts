@@ -3,7 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from './ledger.ts';
 import type { HelperEvent } from '../runtime/helper/protocol.ts';
-import type { Actor } from '../runtime/task.ts';
+
+/** Who asked: a phpBorg user (id and name), or the CLI's system user (id null). */
+export interface Actor {
+  id: number | null;
+  name: string;
+}
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'interrupted';
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'rolled_back', 'interrupted'];

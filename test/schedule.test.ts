@@ -11,7 +11,7 @@ import type { Clock } from '../runtime/bindings.ts';
 import { openLedger, ledgerPath, type Ledger } from '../state/ledger.ts';
 import { updateSettings } from '../state/settings.ts';
 import { listAudit } from '../state/audit.ts';
-import { phpborgDb } from '../state/phpborg-db.ts';
+import { phpborgDb } from '../runtime/phpborg-db.ts';
 import { createJobs, type JobsRuntime } from '../runtime/jobs.ts';
 import { getTask } from '../functions/tasks.ts';
 import { createScheduler, nextOccurrence, nextScheduledRun, settingsChanged, CATCH_UP_LIMIT_MS } from '../runtime/schedule.ts';

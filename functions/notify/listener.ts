@@ -1,7 +1,7 @@
 // The mail notifications as a job-finished listener: the entry points hand it to the platform, so
 // API, CLI and scheduled runs all notify.
 import type { JobFinishedListener } from '../../runtime/jobs.ts';
-import { phpborgDb } from '../../state/phpborg-db.ts';
+import { phpborgDb } from '../../runtime/phpborg-db.ts';
 import { notifyJob } from './notify.ts';
 
 export const notifyFinished: JobFinishedListener = async (job, ctx) => {
