@@ -266,7 +266,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
   return events;
 }
 
-/** The listener for runtime/jobs.ts onJobFinished: sends the job's mails, never throws. */
+/** Sends the mails a finished job calls for (functions/notify/listener.ts hands it to the platform); never throws. */
 export async function notifyJob(d: NotifyDeps, job: JobView): Promise<NotifyOutcome[]> {
   let events: NotifyEvent[];
   try {
