@@ -1,9 +1,9 @@
 // The Jobs binding: runs each task in its own single-use helper, records every event in the ledger,
 // relays it to live subscribers (SSE, CLI progress), holds the maintenance lock, and tells the
-// `finished` listeners (mail, audit) when a job ends. Used by the runner and by the CLI alike.
+// `finished` listeners (mail) when a job ends. Used by the runner and by the CLI alike.
 import type { KeeperConfig } from './config.ts';
 import type { Jobs, StartResult } from './bindings.ts';
-import type { Actor, TaskDef } from './task.ts';
+import type { Actor, TaskLookup } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { HttpError } from './errors.ts';
 import { spawnHelper, type HelperHandle } from './helper/spawn.ts';
@@ -11,23 +11,14 @@ import type { HelperEvent } from './helper/protocol.ts';
 import { appendLog, createJob, finishJob, getJob, isFinal, markRunning, recordEvent, setHelperPid, type JobError, type JobView } from '../state/jobs.ts';
 import { orphanedOperations, RECOVER_TASK } from './operation/recovery.ts';
 import { audit } from '../state/audit.ts';
-import { getTask } from '../functions/tasks.ts';
 
 export interface JobFinishedContext {
   config: KeeperConfig;
   configPath: string;
   ledger: Ledger;
 }
+/** Called after every job ends (any status), in the process that ran its helper; a throw is logged. */
 export type JobFinishedListener = (job: JobView, ctx: JobFinishedContext) => void | Promise<void>;
-
-// Process-wide: the mail notifier registers once and hears jobs from the API, the CLI and cron.
-const finishedListeners = new Set<JobFinishedListener>();
-
-/** Called after every job ends (any status), in the process that ran its helper. Returns unsubscribe. */
-export function onJobFinished(listener: JobFinishedListener): () => void {
-  finishedListeners.add(listener);
-  return () => finishedListeners.delete(listener);
-}
 
 export interface JobsRuntime extends Jobs {
   /** Resolves with the job once it is final and, for a job of this process, its finished listeners ran
@@ -52,8 +43,10 @@ export interface JobsOptions {
   configPath: string;
   ledger: Ledger;
   now?: () => Date;
-  /** task lookup; defaults to the registry in functions/tasks.ts */
-  tasks?: (name: string) => TaskDef | undefined;
+  /** the tasks a job may run */
+  tasks: TaskLookup;
+  /** told after every job of this runtime ends, whoever started it (API, CLI, schedule) */
+  finished?: readonly JobFinishedListener[];
 }
 
 // a recovery that itself keeps dying is not retried for ever: the entry is reported instead
@@ -62,7 +55,8 @@ const MAX_RECOVERIES = 3;
 export function createJobs(opts: JobsOptions): JobsRuntime {
   const { config, configPath, ledger } = opts;
   const now = opts.now ?? (() => new Date());
-  const lookup = opts.tasks ?? getTask;
+  const lookup = opts.tasks;
+  const finishedListeners = opts.finished ?? [];
   const subscribers = new Map<string, Set<(seq: number) => void>>();
   const helpers = new Map<string, { handle: HelperHandle; done: Promise<void> }>();
   // jobs whose helper we let go at shutdown: it reports to the ledger itself from then on

@@ -5,7 +5,6 @@ import * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
 import type { PhpborgDb } from './bindings.ts';
 import { readEnv } from './install.ts';
-import { pickLang, type Lang } from '../functions/notify/templates.ts';
 
 /** phpBorg settings keys keeper reads (never writes). */
 export const PHPBORG_PREF_KEYS = [
@@ -61,6 +60,14 @@ export function resolveTimezone(prefs: Map<string, string> | null, config: Keepe
     /* no readable .env: fall through */
   }
   return { timezone: systemTimezone(), source: 'system' };
+}
+
+/** The languages keeper writes in (mails, kit): phpBorg's French and English. */
+export type Lang = 'fr' | 'en';
+
+/** Any phpBorg language setting ("en", "en_US", "fr"…) → a language keeper writes; French otherwise. */
+export function pickLang(value: unknown): Lang {
+  return typeof value === 'string' && value.toLowerCase().startsWith('en') ? 'en' : 'fr';
 }
 
 export function resolveLanguage(prefs: Map<string, string> | null): Lang {

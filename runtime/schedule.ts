@@ -3,25 +3,24 @@
 // for it. Time is read only from the Clock binding and all decisions happen in tick(), so tests set
 // the clock and call tick() instead of waiting a week.
 //
-// The armed occurrence is persisted in the ledger (settings key _schedule_state), which is how a run
+// The armed occurrence is persisted in the ledger (state/schedule.ts), which is how a run
 // missed while the runner was down is found at the next start: run once if less than a day late,
 // skip (audited) otherwise. A run that meets another maintenance operation is retried until it
 // starts; the maintenance lock makes overlap impossible.
 import { Cron } from 'croner';
-import * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
 import type { Clock, Jobs, PhpborgDb } from './bindings.ts';
 import type { Actor } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { getSettings, type KeeperSettings } from '../state/settings.ts';
 import { audit } from '../state/audit.ts';
+import { readScheduleState, writeScheduleState, type ScheduleState } from '../state/schedule.ts';
 import { readPhpborgPrefs, resolveTimezone, isValidTimezone } from './locale.ts';
 
 export const SCHEDULE_TASK = 'backup.create';
 export const SCHEDULER_ACTOR: Actor = { id: null, name: 'scheduler' };
 /** a missed run later than this is skipped, not caught up */
 export const CATCH_UP_LIMIT_MS = 24 * 3600 * 1000;
-const STATE_KEY = '_schedule_state';
 const DOW: Record<KeeperSettings['backup_scheduled_day'], number> = {
   sunday: 0,
   monday: 1,
@@ -31,21 +30,6 @@ const DOW: Record<KeeperSettings['backup_scheduled_day'], number> = {
   friday: 5,
   saturday: 6,
 };
-
-const StateSchema = v.object({
-  /** enabled|day|time|timezone the armed occurrence was computed for */
-  signature: v.string(),
-  /** the occurrence waited for (ISO); null when disabled */
-  next_due: v.nullable(v.string()),
-  armed_at: v.string(),
-  last_due: v.optional(v.nullable(v.string()), null),
-  last_job_id: v.optional(v.nullable(v.string()), null),
-  /** last timezone read from phpBorg's database, used while it is unreachable */
-  db_timezone: v.optional(v.nullable(v.string()), null),
-  /** the due whose deferral (busy / failure to start) was already audited */
-  deferred_due: v.optional(v.nullable(v.string()), null),
-});
-export type ScheduleState = v.InferOutput<typeof StateSchema>;
 
 export interface ScheduleSpec {
   enabled: boolean;
@@ -71,25 +55,6 @@ export function nextOccurrence(spec: ScheduleSpec, from: Date): Date | null {
 }
 
 const signatureOf = (s: ScheduleSpec) => `${s.enabled ? 'on' : 'off'}|${s.day}|${s.time}|${s.timezone}`;
-
-export function readState(ledger: Ledger): ScheduleState | null {
-  const row = ledger.prepare('SELECT value_json FROM settings WHERE key = ?').get(STATE_KEY) as { value_json: string } | undefined;
-  if (!row) return null;
-  try {
-    const r = v.safeParse(StateSchema, JSON.parse(row.value_json));
-    return r.success ? r.output : null;
-  } catch {
-    return null;
-  }
-}
-
-function writeState(ledger: Ledger, s: ScheduleState, now: Date): void {
-  ledger
-    .prepare(
-      'INSERT INTO settings (key, value_json, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at',
-    )
-    .run(STATE_KEY, JSON.stringify(s), now.toISOString());
-}
 
 export interface ScheduleDeps {
   config: KeeperConfig;
@@ -137,7 +102,7 @@ export interface NextRunInfo {
  * CATCH_UP_LIMIT_MS late, else the next occurrence from the clock (the late one will be skipped).
  */
 export async function nextScheduledRun(d: ScheduleDeps): Promise<NextRunInfo> {
-  const state = readState(d.ledger);
+  const state = readScheduleState(d.ledger);
   const { spec } = await currentSpec(d, state);
   const now = d.clock.now();
   let next: Date | null = null;
@@ -233,20 +198,20 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
         db_timezone: db_timezone ?? prev?.db_timezone ?? null,
         deferred_due: null,
       };
-      writeState(d.ledger, state, now);
+      writeScheduleState(d.ledger, state, now);
       if (prev && prev.signature !== sig) {
         record('schedule.armed', 'succeeded', null, { enabled: spec.enabled, day: spec.day, time: spec.time, timezone: spec.timezone, next_run: state.next_due });
       }
     } else if (db_timezone && state.db_timezone !== db_timezone) {
       state = { ...state, db_timezone };
-      writeState(d.ledger, state, now);
+      writeScheduleState(d.ledger, state, now);
     }
     return spec;
   };
 
   const evaluate = async (atStart: boolean): Promise<TickOutcome> => {
     // At start the persisted occurrence is the reference: if it is past, the runner missed it.
-    if (atStart) state = readState(d.ledger);
+    if (atStart) state = readScheduleState(d.ledger);
     await sync();
     const s = state!;
     const now = d.clock.now();
@@ -261,7 +226,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
         new Date(Math.max(now.getTime(), due.getTime())),
       );
       state = { ...s, ...extra, next_due: next ? next.toISOString() : null, deferred_due: null };
-      writeState(d.ledger, state, now);
+      writeScheduleState(d.ledger, state, now);
     };
     if (late > CATCH_UP_LIMIT_MS) {
       record('schedule.missed', 'skipped', null, {
@@ -282,7 +247,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
       if (s.deferred_due !== s.next_due) {
         record('schedule.run', 'failed', null, { due: s.next_due, message: `cannot start the scheduled backup (will retry): ${message}` });
         state = { ...s, deferred_due: s.next_due };
-        writeState(d.ledger, state, now);
+        writeScheduleState(d.ledger, state, now);
       }
       pendingRetry = true;
       return { action: 'error', due: due.toISOString(), message };
@@ -294,7 +259,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
           message: 'another maintenance operation is running; the scheduled backup starts after it',
         });
         state = { ...s, deferred_due: s.next_due };
-        writeState(d.ledger, state, now);
+        writeScheduleState(d.ledger, state, now);
       }
       pendingRetry = true;
       return { action: 'busy', due: due.toISOString(), runningJobId: r.runningJobId };

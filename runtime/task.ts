@@ -1,15 +1,14 @@
 // What a task is: a named, schema-validated unit of privileged work that the single-use helper runs
-// exactly once. Tasks live beside their routes under functions/ and are listed in functions/tasks.ts.
+// exactly once. Tasks live beside their routes under functions/; the entry points hand the platform
+// a TaskLookup over their registry, so runtime/ never imports one.
 import type * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
 import type { Ledger } from '../state/ledger.ts';
+import type { Actor } from '../state/jobs.ts';
+
+export type { Actor };
 
 export type ProgressParams = Record<string, string | number | boolean | null>;
-
-export interface Actor {
-  id: number | null;
-  name: string;
-}
 
 export interface TaskContext {
   config: KeeperConfig;
@@ -38,6 +37,9 @@ export interface TaskDef<S extends v.GenericSchema = v.GenericSchema, R = unknow
   maintenance: boolean;
   run(ctx: TaskContext, params: v.InferOutput<S>): Promise<R | TaskOutcome<R>>;
 }
+
+/** Finds a task by name; undefined for a name the registry does not hold. */
+export type TaskLookup = (name: string) => TaskDef | undefined;
 
 export function defineTask<S extends v.GenericSchema, R>(def: TaskDef<S, R>): TaskDef<S, R> {
   return def;

@@ -9,11 +9,10 @@ import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../runtime/config.ts';
-import { isEncrypted } from '../functions/archive/index.ts';
+import { isEncrypted } from '../archive/index.ts';
 import { sizeHuman } from '../state/catalog.ts';
 import { getSettings } from '../state/settings.ts';
-import type { Ledger } from '../state/ledger.ts';
-import Database from 'better-sqlite3';
+import { openLedger } from '../state/ledger.ts';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
 import { cliActor } from './cli/framework.ts';
@@ -184,9 +183,9 @@ async function choose(arg: string | undefined, items: FoundBackup[], ledger: Led
 
 function storedPassphrase(ledger: LedgerState, config: KeeperConfig): string | null {
   if (ledger.state !== 'ok') return null;
-  const db = new Database(ledger.file, { readonly: true, fileMustExist: true });
+  const db = openLedger(ledger.file, { readonly: true });
   try {
-    return getSettings(db as Ledger, config.paths.storage).backup_encryption_passphrase;
+    return getSettings(db, config.paths.storage).backup_encryption_passphrase;
   } catch {
     return null;
   } finally {

@@ -1,7 +1,6 @@
 // The audit log: who did what, when, with which outcome. Details are redacted: never a secret.
 import type { Ledger } from './ledger.ts';
-import type { Actor } from '../runtime/task.ts';
-import { redact } from './jobs.ts';
+import { redact, type Actor } from './jobs.ts';
 
 export interface AuditEntry {
   actor: Actor;

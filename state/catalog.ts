@@ -2,8 +2,7 @@
 // sidecar paths, origin, pinned, maintenance window). A row is inserted `creating` before any work
 // and marked `succeeded` only once the archive is renamed into place and its sidecars are written.
 import type { Ledger } from './ledger.ts';
-import type { Versions } from '../runtime/versions.ts';
-import { BACKUP_TYPES, type ArchiveMetadata } from '../functions/archive/format.ts';
+import { BACKUP_TYPES, type ArchiveMetadata } from '../archive/format.ts';
 
 export type BackupStatus = 'creating' | 'succeeded' | 'failed';
 
@@ -79,8 +78,11 @@ export function insertBackup(ledger: Ledger, b: NewBackup): number {
   return Number(r.lastInsertRowid);
 }
 
+/** The versions an archive's metadata records. */
+type RecordedVersions = Pick<ArchiveMetadata, 'phpborg_version' | 'git_commit' | 'php_version' | 'mysql_version' | 'node_version' | 'borg_version'>;
+
 /** Fields known once the archive is complete: the archive's own, and the versions its metadata records. */
-export interface CompletedBackup extends Versions {
+export interface CompletedBackup extends RecordedVersions {
   size_bytes: number;
   hash_sha256: string;
   mac: string | null;
@@ -155,6 +157,12 @@ export function getBackup(ledger: Ledger, id: number): BackupRow | null {
 
 export function getBackupByFilename(ledger: Ledger, filename: string): BackupRow | null {
   const r = ledger.prepare('SELECT * FROM phpborg_backups WHERE filename = ?').get(filename) as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
+/** The newest backup that succeeded (created_at, then id), or null. */
+export function lastSucceededBackup(ledger: Ledger): BackupRow | null {
+  const r = ledger.prepare("SELECT * FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1").get() as Raw | undefined;
   return r ? fromRaw(r) : null;
 }
 

@@ -3,7 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Ledger } from './ledger.ts';
 import type { HelperEvent } from '../runtime/helper/protocol.ts';
-import type { Actor } from '../runtime/task.ts';
+
+/** Who asked: a phpBorg user (id and name), or the CLI's system user (id null). */
+export interface Actor {
+  id: number | null;
+  name: string;
+}
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'interrupted';
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'rolled_back', 'interrupted'];
@@ -116,6 +121,11 @@ export function listJobs(ledger: Ledger, opts: { limit?: number; type?: string }
     ? ledger.prepare('SELECT * FROM jobs WHERE type = ? ORDER BY created_at DESC LIMIT ?').all(opts.type, limit)
     : ledger.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit)) as JobRow[];
   return rows.map(view);
+}
+
+/** How many jobs the ledger holds, any status. */
+export function countJobs(ledger: Ledger): number {
+  return (ledger.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
 }
 
 /** Whether a process exists (EPERM: it exists but belongs to someone else, e.g. a root helper). */

@@ -191,6 +191,21 @@ export function openLedger(file: string, opts: { readonly?: boolean } = {}): Led
   return db;
 }
 
+/**
+ * Throws unless the ledger at `file` passes SQLite's quick check and its catalog can be read. Opens
+ * it read-only and never writes: the emergency path looks at a ledger that may be damaged.
+ */
+export function checkLedger(file: string): void {
+  const db = openLedger(file, { readonly: true });
+  try {
+    const ok = db.pragma('quick_check', { simple: true });
+    if (ok !== 'ok') throw new Error(`integrity check: ${String(ok)}`);
+    db.prepare('SELECT COUNT(*) FROM phpborg_backups').get();
+  } finally {
+    db.close();
+  }
+}
+
 function migrate(db: Ledger): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };

@@ -4,7 +4,7 @@
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';
 import type { Ledger } from './ledger.ts';
-import { passphraseFingerprint } from '../functions/archive/crypto.ts';
+import { passphraseFingerprint } from '../archive/crypto.ts';
 
 export const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 

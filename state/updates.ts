@@ -85,6 +85,12 @@ export function getUpdate(db: Ledger, id: number): UpdateRow | null {
   return r ? fromRaw(r) : null;
 }
 
+/** The newest row written by job `jobId` (an update job writes one), or null. */
+export function updateOfJob(db: Ledger, jobId: string): UpdateRow | null {
+  const r = db.prepare('SELECT * FROM update_history WHERE job_id = ? ORDER BY id DESC LIMIT 1').get(jobId) as Raw | undefined;
+  return r ? fromRaw(r) : null;
+}
+
 export function listUpdates(db: Ledger, opts: { limit?: number; offset?: number } = {}): { total: number; items: UpdateRow[] } {
   const total = (db.prepare('SELECT COUNT(*) AS n FROM update_history').get() as { n: number }).n;
   const rows = db
@@ -98,12 +104,6 @@ export function lastSucceededUpdate(db: Ledger): UpdateRow | null {
   const r = db
     .prepare("SELECT * FROM update_history WHERE kind = 'update' AND status = 'succeeded' ORDER BY id DESC LIMIT 1")
     .get() as Raw | undefined;
-  return r ? fromRaw(r) : null;
-}
-
-/** The history row a job is writing (an update or a manual rollback), if any. */
-export function updateOfJob(db: Ledger, jobId: string): UpdateRow | null {
-  const r = db.prepare('SELECT * FROM update_history WHERE job_id = ? ORDER BY id DESC LIMIT 1').get(jobId) as Raw | undefined;
   return r ? fromRaw(r) : null;
 }
 

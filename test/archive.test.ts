@@ -16,7 +16,7 @@ import {
   archiveBaseName, archiveFileName, parseArchiveFileName, codeExclude, writeArchive, writeSidecars, removePartials,
   plannedSize, readHead, verifyArchive, extractArchive, checkIntegrity, isEncrypted, readSidecar, passphraseFingerprint,
   isArchiveError, ArchiveError, GENERATOR, FORMAT_VERSION, type ArchiveMetadata, type Source, type WriteResult,
-} from '../functions/archive/index.ts';
+} from '../archive/index.ts';
 
 const PASS = 'correct horse battery staple ünïcode';
 const DATE = new Date(Date.UTC(2025, 0, 24, 14, 30, 22));

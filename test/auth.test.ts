@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRunner, type Runner } from '../runtime/main.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { accessToken, makeTempInstall, type TempInstall } from './support/runner.ts';
 
 let t: TempInstall;

@@ -123,7 +123,7 @@ test('keeper restore --fresh: wrong passphrase refused with nothing laid down; t
 /** The real runner, spawned; resolves with its URL and the setup token it printed (if any). */
 function startRunner(): Promise<{ child: ChildProcess; url: string; token: string | null; out: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'runtime', 'main.ts'), '--config', sb.info.config], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'scripts', 'runner.ts'), '--config', sb.info.config], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, KEEPER_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,8 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createRunner, type Runner } from '../runtime/main.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { helperCommand, PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { assertRootOnly, elevatedFrom } from '../runtime/helper/trust.ts';
 import { handOverStorage, sudoCaller } from '../runtime/helper/handover.ts';

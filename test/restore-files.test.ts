@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeTree, finishSwap, replaceTree, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck } from '../functions/restore/files.ts';
 import { diffEnv, diffHashes, diffSettings } from '../functions/restore/diff.ts';
-import { secretHash } from '../functions/archive/format.ts';
+import { secretHash } from '../archive/format.ts';
 import { emergencyCommand } from '../runtime/operation/index.ts';
 import { parseEnv } from '../runtime/install.ts';
 

@@ -9,13 +9,14 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { createRunner, type Runner } from '../runtime/main.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { runOk } from '../runtime/exec.ts';
 import { tableChecksums } from '../runtime/mariadb-import.ts';
 import type { JobView } from '../state/jobs.ts';
 import { getBackup } from '../state/catalog.ts';
 import type { RestoreResult } from '../functions/restore/apply.ts';
-import { verifyArchive } from '../functions/archive/index.ts';
+import { verifyArchive } from '../archive/index.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, jobOf as jobOf_, unitsActive } from './support/install.ts';
 

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { ConfigError, parseConfig } from '../runtime/config.ts';
-import { createRunner, startServer, type Runner, type Serving } from '../runtime/main.ts';
+import { startServer, type Runner, type Serving } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { requireAdmin } from '../runtime/auth.ts';
 import { jsonBody } from '../runtime/errors.ts';
 import { startJob } from '../functions/jobs/start.ts';
@@ -99,7 +100,7 @@ describe('configuration', () => {
     try {
       const file = join(dir, 'keeper.json');
       writeFileSync(file, JSON.stringify({ paths: { state: join(dir, 'state'), storage: 'not/absolute' } }));
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/main.ts', '--config', file], {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/runner.ts', '--config', file], {
         cwd: PROJECT_ROOT,
         encoding: 'utf8',
         env: { PATH: process.env.PATH, KEEPER_PORT: '0' },
@@ -108,7 +109,7 @@ describe('configuration', () => {
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /paths\.storage: got "not\/absolute"; expected an absolute path/);
       assert.equal(existsSync(join(dir, 'state')), false);
-      const j = spawnSync(process.execPath, ['--import', 'tsx', 'runtime/main.ts', '--config', join(dir, 'missing.json')], {
+      const j = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/runner.ts', '--config', join(dir, 'missing.json')], {
         cwd: PROJECT_ROOT, encoding: 'utf8', env: { PATH: process.env.PATH, KEEPER_PORT: '0' }, timeout: 30_000,
       });
       assert.notEqual(j.status, 0);
@@ -306,7 +307,7 @@ describe('npm start with no configuration', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, KEEPER_DEMO_DIR: demo, KEEPER_PORT: '0' };
     delete env.KEEPER_CONFIG;
     delete env.KEEPER_TEST_TASKS;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/main.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/runner.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

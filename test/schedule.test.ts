@@ -11,12 +11,14 @@ import type { Clock } from '../runtime/bindings.ts';
 import { openLedger, ledgerPath, type Ledger } from '../state/ledger.ts';
 import { updateSettings } from '../state/settings.ts';
 import { listAudit } from '../state/audit.ts';
-import { phpborgDb } from '../state/phpborg-db.ts';
+import { phpborgDb } from '../runtime/phpborg-db.ts';
 import { createJobs, type JobsRuntime } from '../runtime/jobs.ts';
+import { getTask } from '../functions/tasks.ts';
 import { createScheduler, nextOccurrence, nextScheduledRun, settingsChanged, CATCH_UP_LIMIT_MS } from '../runtime/schedule.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
-import { createRunner, type Runner } from '../runtime/main.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { run } from '../runtime/exec.ts';
 import { getBackup } from '../state/catalog.ts';
 
@@ -57,7 +59,7 @@ describe('scheduler (timezone from .env, phpBorg DB unreachable)', () => {
   before(() => {
     inst = makeTempInstall({ env: { APP_TIMEZONE: 'Asia/Tokyo' } });
     ledger = openLedger(ledgerPath(inst.config.paths.state));
-    jobs = createJobs({ config: inst.config, configPath: inst.configPath, ledger });
+    jobs = createJobs({ config: inst.config, configPath: inst.configPath, ledger, tasks: getTask });
   });
   after(async () => {
     await jobs.shutdown(5000);

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
-import { createRunner, startServer, type Runner, type Serving } from '../runtime/main.ts';
+import { startServer, type Runner, type Serving } from '../runtime/runner.ts';
+import { createRunner } from '../scripts/runner.ts';
 import { ensureUiBuilt } from '../functions/ui/build.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -5,7 +5,7 @@ import * as v from 'valibot';
 import type { AppEnv } from '../../runtime/bindings.ts';
 import { HttpError, queryParams } from '../../runtime/errors.ts';
 import { catalogStats, getBackup, listBackups, sizeHuman, type BackupRow } from '../../state/catalog.ts';
-import { BACKUP_TYPES } from '../archive/format.ts';
+import { BACKUP_TYPES } from '../../archive/format.ts';
 import { BackupRemovalRefused, removeBackup } from './remove.ts';
 
 /** One backup as the API shows it: every column, plus the names the UI mock-up uses. */

@@ -13,9 +13,9 @@ import { getBackupByFilename, insertBackup, markFailed, sizeHuman } from '../../
 import { addTemp, dropTemp } from '../../state/operations.ts';
 import { joinOperation } from '../../runtime/operation/index.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
-import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../archive/format.ts';
-import { ALGO } from '../archive/crypto.ts';
-import { partialName, plannedSize, writeArchive, type Source } from '../archive/write.ts';
+import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, type ArchiveMetadata, type BackupType } from '../../archive/format.ts';
+import { ALGO } from '../../archive/crypto.ts';
+import { partialName, plannedSize, writeArchive, type Source } from '../../archive/write.ts';
 import { finalizeArchive } from './finalize.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';

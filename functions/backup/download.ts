@@ -12,6 +12,7 @@ import { requireAdmin } from '../../runtime/auth.ts';
 import { HttpError } from '../../runtime/errors.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
+import { getDownloadToken, insertDownloadToken } from '../../state/download-tokens.ts';
 import { backupParam } from './catalog.ts';
 
 export const DOWNLOAD_TOKEN_TTL_S = 300;
@@ -21,20 +22,13 @@ const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 export function issueDownloadToken(ledger: Ledger, backupId: number, actor: Actor, now: Date): { token: string; expires_at: string } {
   const token = randomBytes(32).toString('base64url');
   const expires_at = new Date(now.getTime() + DOWNLOAD_TOKEN_TTL_S * 1000).toISOString();
-  ledger.transaction(() => {
-    ledger.prepare('DELETE FROM download_tokens WHERE expires_at < ?').run(now.toISOString());
-    ledger
-      .prepare('INSERT INTO download_tokens (token_hash, backup_id, expires_at, actor_id, actor_name) VALUES (?, ?, ?, ?, ?)')
-      .run(hashToken(token), backupId, expires_at, actor.id, actor.name);
-  })();
+  insertDownloadToken(ledger, hashToken(token), { backup_id: backupId, expires_at, actor_id: actor.id, actor_name: actor.name }, now);
   return { token, expires_at };
 }
 
 /** The admin who asked for `token` when it opens backup `backupId` now, else null. */
 export function checkDownloadToken(ledger: Ledger, backupId: number, token: string, now: Date): Actor | null {
-  const row = ledger.prepare('SELECT backup_id, expires_at, actor_id, actor_name FROM download_tokens WHERE token_hash = ?').get(hashToken(token)) as
-    | { backup_id: number; expires_at: string; actor_id: number | null; actor_name: string | null }
-    | undefined;
+  const row = getDownloadToken(ledger, hashToken(token));
   if (!row || row.backup_id !== backupId || row.expires_at <= now.toISOString()) return null;
   return { id: row.actor_id, name: row.actor_name ?? 'download-token' };
 }

@@ -3,8 +3,8 @@
 import { chmod, open } from 'node:fs/promises';
 import type { Ledger } from '../../state/ledger.ts';
 import { completedBackup, markSucceeded } from '../../state/catalog.ts';
-import { writeSidecars, type ArchiveMetadata, type WriteResult } from '../archive/index.ts';
-import { deriveKeys, HEADER_LEN, keyCheck, saltOf } from '../archive/crypto.ts';
+import { writeSidecars, type ArchiveMetadata, type WriteResult } from '../../archive/index.ts';
+import { deriveKeys, HEADER_LEN, keyCheck, saltOf } from '../../archive/crypto.ts';
 
 /**
  * An archive the keeper has just written: made 0600, its sidecars written and, when it has a

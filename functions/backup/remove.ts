@@ -6,7 +6,7 @@ import type { Actor } from '../../runtime/task.ts';
 import { deleteBackupRow, listBackups, usedBy, type BackupRow } from '../../state/catalog.ts';
 import { audit } from '../../state/audit.ts';
 import { basename, dirname, isAbsolute } from 'node:path';
-import { parseArchiveFileName, sidecarPaths } from '../archive/format.ts';
+import { parseArchiveFileName, sidecarPaths } from '../../archive/format.ts';
 
 export class BackupRemovalRefused extends Error {
   constructor(

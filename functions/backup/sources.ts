@@ -1,14 +1,14 @@
 // What goes into a backup, in design.md §3 order: settings.json, config/…, ssh/…, database.sql,
 // code/. metadata.json (first) is built by the caller once sizes are known; manifest.json (last) by
-// the archive writer. The archive format itself lives in functions/archive/ only.
+// the archive writer. The archive format itself lives in archive/ only.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import type { PhpborgEnv } from '../../runtime/install.ts';
 import { envPath } from '../../runtime/install.ts';
 import type { PhpborgSettingRow } from '../../runtime/mariadb.ts';
-import { ENTRY, isSecretSetting, secretHash, type SettingsFile } from '../archive/format.ts';
-import type { Source } from '../archive/write.ts';
+import { ENTRY, isSecretSetting, secretHash, type SettingsFile } from '../../archive/format.ts';
+import type { Source } from '../../archive/write.ts';
 
 /**
  * The code-dir exclusion from config.exclude_dirs: `node_modules` is skipped wherever it is; every

@@ -19,7 +19,7 @@ import { HttpError } from '../../runtime/errors.ts';
 import { audit } from '../../state/audit.ts';
 import { completedBackup, getBackup, getBackupByFilename, insertCompleted, sizeHuman } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
-import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../archive/index.ts';
+import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../../archive/index.ts';
 import { keyCheckOf } from './finalize.ts';
 
 const MAX_PASSPHRASE = 1024;

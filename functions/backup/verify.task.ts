@@ -6,7 +6,7 @@ import { basename } from 'node:path';
 import * as v from 'valibot';
 import { defineTask, TaskError } from '../../runtime/task.ts';
 import type { BackupRow } from '../../state/catalog.ts';
-import { readSidecar, sidecarPaths, verifyArchive, type VerifyCheck } from '../archive/index.ts';
+import { readSidecar, sidecarPaths, verifyArchive, type VerifyCheck } from '../../archive/index.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from '../restore/locate.ts';
 
 export const BackupVerifyParams = v.pipe(v.strictObject(ArchiveRefEntries), v.check((p) => hasOneRef(p), ONE_REF));

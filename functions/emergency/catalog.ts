@@ -4,13 +4,11 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { KeeperConfig } from '../../runtime/config.ts';
-import type { Ledger } from '../../state/ledger.ts';
-import { ledgerPath } from '../../state/ledger.ts';
+import { checkLedger, ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { completedBackup, getBackupByFilename, insertCompleted, listBackups } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
-import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../archive/index.ts';
+import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../../archive/index.ts';
 
 export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; file: string } | { state: 'corrupt'; file: string; error: string };
 
@@ -18,17 +16,11 @@ export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; fi
 export function probeLedger(config: KeeperConfig): LedgerState {
   const file = ledgerPath(config.paths.state);
   if (!existsSync(file)) return { state: 'missing', file };
-  let db: Database.Database | null = null;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const ok = db.pragma('quick_check', { simple: true });
-    if (ok !== 'ok') throw new Error(`integrity check: ${String(ok)}`);
-    db.prepare('SELECT COUNT(*) FROM phpborg_backups').get();
+    checkLedger(file);
     return { state: 'ok', file };
   } catch (e) {
     return { state: 'corrupt', file, error: (e as Error).message };
-  } finally {
-    db?.close();
   }
 }
 
@@ -54,9 +46,9 @@ export interface FoundBackup {
 /** The storage dir: the backup_storage_path setting when the ledger is readable, else config.paths.storage. */
 export function storageDir(config: KeeperConfig, ledger: LedgerState): string {
   if (ledger.state !== 'ok') return config.paths.storage;
-  const db = new Database(ledger.file, { readonly: true, fileMustExist: true });
+  const db = openLedger(ledger.file, { readonly: true });
   try {
-    return getSettings(db as Ledger, config.paths.storage).backup_storage_path;
+    return getSettings(db, config.paths.storage).backup_storage_path;
   } catch {
     return config.paths.storage;
   } finally {
@@ -66,10 +58,10 @@ export function storageDir(config: KeeperConfig, ledger: LedgerState): string {
 
 /** Succeeded backups of the catalog, newest first, whose file is still there; sidecar fields merged in. */
 export async function listFromLedger(file: string): Promise<FoundBackup[]> {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openLedger(file, { readonly: true });
   let rows;
   try {
-    rows = listBackups(db as Ledger, { status: 'succeeded' });
+    rows = listBackups(db, { status: 'succeeded' });
   } finally {
     db.close();
   }

@@ -22,7 +22,7 @@ import { audit } from '../../state/audit.ts';
 import { getSettings } from '../../state/settings.ts';
 import { getBackupByFilename } from '../../state/catalog.ts';
 import { faultPoint } from '../../runtime/operation/index.ts';
-import { ENTRY, isArchiveError, readHead, type Expected } from '../archive/index.ts';
+import { ENTRY, isArchiveError, readHead, type Expected } from '../../archive/index.ts';
 import { restoreInstall, type RestoreResult, type SafetyRef } from '../restore/apply.ts';
 import { listFromSidecars, registerFound, type FoundBackup, type LedgerState } from './catalog.ts';
 import { takeSafetyCopy, type SafetyCopy } from './safety.ts';

@@ -32,7 +32,7 @@ import {
   writeArchive,
   type ArchiveMetadata,
   type Source,
-} from '../archive/index.ts';
+} from '../../archive/index.ts';
 import { finalizeArchive } from '../backup/finalize.ts';
 import { installSources } from '../backup/sources.ts';
 

@@ -14,7 +14,7 @@ import type { OperationContext, SafetyPoint, Step } from '../../runtime/operatio
 import { waitHealthy, type InstallHealth } from '../../runtime/probes.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
-import { ENTRY, extractArchive, isArchiveError, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../archive/index.ts';
+import { ENTRY, extractArchive, isArchiveError, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
 import { asidePath, chownTree, exists, incomingPath, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
 import { freeSpace } from '../restore/preview.ts';
 

@@ -12,6 +12,7 @@ import type { JobView } from '../../state/jobs.ts';
 import { audit } from '../../state/audit.ts';
 import { getBackup, getBackupByFilename, type BackupRow } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
+import { updateOfJob } from '../../state/updates.ts';
 import { appSecret } from '../../runtime/auth.ts';
 import { installPrefs } from '../../runtime/locale.ts';
 import { describeMailError, resolveSmtp, sendMail } from '../../runtime/mailer.ts';
@@ -143,7 +144,7 @@ export function deletedByRetention(result: Record<string, unknown>): string[] {
 
 function updateRow(ledger: Ledger, jobId: string): Record<string, unknown> | null {
   try {
-    const r = ledger.prepare('SELECT * FROM update_history WHERE job_id = ? ORDER BY id DESC LIMIT 1').get(jobId);
+    const r = updateOfJob(ledger, jobId);
     return r ? asObj(r) : null;
   } catch {
     return null;
@@ -265,7 +266,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
   return events;
 }
 
-/** The listener for runtime/jobs.ts onJobFinished: sends the job's mails, never throws. */
+/** Sends the mails a finished job calls for (functions/notify/listener.ts hands it to the platform); never throws. */
 export async function notifyJob(d: NotifyDeps, job: JobView): Promise<NotifyOutcome[]> {
   let events: NotifyEvent[];
   try {

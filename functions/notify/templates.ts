@@ -1,8 +1,7 @@
 // The notification mails, in French and English, plain text and HTML, written once as a small
 // document (subject, intro, sections of label/value rows) and rendered twice. The shape follows the
 // template of original-design.md ("Email Notifications").
-
-export type Lang = 'fr' | 'en';
+import type { Lang } from '../../runtime/locale.ts';
 
 /** What the mails know about one backup archive (all optional: a failed run knows little). */
 export interface BackupFacts {
@@ -105,10 +104,6 @@ interface Doc {
   sections: Section[];
   /** shown as an alert (failures) */
   tone: 'ok' | 'fail';
-}
-
-export function pickLang(value: unknown): Lang {
-  return typeof value === 'string' && value.toLowerCase().startsWith('en') ? 'en' : 'fr';
 }
 
 // ---------- formatting ----------

@@ -27,7 +27,7 @@ import {
 } from '../../state/operations.ts';
 import { getSettings } from '../../state/settings.ts';
 import { finishUpdate, updateOfJob } from '../../state/updates.ts';
-import { removePartials } from '../archive/index.ts';
+import { removePartials } from '../../archive/index.ts';
 import { locateArchive } from '../restore/locate.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 

@@ -6,7 +6,7 @@
 import { runOperation, type OperationResult, type Plan } from '../../runtime/operation/index.ts';
 import type { InstallHealth } from '../../runtime/probes.ts';
 import type { TaskContext } from '../../runtime/task.ts';
-import type { VerifyCheck } from '../archive/index.ts';
+import type { VerifyCheck } from '../../archive/index.ts';
 import {
   codeStep,
   configStep,

@@ -2,7 +2,7 @@
 // are compared by hash and never returned, so secrets cannot leak through a preview.
 import { createHash } from 'node:crypto';
 import { parse } from 'dotenv';
-import { secretHash, type SettingsRow } from '../archive/index.ts';
+import { secretHash, type SettingsRow } from '../../archive/index.ts';
 
 export interface NameDiff {
   /** present now, absent from the backup (lost by the restore) */

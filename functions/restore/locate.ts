@@ -9,7 +9,7 @@ import { TaskError } from '../../runtime/task.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { getBackup, getBackupByFilename, type BackupRow } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
-import { isEncrypted, readSidecar, type Expected } from '../archive/index.ts';
+import { isEncrypted, readSidecar, type Expected } from '../../archive/index.ts';
 
 /** Task parameters naming an archive: exactly one of backup_id and file. */
 export const ArchiveRefEntries = {

@@ -3,7 +3,7 @@
 import * as v from 'valibot';
 import { defineTask, TaskError, type TaskContext } from '../../runtime/task.ts';
 import { getSettings } from '../../state/settings.ts';
-import { isArchiveError } from '../archive/index.ts';
+import { isArchiveError } from '../../archive/index.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF, type Located } from './locate.ts';
 import { buildPreview, type RestorePreview } from './preview.ts';
 

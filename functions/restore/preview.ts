@@ -7,9 +7,9 @@ import type { KeeperConfig } from '../../runtime/config.ts';
 import { envPath, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit } from '../../runtime/git.ts';
 import { readSettingsTable, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
-import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../archive/index.ts';
+import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
 import type { Ledger } from '../../state/ledger.ts';
-import type { BackupRow } from '../../state/catalog.ts';
+import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
 import { describeTree, exists } from './files.ts';
 import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
@@ -166,9 +166,7 @@ export async function freeSpace(
   if (opts.safety) {
     let last = archiveSize;
     if (opts.ledger) {
-      const r = opts.ledger
-        .prepare("SELECT size_bytes FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1")
-        .get() as { size_bytes: number } | undefined;
+      const r = lastSucceededBackup(opts.ledger);
       if (r) last = Math.max(last, r.size_bytes);
     }
     needs.push({ path: opts.storageDir, needed: Math.ceil(last * 1.1) });

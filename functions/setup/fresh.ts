@@ -14,7 +14,7 @@ import { operationError } from '../../runtime/operation/index.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { audit } from '../../state/audit.ts';
 import { getBackup, type BackupRow } from '../../state/catalog.ts';
-import { archiveFileName, checkIntegrity, isEncrypted, readSidecar, writeSidecars, type ArchiveMetadata, type Expected } from '../archive/index.ts';
+import { archiveFileName, checkIntegrity, isEncrypted, readSidecar, writeSidecars, type ArchiveMetadata, type Expected } from '../../archive/index.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { backupEnvOf, describeArchiveFailure } from '../emergency/run.ts';
 import { fromSidecar, registerFound } from '../emergency/catalog.ts';

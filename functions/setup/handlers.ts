@@ -17,7 +17,7 @@ import type { AppEnv } from '../../runtime/bindings.ts';
 import { HttpError } from '../../runtime/errors.ts';
 import type { Actor } from '../../runtime/task.ts';
 import { getJob } from '../../state/jobs.ts';
-import { archiveFileName, checkIntegrity, isEncrypted, readHead } from '../archive/index.ts';
+import { archiveFileName, checkIntegrity, isEncrypted, readHead } from '../../archive/index.ts';
 import { receive } from '../backup/upload.ts';
 import { startTask } from '../jobs/start.ts';
 import { checkSetupToken, installState, setupTokenPath } from './state.ts';

@@ -1,4 +1,4 @@
-// Boot hook (runtime/boot.ts): history rows a dead helper left `running` are closed as failed.
+// Boot hook (functions/operations.ts): history rows a dead helper left `running` are closed as failed.
 import { pidAlive } from '../../state/jobs.ts';
 import type { BootContext } from '../../runtime/boot.ts';
 import { closeOrphanedUpdates } from '../../state/updates.ts';

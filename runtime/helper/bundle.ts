@@ -6,12 +6,13 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:f
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const HELPER_SOURCE = fileURLToPath(new URL('./main.ts', import.meta.url));
-export const PROJECT_ROOT = join(dirname(HELPER_SOURCE), '..', '..');
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The helper's entry point: where the task registry is wired into runtime/helper/run.ts. */
+export const HELPER_ENTRY = join(PROJECT_ROOT, 'scripts', 'helper.ts');
 export const HELPER_BUNDLE = join(PROJECT_ROOT, 'var', 'build', 'helper.mjs');
 
 // everything the helper can import; the UI is never part of it
-const SOURCES = ['functions', 'runtime', 'state'].map((d) => join(PROJECT_ROOT, d));
+const SOURCES = ['archive', 'functions', 'runtime', 'state'].map((d) => join(PROJECT_ROOT, d));
 const SKIP = new Set([join(PROJECT_ROOT, 'functions', 'ui'), join(PROJECT_ROOT, 'node_modules')]);
 
 function newestSource(dir: string): number {
@@ -30,7 +31,7 @@ function newestSource(dir: string): number {
 function stale(): boolean {
   if (!existsSync(HELPER_BUNDLE)) return true;
   const built = statSync(HELPER_BUNDLE).mtimeMs;
-  return SOURCES.some((d) => newestSource(d) > built);
+  return statSync(HELPER_ENTRY).mtimeMs > built || SOURCES.some((d) => newestSource(d) > built);
 }
 
 let checked = false;
@@ -43,7 +44,7 @@ export function ensureHelperBundle(): string {
     // a unique temporary name, then rename: processes building at once never see half a file
     const tmp = `${HELPER_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
     buildSync({
-      entryPoints: [HELPER_SOURCE],
+      entryPoints: [HELPER_ENTRY],
       outfile: tmp,
       bundle: true,
       platform: 'node',

@@ -4,7 +4,7 @@
 import * as v from 'valibot';
 
 export const HelperRequestSchema = v.strictObject({
-  /** task name, a key of the task registry (functions/tasks.ts) */
+  /** task name, a key of the task registry the helper was built with */
   task: v.pipe(v.string(), v.regex(/^[a-z]+(\.[a-z_]+)+$/)),
   /** validated again by the helper with the task's own schema */
   params: v.unknown(),

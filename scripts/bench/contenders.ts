@@ -9,11 +9,11 @@ import { safeEnv } from '../../runtime/exec.ts';
 import type { PhpborgEnv } from '../../runtime/install.ts';
 import { DUMP_ARGS } from '../../runtime/mariadb.ts';
 import { ledgerPath, openLedger } from '../../state/ledger.ts';
-import { listEvents } from '../../state/jobs.ts';
+import { getJob, listEvents } from '../../state/jobs.ts';
 import { locateArchive } from '../../functions/restore/locate.ts';
 import { ensureSeeded, updateSettings } from '../../state/settings.ts';
 import { readSettingsTable } from '../../runtime/mariadb.ts';
-import { verifyArchive } from '../../functions/archive/index.ts';
+import { verifyArchive } from '../../archive/index.ts';
 import { buildPreview } from '../../functions/restore/preview.ts';
 import { childCpuMs, sampleTree, timed, type RssReport } from './measure.ts';
 import { runCmd, runPipeline, type Cmd } from './pipeline.ts';
@@ -102,7 +102,7 @@ function jobTimes(c: BenchCtx, jobId: string | null): { job_ms?: number; dump_ms
   if (!jobId) return {};
   const l = openLedger(ledgerPath(c.config.paths.state), { readonly: true });
   try {
-    const j = l.prepare('SELECT started_at, finished_at FROM jobs WHERE id = ?').get(jobId) as { started_at: string | null; finished_at: string | null } | undefined;
+    const j = getJob(l, jobId);
     let dump_ms: number | undefined;
     const steps: Record<string, number> = {};
     let cur: { step: string; at: number } | null = j?.started_at ? { step: 'helper_start', at: Date.parse(j.started_at) } : null;

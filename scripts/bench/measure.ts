@@ -73,7 +73,7 @@ function status(pid: number): { hwm: number; rss: number } | null {
 function label(pid: number): string {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    if (argv.some((a) => a === HELPER_BUNDLE || a.endsWith('runtime/helper/main.ts'))) return 'helper';
+    if (argv.some((a) => a === HELPER_BUNDLE || a.endsWith('scripts/helper.ts'))) return 'helper';
     if (argv.some((a) => a.endsWith('scripts/keeper.ts'))) return 'cli';
     const script = argv.slice(1).find((a) => /\.(ts|mjs|js)$/.test(a) && !a.includes('node_modules'));
     return (script ?? argv[0] ?? '?').split('/').pop()!;

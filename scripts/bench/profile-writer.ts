@@ -7,7 +7,7 @@ import { loadConfig } from '../../runtime/config.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { dumpDatabase, readSettingsTable } from '../../runtime/mariadb.ts';
 import { installSources } from '../../functions/backup/sources.ts';
-import { readHead, writeArchive, ENTRY, type Source } from '../../functions/archive/index.ts';
+import { readHead, writeArchive, ENTRY, type Source } from '../../archive/index.ts';
 import { layout } from '../sandbox-kit/index.ts';
 import { ownCpuMs } from './measure.ts';
 

@@ -1,7 +1,7 @@
 // keeper backup create|list|show|delete|stats — the same data and the same task as the API.
 import { runTaskFromCli, CliError, usageError, type CliContext, type CliGroup } from './framework.ts';
 import { catalogStats, getBackup, listBackups, type BackupRow, type CatalogStats } from '../../state/catalog.ts';
-import { BACKUP_TYPES } from '../../functions/archive/format.ts';
+import { BACKUP_TYPES } from '../../archive/format.ts';
 import { backupView } from '../../functions/backup/catalog.ts';
 import { BackupRemovalRefused, removeBackup } from '../../functions/backup/remove.ts';
 import type { BackupResult } from '../../functions/backup/core.ts';

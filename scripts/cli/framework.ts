@@ -8,11 +8,11 @@ import { fileURLToPath } from 'node:url';
 import type { ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../../runtime/config.ts';
 import type { Actor } from '../../runtime/task.ts';
-import { createJobs, type JobsRuntime } from '../../runtime/jobs.ts';
-import { bootHooks } from '../../runtime/boot.ts';
-import { recoverAtStart } from '../../runtime/recover.ts';
+import type { JobsRuntime } from '../../runtime/jobs.ts';
+import { startJobs } from '../../runtime/boot.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { listEvents, type JobView } from '../../state/jobs.ts';
+import { operations } from '../../functions/operations.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -158,15 +158,13 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       if (jobs) return jobs;
       const cfg = ctx.config();
       const l = ctx.ledger();
-      jobs = createJobs({ config: cfg, configPath: ctx.configPath(), ledger: l });
+      const started = await startJobs(operations, { config: cfg, configPath: ctx.configPath(), ledger: l }, { log: (line) => ctx.info(line) });
       // an operation whose process died is finished first: the command's own task would meet its lock
-      const recovering = recoverAtStart(l, jobs, (line) => ctx.info(line));
-      await bootHooks({ config: cfg, configPath: ctx.configPath(), ledger: l });
-      for (const id of recovering) {
-        const j = await jobs.wait(id);
+      for (const id of started.recovering) {
+        const j = await started.jobs.wait(id);
         ctx.info(`job ${id}: ${j.status}${j.error ? `: ${j.error.message}` : ''}`);
       }
-      return jobs;
+      return (jobs = started.jobs);
     },
     print(line: string) {
       if (!g.json) process.stdout.write(line + '\n');

@@ -2,7 +2,7 @@
 // backups are, manual restore recipe) on stdout or into a new 0600 file. Audited like the API's.
 import { writeFileSync } from 'node:fs';
 import { audit } from '../../state/audit.ts';
-import { phpborgDb } from '../../state/phpborg-db.ts';
+import { phpborgDb } from '../../runtime/phpborg-db.ts';
 import { buildEmergencyKit } from '../../functions/kit/emergency-kit.ts';
 import { CliError, type CliCommand } from './framework.ts';
 

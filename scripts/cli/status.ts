@@ -7,7 +7,8 @@ import { probeDatabase, probeRedis, type Check } from '../../runtime/probes.ts';
 import { borgVersion, gitCommit, phpborgVersion, phpVersion } from '../../runtime/versions.ts';
 import { nextScheduledBackup } from '../../runtime/boot.ts';
 import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
-import { getJob, lockHolder } from '../../state/jobs.ts';
+import { countJobs, getJob, lockHolder } from '../../state/jobs.ts';
+import { catalogStats } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 
@@ -62,7 +63,6 @@ async function status(ctx: CliContext): Promise<StatusResult> {
   } catch {
     /* unknown */
   }
-  const count = (sql: string) => (ledger.prepare(sql).get() as { n: number }).n;
   const next = await nextScheduledBackup({ config, configPath: ctx.configPath(), ledger });
   const result: StatusResult = {
     ok: false,
@@ -81,8 +81,8 @@ async function status(ctx: CliContext): Promise<StatusResult> {
     ledger: {
       path: ledgerPath(config.paths.state),
       schema_version: schemaVersion(ledger),
-      backups: count("SELECT COUNT(*) AS n FROM phpborg_backups WHERE status = 'succeeded'"),
-      jobs: count('SELECT COUNT(*) AS n FROM jobs'),
+      backups: catalogStats(ledger).total,
+      jobs: countJobs(ledger),
       running_job: running ? { id: running.id, type: running.type, percent: running.percent, step: running.step } : null,
     },
     storage: { path: dir, exists, writable, free_bytes: free },

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Runner } from '../../runtime/main.ts';
+import type { Runner } from '../../runtime/runner.ts';
 import { loadConfig } from '../../runtime/config.ts';
 import { allUnits } from '../../runtime/install.ts';
 import { tableChecksums } from '../../runtime/mariadb-import.ts';

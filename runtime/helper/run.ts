@@ -1,16 +1,16 @@
-// The single-use helper: reads ONE request on stdin, runs exactly one task, writes NDJSON events on
-// stdout, exits (0 on success). Started by runtime/helper/spawn.ts, possibly elevated (sudo -n).
+// The single-use helper: reads ONE request on stdin, runs exactly one task of the registry it is
+// handed, writes NDJSON events on stdout, exits (0 on success). Started by runtime/helper/spawn.ts,
+// possibly elevated (sudo -n), as the bundle of its entry point (scripts/helper.ts).
 import { chownSync, existsSync, statSync } from 'node:fs';
 import * as v from 'valibot';
 import { loadConfig, type KeeperConfig } from '../config.ts';
 import { describeValidation } from '../errors.ts';
-import { isOutcome, renderTaskError, TaskError, type TaskContext } from '../task.ts';
+import { isOutcome, renderTaskError, TaskError, type TaskContext, type TaskLookup } from '../task.ts';
 import { faultPoint } from '../operation/fault.ts';
 import { errorMessage } from '../error-message.ts';
 import { encodeEvent, HelperRequestSchema, type HelperEvent } from './protocol.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { finishJob, recordEvent } from '../../state/jobs.ts';
-import { getTask } from '../../functions/tasks.ts';
 import { assertRootOnly, elevatedFrom } from './trust.ts';
 import { handOverStorage, sudoCaller } from './handover.ts';
 import { getSettings } from '../../state/settings.ts';
@@ -20,13 +20,6 @@ let ledger: Ledger | null = null;
 let jobId: string | null = null;
 // Once the runner is gone (stdout broken), the helper finishes its work and writes its own events.
 let detached = false;
-
-process.stdout.on('error', () => {
-  detached = true;
-});
-process.stderr.on('error', () => {});
-// A closed terminal must not cut a restore in half.
-process.on('SIGHUP', () => {});
 
 /** Records an event straight into the ledger (when the runner that spawned us is gone). */
 function record(e: HelperEvent): void {
@@ -80,7 +73,7 @@ function keepLedgerOwner(file: string): void {
   for (const f of [`${file}-wal`, `${file}-shm`]) if (existsSync(f)) chownSync(f, st.uid, st.gid);
 }
 
-async function main(): Promise<number> {
+async function main(tasks: TaskLookup): Promise<number> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readStdin());
@@ -121,7 +114,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const task = getTask(name);
+  const task = tasks(name);
   if (!task) {
     emit({ type: 'error', code: 'unknown_task', message: `no task named ${name}` });
     return 1;
@@ -208,10 +201,19 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => exit(code),
-  (e) => {
-    emit({ type: 'error', code: 'helper_failed', message: (e as Error)?.message ?? String(e) });
-    exit(1);
-  },
-);
+/** Runs this process as the helper over `tasks`, then exits it. */
+export function runHelper(tasks: TaskLookup): void {
+  process.stdout.on('error', () => {
+    detached = true;
+  });
+  process.stderr.on('error', () => {});
+  // A closed terminal must not cut a restore in half.
+  process.on('SIGHUP', () => {});
+  main(tasks).then(
+    (code) => exit(code),
+    (e) => {
+      emit({ type: 'error', code: 'helper_failed', message: (e as Error)?.message ?? String(e) });
+      exit(1);
+    },
+  );
+}

@@ -2,10 +2,10 @@
 // recreated when .env changes (a restore may bring other credentials) or the connection was lost.
 import { statSync } from 'node:fs';
 import mysql from 'mysql2/promise';
-import type { KeeperConfig } from '../runtime/config.ts';
-import type { PhpborgDb } from '../runtime/bindings.ts';
-import { envPath, readEnv } from '../runtime/install.ts';
-import { dbConnectionOptions } from '../runtime/probes.ts';
+import type { KeeperConfig } from './config.ts';
+import type { PhpborgDb } from './bindings.ts';
+import { envPath, readEnv } from './install.ts';
+import { dbConnectionOptions } from './probes.ts';
 
 const LOST = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ER_ACCESS_DENIED_ERROR', 'ENOENT']);
 

@@ -1,0 +1,82 @@
+// npm start: the runner's entry point and composition root. Wires the operations (functions/) into
+// the platform (runtime/), loads the configuration — with none at all it brings up the demo sandbox
+// under ./var/demo and uses it — then serves until SIGTERM or SIGINT.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, configPathFromArgs, loadConfig, type KeeperConfig } from '../runtime/config.ts';
+import { openRunner, startServer, type Runner, type RunnerOptions } from '../runtime/runner.ts';
+import { createApp } from '../functions/app.ts';
+import { operations } from '../functions/operations.ts';
+import { prepareSetupToken } from '../functions/setup/state.ts';
+
+/** The keeper's runner, fully wired: what npm start serves and what tests drive in-process. */
+export function createRunner(config: KeeperConfig, configPath: string, opts: RunnerOptions = {}): Promise<Runner> {
+  return openRunner({ ...operations, app: createApp }, config, configPath, opts);
+}
+
+// The demo sandbox (./sandbox-kit), loaded only when there is no configuration.
+const loadSandbox = () => import('./sandbox-kit/index.ts');
+
+async function main(): Promise<void> {
+  const host = process.env.KEEPER_HOST || undefined;
+  const portEnv = process.env.KEEPER_PORT;
+  if (portEnv !== undefined && !/^\d{1,5}$/.test(portEnv)) {
+    console.error(`KEEPER_PORT: got ${JSON.stringify(portEnv)}; expected a port number (0 = any free port)`);
+    process.exit(2);
+  }
+  let configPath = configPathFromArgs(process.argv.slice(2));
+  let demoDir: string | null = null;
+  if (!configPath) {
+    demoDir = resolve(process.env.KEEPER_DEMO_DIR || 'var/demo');
+    console.error(`[keeper] no configuration (--config FILE or KEEPER_CONFIG): bringing up the demo sandbox in ${demoDir} …`);
+    const info = await (await loadSandbox()).upSandbox(demoDir);
+    configPath = info.config;
+  }
+  configPath = resolve(configPath);
+  let config: KeeperConfig;
+  try {
+    config = loadConfig(configPath);
+  } catch (e) {
+    console.error(e instanceof ConfigError ? e.message : `cannot load the configuration: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  const runner = await createRunner(config, configPath, {
+    graceMs: process.env.KEEPER_SHUTDOWN_GRACE_MS ? Number(process.env.KEEPER_SHUTDOWN_GRACE_MS) : undefined,
+  });
+  // the demo listens where the README says (8787), not on the sandbox's own free port
+  const port = portEnv !== undefined ? Number(portEnv) : demoDir ? 8787 : config.server.port;
+  const serving = await startServer(runner, { host: host ?? config.server.host, port });
+  console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
+  // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
+  const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
+  if (setup) console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
+  if (demoDir) {
+    const token = await (await loadSandbox()).sandboxToken(demoDir, { expiresIn: 12 * 3600 });
+    console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);
+    console.log(`try:  curl -H "Authorization: Bearer $TOKEN" ${serving.url}/api/system/services`);
+  }
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`[keeper] ${sig}: stopping (waiting for running jobs) …`);
+    try {
+      await serving.close();
+      if (demoDir && process.env.KEEPER_DEMO_KEEP !== '1') await (await loadSandbox()).downSandbox(demoDir);
+    } catch (e) {
+      console.error(`[keeper] shutdown: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((e) => {
+    console.error(`[keeper] cannot start: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  });
+}
