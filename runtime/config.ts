@@ -1,5 +1,5 @@
-// The keeper configuration: one JSON file, validated at start. Defaults are a real phpBorg install
-// (design.md §2); every error names the field, the value and what is expected.
+// The keeper configuration: one JSON file, validated at start. Defaults are those of a stock phpBorg
+// install; every error names the field, the value and what is expected.
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';

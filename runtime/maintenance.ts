@@ -1,4 +1,4 @@
-// The maintenance window (design.md §4): drain phpBorg's running jobs, stop the units, do the work,
+// The maintenance window: drain phpBorg's running jobs, stop the units, do the work,
 // start the units again whatever failed. Journaled in the ledger before anything is stopped, so a
 // helper that dies mid-window is undone by the runner's next start (recoverMaintenance).
 // Backup, restore, update and rollback all use this module for their stop/start.

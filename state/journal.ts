@@ -1,5 +1,5 @@
 // The maintenance journal: what a helper has stopped and which temporary files it holds, written
-// BEFORE it acts, so that if it dies the runner can undo it at its next start (design.md §4).
+// BEFORE it acts, so that if it dies the runner can undo it at its next start (runtime/recover.ts).
 // Lifecycle of an entry: open → units_stopped → units_started → closed (or recovered).
 import type { Ledger } from './ledger.ts';
 

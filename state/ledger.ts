@@ -1,4 +1,4 @@
-// The ledger: keeper's own SQLite file. It outlives phpBorg's database (design.md §1.2): the backup
+// The ledger: keeper's own SQLite file. It outlives phpBorg's database: the backup
 // catalog, jobs, update history, the maintenance journal, settings and the audit log live here, so a
 // restored database dump can never make them disappear.
 import Database from 'better-sqlite3';

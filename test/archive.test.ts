@@ -501,7 +501,7 @@ describe('writer safety', () => {
     assert.deepEqual(readdirSync(dir), ['keep.txt']);
   });
 
-  test('sources out of §3 order are refused', async () => {
+  test('sources out of section order are refused', async () => {
     const dir = join(base, 'store-order');
     mkdirSync(dir);
     const s = sources(metadata());

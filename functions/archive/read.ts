@@ -1,5 +1,5 @@
 // Reads an archive (format v1): integrity (size, SHA-256, HMAC), head (restore preview), full
-// verification, and safe extraction into a staging dir (design.md §3, §5).
+// verification, and safe extraction into a staging dir (docs/archive-format.md).
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync,
@@ -371,7 +371,7 @@ class DiskSink implements EntrySink {
  * Extracts into destDir (an empty staging dir the caller made) WITHOUT the top folder: destDir/metadata.json,
  * destDir/code/…, destDir/config/…, destDir/ssh/…, destDir/database.sql, destDir/manifest.json.
  * Checks integrity first (SHA-256/HMAC against `expected`, default the sidecar), then every entry against
- * the §3 layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
+ * the layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
  */
 export async function extractArchive(file: string, destDir: string, opts: ExtractOptions = {}): Promise<{ root: string; metadata: ArchiveMetadata; manifest: Manifest }> {
   if (!opts.integrityChecked) {

@@ -1,5 +1,5 @@
 // The one reading pass every reader shares: file → (AES-256-CBC decrypt) → gunzip → tar entries,
-// each entry checked against format v1's layout and safety rules as it arrives (design.md §3, §5).
+// each entry checked against format v1's layout and safety rules as it arrives (docs/archive-format.md).
 // Readers plug in what to keep (head), what to write (extraction), and where to stop.
 import { createHash, createDecipheriv, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

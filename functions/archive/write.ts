@@ -1,4 +1,4 @@
-// Writes an archive (format v1, design.md §3) in ONE streaming pass:
+// Writes an archive (format v1, docs/archive-format.md) in ONE streaming pass:
 //   tar (headers by node-tar's Header, file bytes read straight into the block)
 //   → gzip, 1 MiB blocks compressed in parallel on the libuv pool as concatenated gzip members
 //   → AES-256-CBC (openssl-compatible) when a passphrase is given
@@ -35,7 +35,7 @@ export interface WriteOptions {
   fileName: string;
   /** top folder inside the tar, e.g. archiveBaseName(date) */
   root: string;
-  /** in §3 order; manifest.json is appended by the writer itself */
+  /** in SECTIONS order; manifest.json is appended by the writer itself */
   sources: Source[];
   /** null = plain gzip'd tar */
   passphrase: string | null;
@@ -365,7 +365,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       const rule = classifyEntry(rel, type);
       if (!rule) throw new ArchiveError('layout', `${rel} (${type}) has no place in archive format v1`, rel);
       const idx = SECTIONS.indexOf(rule.section);
-      if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in design.md §3 order`, rel);
+      if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in the order of format.ts SECTIONS`, rel);
       if (rule.section === 'manifest') throw new ArchiveError('layout', 'manifest.json is written by the archive writer itself', rel);
       if (entries.length === 0 && rel !== ENTRY.metadata) throw new ArchiveError('layout', 'metadata.json must be the first source', rel);
       if (seen.has(rel)) throw new ArchiveError('layout', `${rel} appears twice`, rel);

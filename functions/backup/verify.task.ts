@@ -1,6 +1,6 @@
 // Task backup.verify: checks an archive end to end and changes nothing — size and SHA-256 against the
-// catalog and the sidecar, the HMAC (wrong passphrase vs corrupt file), gzip and tar structure, the §3
-// layout, every entry against manifest.json, the metadata schema. Each check is listed ok/error.
+// catalog and the sidecar, the HMAC (wrong passphrase vs corrupt file), gzip and tar structure, the
+// layout (docs/archive-format.md), every entry against manifest.json, the metadata schema. Each check is listed ok/error.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as v from 'valibot';

@@ -35,7 +35,7 @@ export function passphraseFrom(values: ParsedArgs['values']): { passphrase?: str
 const size = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
 const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
 
-/** The preview as the restore modal shows it (original-design.md "Restore Preview"). */
+/** The preview as the restore modal (RestoreModal.vue) shows it. */
 export function renderPreview(p: RestorePreview, out: (line: string) => void): void {
   const b = p.backup;
   out('Restore from backup');
