@@ -123,7 +123,7 @@ const MIGRATIONS: string[] = [
     expires_at TEXT NOT NULL
   );
   `,
-  // update engineer: a history row is an update or a manual rollback of one (parent_id); details
+  // a history row is an update or a manual rollback of one (parent_id); details
   // hold the rollback outcome, the install's state and the emergency command when it failed
   `
   ALTER TABLE update_history ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';

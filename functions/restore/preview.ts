@@ -1,6 +1,6 @@
 // The restore preview: what restoring an archive would lose or change, computed from the archive's
 // first entries (readHead stops before database.sql) and the live install. Fast whatever the archive's
-// size. Reused by the update engineer's manual-rollback preview. Secrets never appear: names only.
+// size. Reused by the update's manual-rollback preview. Secrets never appear: names only.
 import { readFile, readdir, lstat, statfs, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
