@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type KeeperConfig } from '../runtime/config.ts';
+import { loadConfig, type KeeperConfig } from '../runtime/config.ts';
 import { isEncrypted } from '../functions/archive/index.ts';
 import { sizeHuman } from '../state/catalog.ts';
 import { getSettings } from '../state/settings.ts';
@@ -17,6 +17,7 @@ import Database from 'better-sqlite3';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
 import { cliActor } from './cli/framework.ts';
+import { errorMessage } from '../runtime/error-message.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -58,7 +59,7 @@ function readPassphraseFile(f: string): string {
   try {
     text = readFileSync(f, 'utf8');
   } catch (e) {
-    throw fail(`❌ Cannot read --passphrase-file ${f}: ${(e as Error).message}`, 2);
+    throw fail(`❌ Cannot read --passphrase-file ${f}: ${errorMessage(e)}`, 2);
   }
   const p = text.split(/\r?\n/)[0];
   if (!p) throw fail(`❌ --passphrase-file ${f} is empty`, 2);
@@ -203,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
       options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
-    throw fail(`❌ ${(e as Error).message}\n${USAGE}`, 2);
+    throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
   }
   if (args.values.help) {
     out(USAGE);
@@ -218,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(cfgPath);
   } catch (e) {
-    throw fail(`❌ ${e instanceof ConfigError ? e.message : (e as Error).message}`, 2);
+    throw fail(`❌ ${errorMessage(e)}`, 2);
   }
   const passFromFile = args.values['passphrase-file'] ? readPassphraseFile(args.values['passphrase-file']) : null;
 

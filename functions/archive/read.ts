@@ -13,6 +13,7 @@ import { ArchiveError, type ArchiveErrorCode } from './errors.ts';
 import { SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
 import { ByteTicker } from './memory.ts';
 import { firstBlockLooksRight, keysFor, readSalt, scanArchive, type CheckedEntry, type EntrySink } from './scan.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface Expected {
   sha256?: string | null;
@@ -258,7 +259,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       } catch (e1) {
         e = e1;
       }
-      const err = e instanceof ArchiveError ? e : new ArchiveError('io', (e as Error).message);
+      const err = e instanceof ArchiveError ? e : new ArchiveError('io', errorMessage(e));
       code ??= err.code;
       const failed = checkOf(err);
       const order: VerifyCheckName[] = ['gzip', 'tar', 'metadata', 'layout', 'manifest'];
@@ -383,7 +384,7 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   try {
     names = readdirSync(destDir);
   } catch (e) {
-    throw new ArchiveError('io', `staging dir ${destDir} is not usable: ${(e as Error).message}`);
+    throw new ArchiveError('io', `staging dir ${destDir} is not usable: ${errorMessage(e)}`);
   }
   if (names.length > 0) throw new ArchiveError('io', `staging dir ${destDir} is not empty: extraction needs an empty dir`);
   const keys = await keysFor(file, opts.passphrase);

@@ -22,6 +22,7 @@ import {
   classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
   sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
 } from './format.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export type Source =
   | { kind: 'buffer'; path: string; data: Buffer; mode?: number; mtime?: Date }
@@ -109,7 +110,7 @@ function* walk(sources: Source[], exclude: WriteOptions['exclude'], warn: (m: st
     try {
       st = lstatSync(s.from);
     } catch (e) {
-      throw new ArchiveError('io', `cannot read ${s.from} for ${rel}: ${(e as Error).message}`, rel);
+      throw new ArchiveError('io', `cannot read ${s.from} for ${rel}: ${errorMessage(e)}`, rel);
     }
     if (s.kind === 'file') {
       if (!st.isFile()) throw new ArchiveError('layout', `${s.from} (for ${rel}) is not a regular file`, rel);
@@ -128,7 +129,7 @@ function* walkDir(abs: string, rel: string, sub: string, st: Stats, skip: (r: st
   try {
     names = readdirSync(abs).sort();
   } catch (e) {
-    throw new ArchiveError('io', `cannot list ${abs}: ${(e as Error).message}`, rel);
+    throw new ArchiveError('io', `cannot list ${abs}: ${errorMessage(e)}`, rel);
   }
   for (const name of names) {
     const childAbs = join(abs, name);
@@ -139,7 +140,7 @@ function* walkDir(abs: string, rel: string, sub: string, st: Stats, skip: (r: st
       cst = lstatSync(childAbs);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while we walked
-      throw new ArchiveError('io', `cannot read ${childAbs}: ${(e as Error).message}`, childRel);
+      throw new ArchiveError('io', `cannot read ${childAbs}: ${errorMessage(e)}`, childRel);
     }
     if (cst.isDirectory()) {
       if (skip(childSub, true)) continue;
@@ -409,7 +410,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
             seen.delete(it.rel);
             continue;
           }
-          throw new ArchiveError('io', `cannot read ${it.from}: ${(e as Error).message}`, it.rel);
+          throw new ArchiveError('io', `cannot read ${it.from}: ${errorMessage(e)}`, it.rel);
         }
         try {
           // the size in the header is the size now; a file that changes meanwhile is cut or zero-padded
@@ -482,7 +483,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     if (!closed) closeSync(fd);
     await rm(partial, { force: true });
     if (e instanceof ArchiveError) throw e;
-    throw new ArchiveError('io', `writing ${opts.fileName} failed: ${(e as Error).message}`);
+    throw new ArchiveError('io', `writing ${opts.fileName} failed: ${errorMessage(e)}`);
   }
 }
 

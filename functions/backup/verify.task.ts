@@ -8,6 +8,7 @@ import { defineTask, TaskError } from '../../runtime/task.ts';
 import type { BackupRow } from '../../state/catalog.ts';
 import { readSidecar, sidecarPaths, verifyArchive, type VerifyCheck } from '../archive/index.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from '../restore/locate.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const BackupVerifyParams = v.pipe(v.strictObject(ArchiveRefEntries), v.check((p) => hasOneRef(p), ONE_REF));
 
@@ -81,7 +82,7 @@ export async function sidecarProblems(file: string, row: Pick<BackupRow, 'hash_s
       if ((side.mac ?? null) !== (row.mac ?? null)) out.push(`${basename(paths.json)} has another MAC than the catalog`);
     }
   } catch (e) {
-    out.push((e as Error).message);
+    out.push(errorMessage(e));
   }
   let text: string | null = null;
   try {

@@ -11,6 +11,7 @@ import { ledgerPath } from '../../state/ledger.ts';
 import { completedBackup, getBackupByFilename, insertCompleted, listBackups } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../archive/index.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; file: string } | { state: 'corrupt'; file: string; error: string };
 
@@ -26,7 +27,7 @@ export function probeLedger(config: KeeperConfig): LedgerState {
     db.prepare('SELECT COUNT(*) FROM phpborg_backups').get();
     return { state: 'ok', file };
   } catch (e) {
-    return { state: 'corrupt', file, error: (e as Error).message };
+    return { state: 'corrupt', file, error: errorMessage(e) };
   } finally {
     db?.close();
   }

@@ -13,6 +13,7 @@ import type { BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
 import { describeTree, exists } from './files.ts';
 import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface RestorePreview {
   backup: {
@@ -244,7 +245,7 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
       };
       settings = diffSettings(rows, head.settings, live.env.APP_SECRET);
     } catch (e) {
-      warnings.push(`the database could not be read (${(e as Error).message}): database and settings not compared`);
+      warnings.push(`the database could not be read (${errorMessage(e)}): database and settings not compared`);
     }
   }
 

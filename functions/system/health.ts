@@ -9,6 +9,7 @@ import { verifyAdminToken } from '../../runtime/auth.ts';
 import { probeRedis, timed, type Check } from '../../runtime/probes.ts';
 import { schemaVersion } from '../../state/ledger.ts';
 import { getSettings } from '../../state/settings.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 const started = Date.now();
 
@@ -30,7 +31,7 @@ export async function healthChecks(env: Bindings): Promise<Check[]> {
         const c = await probeRedis(readEnv(env.config));
         return c;
       } catch (e) {
-        return { name: 'redis', ok: false, latency_ms: 0, error: (e as Error).message };
+        return { name: 'redis', ok: false, latency_ms: 0, error: errorMessage(e) };
       }
     })(),
     timed('storage', () => {

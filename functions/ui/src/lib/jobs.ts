@@ -3,6 +3,7 @@
 import { reactive } from 'vue';
 import { get } from './api.ts';
 import { followEvents } from './sse.ts';
+import { errorMessage } from '../../../../runtime/error-message.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'interrupted';
 
@@ -180,7 +181,7 @@ export function followJob(id: string, onDone?: (job: LiveJob) => void): { job: L
           job.status = row.status;
         }
       } catch (e) {
-        job.streamError = (e as Error).message;
+        job.streamError = errorMessage(e);
       }
       await new Promise((r) => setTimeout(r, 500));
     }
