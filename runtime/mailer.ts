@@ -202,7 +202,7 @@ export async function sendMail(smtp: SmtpTarget, mail: OutgoingMail, opts: SendO
 /** A send failure as one line fit for the audit log: never a password, never the mail body. */
 export function describeMailError(e: unknown, smtp: Pick<SmtpTarget, 'password'> | null): string {
   const err = e as { code?: string; responseCode?: number; message?: string };
-  let msg = `${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`;
+  let msg = `${err.code ? `${err.code}: ` : ''}${errorMessage(e)}`;
   if (smtp?.password) msg = msg.split(smtp.password).join('[redacted]');
   return msg.slice(0, 500);
 }

@@ -49,7 +49,7 @@ function ioError(e: unknown, file: string): ArchiveError {
   if (e instanceof ArchiveError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'ENOENT') return new ArchiveError('io', `archive not found: ${file}`);
-  return new ArchiveError('io', `cannot read ${file}: ${err.message}`);
+  return new ArchiveError('io', `cannot read ${file}: ${errorMessage(e)}`);
 }
 
 /** The `<file>.json` sidecar, validated; null when there is none. */
