@@ -1,5 +1,5 @@
 // Encryption byte-compatible with `openssl enc -aes-256-cbc -pbkdf2 -iter 100000 -md sha256`
-// (design.md §3): "Salted__" + 8-byte salt, then AES-256-CBC with PKCS#7 padding. One PBKDF2 run gives
+// (docs/archive-format.md): "Salted__" + 8-byte salt, then AES-256-CBC with PKCS#7 padding. One PBKDF2 run gives
 // 80 bytes: key (0..31) and IV (32..47) exactly as openssl derives them, and an HMAC key (48..79) that
 // authenticates the whole file, because CBC alone cannot detect tampering.
 import { createCipheriv, createDecipheriv, createHmac, pbkdf2, randomBytes, timingSafeEqual, type Cipher, type Decipher, type Hmac } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Archive format v1 (design.md §3): names, layout, and the schemas of the JSON files inside and beside
+// Archive format v1 (docs/archive-format.md): names, layout, and the schemas of the JSON files inside and beside
 // an archive. The only place these shapes are defined; writers and readers import them from here.
 import { createHmac } from 'node:crypto';
 import * as v from 'valibot';
@@ -40,7 +40,7 @@ export function parseArchiveFileName(name: string): { base: string; date: Date; 
 /** Sidecar names beside an archive. */
 export const sidecarPaths = (archivePath: string) => ({ sha256: `${archivePath}.sha256`, json: `${archivePath}.json` });
 
-// ---- layout (§3): the entries an archive may hold, in this order ----------------------------------
+// ---- layout: the entries an archive may hold, in this order ----------------------------------
 
 /** Entry paths are relative to the top folder. Sections appear in this order; a reader may stop early. */
 export const SECTIONS = ['metadata', 'settings', 'config', 'ssh', 'database', 'code', 'manifest'] as const;

@@ -1,5 +1,5 @@
 // Reads an archive (format v1): integrity (size, SHA-256, HMAC), head (restore preview), full
-// verification, and safe extraction into a staging dir (design.md §3, §5).
+// verification, and safe extraction into a staging dir (docs/archive-format.md).
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync,
@@ -13,6 +13,7 @@ import { ArchiveError, type ArchiveErrorCode } from './errors.ts';
 import { SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
 import { ByteTicker } from './memory.ts';
 import { firstBlockLooksRight, keysFor, readSalt, scanArchive, type CheckedEntry, type EntrySink } from './scan.ts';
+import { errorMessage } from './error-message.ts';
 
 export interface Expected {
   sha256?: string | null;
@@ -48,7 +49,7 @@ function ioError(e: unknown, file: string): ArchiveError {
   if (e instanceof ArchiveError) return e;
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'ENOENT') return new ArchiveError('io', `archive not found: ${file}`);
-  return new ArchiveError('io', `cannot read ${file}: ${err.message}`);
+  return new ArchiveError('io', `cannot read ${file}: ${errorMessage(e)}`);
 }
 
 /** The `<file>.json` sidecar, validated; null when there is none. */
@@ -258,7 +259,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       } catch (e1) {
         e = e1;
       }
-      const err = e instanceof ArchiveError ? e : new ArchiveError('io', (e as Error).message);
+      const err = e instanceof ArchiveError ? e : new ArchiveError('io', errorMessage(e));
       code ??= err.code;
       const failed = checkOf(err);
       const order: VerifyCheckName[] = ['gzip', 'tar', 'metadata', 'layout', 'manifest'];
@@ -371,7 +372,7 @@ class DiskSink implements EntrySink {
  * Extracts into destDir (an empty staging dir the caller made) WITHOUT the top folder: destDir/metadata.json,
  * destDir/code/…, destDir/config/…, destDir/ssh/…, destDir/database.sql, destDir/manifest.json.
  * Checks integrity first (SHA-256/HMAC against `expected`, default the sidecar), then every entry against
- * the §3 layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
+ * the layout and manifest.json. Throws ArchiveError on any violation; the caller deletes destDir.
  */
 export async function extractArchive(file: string, destDir: string, opts: ExtractOptions = {}): Promise<{ root: string; metadata: ArchiveMetadata; manifest: Manifest }> {
   if (!opts.integrityChecked) {
@@ -383,7 +384,7 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   try {
     names = readdirSync(destDir);
   } catch (e) {
-    throw new ArchiveError('io', `staging dir ${destDir} is not usable: ${(e as Error).message}`);
+    throw new ArchiveError('io', `staging dir ${destDir} is not usable: ${errorMessage(e)}`);
   }
   if (names.length > 0) throw new ArchiveError('io', `staging dir ${destDir} is not empty: extraction needs an empty dir`);
   const keys = await keysFor(file, opts.passphrase);

@@ -1,5 +1,5 @@
 // The one reading pass every reader shares: file → (AES-256-CBC decrypt) → gunzip → tar entries,
-// each entry checked against format v1's layout and safety rules as it arrives (design.md §3, §5).
+// each entry checked against format v1's layout and safety rules as it arrives (docs/archive-format.md).
 // Readers plug in what to keep (head), what to write (extraction), and where to stop.
 import { createHash, createDecipheriv, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -16,6 +16,7 @@ import {
 import { TarReader, type TarEntryHeader } from './tar-reader.ts';
 import { ByteTicker } from './memory.ts';
 import { linkStaysInside } from './write.ts';
+import { errorMessage } from './error-message.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -190,7 +191,7 @@ const notKeeper = (x: unknown) => typeof x !== 'object' || x === null || (x as {
 function streamError(e: unknown): ArchiveError {
   if (e instanceof ArchiveError) return e;
   const err = e as NodeJS.ErrnoException;
-  const msg = err?.message ?? String(e);
+  const msg = errorMessage(e);
   if (err?.code === 'ABORT_ERR' || err?.name === 'AbortError') return new ArchiveError('aborted', 'the operation was cancelled');
   if (/unexpected end of file/i.test(msg)) return new ArchiveError('truncated', 'the archive is cut short (gzip data ends early): the file is incomplete; use another backup', undefined, 'gzip');
   if (/wrong final block length/i.test(msg)) return new ArchiveError('truncated', 'the encrypted archive is cut short (not a whole number of cipher blocks): the file is incomplete', undefined, 'gzip');

@@ -3,6 +3,7 @@
 // stops wherever it wants (restore preview), and gets no stream machinery per entry.
 import { Header, Pax, type HeaderData } from 'tar';
 import { ArchiveError } from './errors.ts';
+import { errorMessage } from './error-message.ts';
 
 export interface TarEntryHeader {
   /** as stored (after PAX / GNU long-name overrides) */
@@ -108,7 +109,7 @@ export class TarReader {
     try {
       header = new Header(this.hdr, 0, this.ex, this.gex);
     } catch (e) {
-      throw new ArchiveError('corrupt', `unreadable tar header at byte ${start}: ${(e as Error).message}`, undefined, 'tar');
+      throw new ArchiveError('corrupt', `unreadable tar header at byte ${start}: ${errorMessage(e)}`, undefined, 'tar');
     }
     if (!header.cksumValid) throw new ArchiveError('corrupt', `tar header checksum mismatch at byte ${start}: the file is damaged`, undefined, 'tar');
     const size = header.size ?? 0;

@@ -1,4 +1,4 @@
-// Writes an archive (format v1, design.md §3) in ONE streaming pass:
+// Writes an archive (format v1, docs/archive-format.md) in ONE streaming pass:
 //   tar (headers by node-tar's Header, file bytes read straight into the block)
 //   → gzip, 1 MiB blocks compressed in parallel on the libuv pool as concatenated gzip members
 //   → AES-256-CBC (openssl-compatible) when a passphrase is given
@@ -22,6 +22,7 @@ import {
   classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
   sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
 } from './format.ts';
+import { errorMessage } from './error-message.ts';
 
 export type Source =
   | { kind: 'buffer'; path: string; data: Buffer; mode?: number; mtime?: Date }
@@ -35,7 +36,7 @@ export interface WriteOptions {
   fileName: string;
   /** top folder inside the tar, e.g. archiveBaseName(date) */
   root: string;
-  /** in §3 order; manifest.json is appended by the writer itself */
+  /** in SECTIONS order; manifest.json is appended by the writer itself */
   sources: Source[];
   /** null = plain gzip'd tar */
   passphrase: string | null;
@@ -109,7 +110,7 @@ function* walk(sources: Source[], exclude: WriteOptions['exclude'], warn: (m: st
     try {
       st = lstatSync(s.from);
     } catch (e) {
-      throw new ArchiveError('io', `cannot read ${s.from} for ${rel}: ${(e as Error).message}`, rel);
+      throw new ArchiveError('io', `cannot read ${s.from} for ${rel}: ${errorMessage(e)}`, rel);
     }
     if (s.kind === 'file') {
       if (!st.isFile()) throw new ArchiveError('layout', `${s.from} (for ${rel}) is not a regular file`, rel);
@@ -128,7 +129,7 @@ function* walkDir(abs: string, rel: string, sub: string, st: Stats, skip: (r: st
   try {
     names = readdirSync(abs).sort();
   } catch (e) {
-    throw new ArchiveError('io', `cannot list ${abs}: ${(e as Error).message}`, rel);
+    throw new ArchiveError('io', `cannot list ${abs}: ${errorMessage(e)}`, rel);
   }
   for (const name of names) {
     const childAbs = join(abs, name);
@@ -139,7 +140,7 @@ function* walkDir(abs: string, rel: string, sub: string, st: Stats, skip: (r: st
       cst = lstatSync(childAbs);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished while we walked
-      throw new ArchiveError('io', `cannot read ${childAbs}: ${(e as Error).message}`, childRel);
+      throw new ArchiveError('io', `cannot read ${childAbs}: ${errorMessage(e)}`, childRel);
     }
     if (cst.isDirectory()) {
       if (skip(childSub, true)) continue;
@@ -365,7 +366,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       const rule = classifyEntry(rel, type);
       if (!rule) throw new ArchiveError('layout', `${rel} (${type}) has no place in archive format v1`, rel);
       const idx = SECTIONS.indexOf(rule.section);
-      if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in design.md §3 order`, rel);
+      if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in the order of format.ts SECTIONS`, rel);
       if (rule.section === 'manifest') throw new ArchiveError('layout', 'manifest.json is written by the archive writer itself', rel);
       if (entries.length === 0 && rel !== ENTRY.metadata) throw new ArchiveError('layout', 'metadata.json must be the first source', rel);
       if (seen.has(rel)) throw new ArchiveError('layout', `${rel} appears twice`, rel);
@@ -409,7 +410,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
             seen.delete(it.rel);
             continue;
           }
-          throw new ArchiveError('io', `cannot read ${it.from}: ${(e as Error).message}`, it.rel);
+          throw new ArchiveError('io', `cannot read ${it.from}: ${errorMessage(e)}`, it.rel);
         }
         try {
           // the size in the header is the size now; a file that changes meanwhile is cut or zero-padded
@@ -482,7 +483,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     if (!closed) closeSync(fd);
     await rm(partial, { force: true });
     if (e instanceof ArchiveError) throw e;
-    throw new ArchiveError('io', `writing ${opts.fileName} failed: ${(e as Error).message}`);
+    throw new ArchiveError('io', `writing ${opts.fileName} failed: ${errorMessage(e)}`);
   }
 }
 

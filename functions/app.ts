@@ -41,7 +41,7 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/jobs/:id', admin, getJobHandler); //                               admin
   app.get('/api/jobs/:id/events', adminGuard({ allowQueryToken: true }), jobEventsHandler); // admin, SSE
 
-  // ── backup: catalog, create, download, settings (backup engineer) ───────────────────────────
+  // ── backup: catalog, create, download, settings ─────────────────────────────────────────────
   app.post('/api/phpborg-backup/create', admin, createBackupHandler); //           admin, job backup.create
   app.get('/api/phpborg-backup/list', admin, listBackups); //                      admin
   app.get('/api/phpborg-backup/stats', admin, backupStats); //                     admin
@@ -52,14 +52,14 @@ export function createApp(): Hono<AppEnv> {
   app.post('/api/phpborg-backup/:id{[0-9]+}/download-token', admin, downloadTokenHandler); // admin
   app.get('/api/phpborg-backup/:id{[0-9]+}/download', downloadGuard, downloadHandler); // admin, or ?token=
 
-  // ── restore: verify, preview, restore, upload (restore engineer) ────────────────────────────
+  // ── restore: verify, preview, restore, upload ───────────────────────────────────────────────
   app.post('/api/phpborg-backup/:id{[0-9]+}/verify', admin, verifyBackupHandler); //      admin, job backup.verify
   app.get('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewGetHandler); // admin, stored passphrase, waits ≤30 s
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewPostHandler); // admin, {passphrase} in body
   app.post('/api/phpborg-backup/upload', admin, uploadHandler); //                 admin, multipart file (+ passphrase), 201/413/422
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore', admin, restoreHandler); //     admin, {confirm: true}, job backup.restore
 
-  // ── update: status, check, changelog, apply, history, rollback (update engineer) ────────────
+  // ── update: status, check, changelog, apply, history, rollback ──────────────────────────────
   app.get('/api/phpborg-update/status', admin, getUpdateStatus); //                 admin, local refs only
   app.post('/api/phpborg-update/check', admin, checkHandler); //                    admin, job update.check (git fetch)
   app.get('/api/phpborg-update/changelog', admin, getChangelog); //                admin, ?limit&offset
@@ -68,18 +68,18 @@ export function createApp(): Hono<AppEnv> {
   app.get('/api/phpborg-update/rollback/:historyId{[0-9]+}/preview', admin, rollbackPreviewHandler); // admin, job (waits)
   app.post('/api/phpborg-update/rollback/:historyId{[0-9]+}', admin, rollbackHandler); // admin, job update.rollback {confirm}
 
-  // ── schedule, email, audit, emergency kit (email/audit engineer) ────────────────────────────
+  // ── schedule, email, audit, emergency kit ───────────────────────────────────────────────────
   app.get('/api/phpborg-backup/audit', admin, auditHandler); //                    admin, ?page&per_page&action
   app.post('/api/phpborg-backup/settings/test-email', admin, testEmailHandler); // admin, audited, 502 when unsent
   app.get('/api/phpborg-backup/settings/emergency-kit', admin, emergencyKitHandler); // admin, audited, text/plain attachment
 
-  // ── setup wizard (emergency engineer; guarded by the one-time setup token, not admin) ─────────
+  // ── setup wizard (guarded by the one-time setup token, not admin) ───────────────────────────
   app.get('/api/setup/status', setupGuard, setupStatusHandler); //                setup token, 403 once initialized
   app.post('/api/setup/restore', setupGuard, setupRestoreHandler); //             setup token, multipart file (+ passphrase), job setup.restore
   app.get('/api/setup/jobs/:id', setupJobGuard, getJobHandler); //                 X-Setup-Token header, setup.restore jobs only
   app.get('/api/setup/jobs/:id/events', setupEventsGuard, jobEventsHandler); //    X-Setup-Token (or ?setup_token=, SSE only), SSE
 
-  // ── ui (ui engineer) ────────────────────────────────────────────────────────────────────────
+  // ── ui ──────────────────────────────────────────────────────────────────────────────────────
   app.get('/api/ui/config', uiConfigHandler); //                                   public (sign-in page: login_url)
   app.get('/api/ui/session', admin, uiSessionHandler); //                           admin (who am I; 401/403 steer the pages)
   app.all('/keeper/api/*', keeperApi(app)); //                                     same routes behind a /keeper/ proxy prefix

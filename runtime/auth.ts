@@ -8,6 +8,7 @@ import { envPath, readEnv } from './install.ts';
 import type { AppEnv, TokenClaims } from './bindings.ts';
 import type { Actor } from './task.ts';
 import { HttpError } from './errors.ts';
+import { errorMessage } from './error-message.ts';
 
 export const TOKEN_ISSUER = 'phpborg';
 export const TOKEN_AUDIENCE = 'phpborg-api';
@@ -24,7 +25,7 @@ export function appSecret(config: KeeperConfig): string {
     st = statSync(file);
   } catch (e) {
     secrets.delete(file);
-    throw new Error(`cannot read phpBorg's .env at ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read phpBorg's .env at ${file}: ${errorMessage(e)}`);
   }
   const hit = secrets.get(file);
   if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.secret;
@@ -47,13 +48,13 @@ export async function verifyAdminToken(config: KeeperConfig, header: string | un
     secret = appSecret(config);
   } catch (e) {
     // Without the secret nobody can be authenticated; say why without leaking more.
-    throw new HttpError(503, 'auth_unavailable', `cannot verify tokens: ${(e as Error).message}`);
+    throw new HttpError(503, 'auth_unavailable', `cannot verify tokens: ${errorMessage(e)}`);
   }
   let payload: Record<string, unknown>;
   try {
     payload = await verify(m[1], secret, { alg: 'HS256', iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE });
   } catch (e) {
-    throw new HttpError(401, 'invalid_token', `invalid access token: ${(e as Error).message}`);
+    throw new HttpError(401, 'invalid_token', `invalid access token: ${errorMessage(e)}`);
   }
   if (typeof payload.exp !== 'number') throw new HttpError(401, 'invalid_token', 'invalid access token: no expiry (exp)');
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];

@@ -1,8 +1,9 @@
-// The keeper configuration: one JSON file, validated at start. Defaults are a real phpBorg install
-// (design.md §2); every error names the field, the value and what is expected.
+// The keeper configuration: one JSON file, validated at start. Defaults are those of a stock phpBorg
+// install; every error names the field, the value and what is expected.
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';
+import { errorMessage } from './error-message.ts';
 
 const AbsPath = v.pipe(
   v.string('expected an absolute path (a string)'),
@@ -145,13 +146,13 @@ export function loadConfig(file: string): KeeperConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`cannot read configuration ${file}: ${(e as Error).message}`, []);
+    throw new ConfigError(`cannot read configuration ${file}: ${errorMessage(e)}`, []);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(`configuration ${file} is not valid JSON: ${(e as Error).message}`, []);
+    throw new ConfigError(`configuration ${file} is not valid JSON: ${errorMessage(e)}`, []);
   }
   return parseConfig(json, `configuration ${file}`);
 }

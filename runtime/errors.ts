@@ -5,6 +5,10 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
 
+import { errorMessage } from './error-message.ts';
+
+export { errorMessage };
+
 export interface ErrorBody {
   error: { code: string; message: string; [extra: string]: unknown };
 }
@@ -84,7 +88,7 @@ export async function jsonBody<S extends v.GenericSchema>(c: Context, schema: S)
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${(e as Error).message}`);
+      throw new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${errorMessage(e)}`);
     }
   }
   return validate(schema, json);

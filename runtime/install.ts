@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'dotenv';
 import * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
+import { errorMessage } from './error-message.ts';
 
 const Int = (fallback: string) =>
   v.pipe(v.optional(v.string(), fallback), v.regex(/^\d+$/, 'expected a whole number'), v.transform(Number));
@@ -47,7 +48,7 @@ export function readEnv(config: KeeperConfig): PhpborgEnv {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read phpBorg's .env at ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read phpBorg's .env at ${file}: ${errorMessage(e)}`);
   }
   return parseEnv(text).env;
 }

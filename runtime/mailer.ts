@@ -5,6 +5,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { readFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
 import type { KeeperConfig } from './config.ts';
+import { errorMessage } from './error-message.ts';
 
 export type SmtpSecurity = 'ssl' | 'tls' | 'none';
 
@@ -113,7 +114,7 @@ export function resolveSmtp(config: KeeperConfig, prefs: Map<string, string> | n
       try {
         password = readFileSync(k.password_file, 'utf8').replace(/\r?\n$/, '');
       } catch (e) {
-        return { ok: false, reason: `cannot read smtp.password_file ${k.password_file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+        return { ok: false, reason: `cannot read smtp.password_file ${k.password_file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}` };
       }
     }
     return {
@@ -144,7 +145,7 @@ export function resolveSmtp(config: KeeperConfig, prefs: Map<string, string> | n
     try {
       password = decryptPhpborgSecret(stored, appSecret());
     } catch (e) {
-      return { ok: false, reason: (e as Error).message };
+      return { ok: false, reason: errorMessage(e) };
     }
   }
   const from_email = prefs.get('smtp.from_email')?.trim() || username || '';
@@ -201,7 +202,7 @@ export async function sendMail(smtp: SmtpTarget, mail: OutgoingMail, opts: SendO
 /** A send failure as one line fit for the audit log: never a password, never the mail body. */
 export function describeMailError(e: unknown, smtp: Pick<SmtpTarget, 'password'> | null): string {
   const err = e as { code?: string; responseCode?: number; message?: string };
-  let msg = `${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`;
+  let msg = `${err.code ? `${err.code}: ` : ''}${errorMessage(e)}`;
   if (smtp?.password) msg = msg.split(smtp.password).join('[redacted]');
   return msg.slice(0, 500);
 }

@@ -7,6 +7,7 @@ import type { KeeperConfig } from './config.ts';
 import type { PhpborgEnv } from './install.ts';
 import { probeDatabase } from './probes.ts';
 import { serviceManager } from './service-manager.ts';
+import { errorMessage } from './error-message.ts';
 
 type Log = (message: string) => void;
 
@@ -28,7 +29,7 @@ export async function adminReachable(config: KeeperConfig): Promise<{ ok: true }
     await c.end().catch(() => {});
     return { ok: true };
   } catch (e) {
-    return { ok: false, error: (e as Error).message };
+    return { ok: false, error: errorMessage(e) };
   }
 }
 
@@ -87,7 +88,7 @@ export async function ensureDatabaseAndUser(config: KeeperConfig, env: PhpborgEn
   } catch (e) {
     throw new Error(
       `cannot connect to MariaDB as ${config.mariadb_admin.user}` +
-        `${config.mariadb_admin.socket ? ` over ${config.mariadb_admin.socket}` : ''} to recreate the database: ${(e as Error).message}` +
+        `${config.mariadb_admin.socket ? ` over ${config.mariadb_admin.socket}` : ''} to recreate the database: ${errorMessage(e)}` +
         ' (set mariadb_admin in the keeper configuration)',
     );
   }

@@ -6,6 +6,7 @@ import type { KeeperConfig } from './config.ts';
 import type { PhpborgEnv } from './install.ts';
 import { allUnits } from './install.ts';
 import { serviceManager } from './service-manager.ts';
+import { errorMessage } from './error-message.ts';
 
 export interface Check {
   name: string;
@@ -22,7 +23,7 @@ export async function timed(name: string, fn: () => Promise<string | void> | str
     const detail = await fn();
     return { name, ok: true, latency_ms: Math.round(performance.now() - t0), ...(detail ? { detail } : {}) };
   } catch (e) {
-    return { name, ok: false, latency_ms: Math.round(performance.now() - t0), error: (e as Error).message };
+    return { name, ok: false, latency_ms: Math.round(performance.now() - t0), error: errorMessage(e) };
   }
 }
 

@@ -1,5 +1,5 @@
 // Versions of the protected install and its tools, as recorded in every archive's metadata
-// (design.md §3). Never throws: a missing tool or a non-git code dir gives null.
+// (docs/archive-format.md). Never throws: a missing tool or a non-git code dir gives null.
 import { run } from './exec.ts';
 
 export interface Versions {

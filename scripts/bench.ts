@@ -1,6 +1,6 @@
 // npm run bench -- [--size MiB] [--runs N] [--json FILE] [--dir DIR]
 // keeper against the shell pipelines it replaces, on the same sandbox in the same run, the contenders
-// alternating from run to run (issue 9). Summary table on stdout, everything with --json.
+// alternating from run to run so that the order favours neither. Summary table on stdout, everything with --json.
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';

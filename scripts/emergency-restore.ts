@@ -16,6 +16,7 @@ import { openLedger } from '../state/ledger.ts';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
 import { cliActor } from './cli/framework.ts';
+import { errorMessage } from '../runtime/error-message.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -57,7 +58,7 @@ function readPassphraseFile(f: string): string {
   try {
     text = readFileSync(f, 'utf8');
   } catch (e) {
-    throw fail(`❌ Cannot read --passphrase-file ${f}: ${(e as Error).message}`, 2);
+    throw fail(`❌ Cannot read --passphrase-file ${f}: ${errorMessage(e)}`, 2);
   }
   const p = text.split(/\r?\n/)[0];
   if (!p) throw fail(`❌ --passphrase-file ${f} is empty`, 2);
@@ -202,7 +203,7 @@ async function main(argv: string[]): Promise<number> {
       options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
-    throw fail(`❌ ${(e as Error).message}\n${USAGE}`, 2);
+    throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
   }
   if (args.values.help) {
     out(USAGE);
@@ -217,7 +218,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(cfgPath);
   } catch (e) {
-    throw fail(`❌ ${e instanceof ConfigError ? e.message : (e as Error).message}`, 2);
+    throw fail(`❌ ${errorMessage(e)}`, 2);
   }
   const passFromFile = args.values['passphrase-file'] ? readPassphraseFile(args.values['passphrase-file']) : null;
 

@@ -13,6 +13,7 @@ import {
   type CliCommand,
   type GlobalOptions,
 } from './cli/framework.ts';
+import { errorMessage } from '../runtime/error-message.ts';
 
 /** Turns any result into ONE JSON object for the last stdout line. */
 function asObject(x: unknown): object {
@@ -64,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args, options: cmd.options ?? {}, allowPositionals: true, strict: true });
     } catch (e) {
-      throw usageError(`${(e as Error).message}\nUsage: ${cmd.usage}`);
+      throw usageError(`${errorMessage(e)}\nUsage: ${cmd.usage}`);
     }
     const n = parsed.positionals.length;
     const { min = 0, max = Infinity } = cmd.positionals ?? {};
@@ -83,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function fail(e: unknown, json: boolean): number {
-  const err = e instanceof CliError ? e : new CliError('failed', (e as Error)?.message ?? String(e));
+  const err = e instanceof CliError ? e : new CliError('failed', errorMessage(e));
   if (json) process.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message, ...err.extra } }) + '\n');
   else process.stderr.write(`keeper: ${err.message}\n`);
   if (!(e instanceof CliError) && process.env.KEEPER_DEBUG) console.error(e);

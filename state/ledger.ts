@@ -1,4 +1,4 @@
-// The ledger: keeper's own SQLite file. It outlives phpBorg's database (design.md §1.2): the backup
+// The ledger: keeper's own SQLite file. It outlives phpBorg's database: the backup
 // catalog, jobs, update history, the maintenance journal, settings and the audit log live here, so a
 // restored database dump can never make them disappear.
 import Database from 'better-sqlite3';
@@ -123,7 +123,7 @@ const MIGRATIONS: string[] = [
     expires_at TEXT NOT NULL
   );
   `,
-  // update engineer: a history row is an update or a manual rollback of one (parent_id); details
+  // a history row is an update or a manual rollback of one (parent_id); details
   // hold the rollback outcome, the install's state and the emergency command when it failed
   `
   ALTER TABLE update_history ADD COLUMN kind TEXT NOT NULL DEFAULT 'update';

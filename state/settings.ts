@@ -1,4 +1,4 @@
-// Keeper's backup settings, kept in the ledger (design.md §1.2) and validated with valibot. On first
+// Keeper's backup settings, kept in the ledger (so a restored dump cannot undo them) and validated with valibot. On first
 // use they are seeded from phpBorg's own `settings` rows where present; after that the ledger rules.
 // The passphrase is write-only: the public view says only whether it is set, and its fingerprint.
 import { isAbsolute } from 'node:path';

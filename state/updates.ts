@@ -1,5 +1,5 @@
 // The update history (ledger table update_history): one row per update attempt or manual rollback.
-// It lives in the ledger, so restoring a pre-update database dump never erases it (design.md §1.2).
+// It lives in the ledger, so restoring a pre-update database dump never erases it.
 import type { Ledger } from './ledger.ts';
 
 export type UpdateStatus = 'running' | 'succeeded' | 'rolled_back' | 'failed';

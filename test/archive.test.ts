@@ -17,6 +17,7 @@ import {
   plannedSize, readHead, verifyArchive, extractArchive, checkIntegrity, isEncrypted, readSidecar, passphraseFingerprint,
   isArchiveError, ArchiveError, GENERATOR, FORMAT_VERSION, type ArchiveMetadata, type Source, type WriteResult,
 } from '../archive/index.ts';
+import { errorMessage } from '../runtime/error-message.ts';
 
 const PASS = 'correct horse battery staple ünïcode';
 const DATE = new Date(Date.UTC(2025, 0, 24, 14, 30, 22));
@@ -165,7 +166,7 @@ function codeSnapshotEqual(extractedCode: string) {
 async function expectCode(p: Promise<unknown>, code: string) {
   await assert.rejects(p, (e: unknown) => {
     assert.ok(isArchiveError(e), `expected ArchiveError, got ${String(e)}`);
-    assert.equal((e as ArchiveError).code, code, (e as Error).message);
+    assert.equal((e as ArchiveError).code, code, errorMessage(e));
     return true;
   });
 }
@@ -501,7 +502,7 @@ describe('writer safety', () => {
     assert.deepEqual(readdirSync(dir), ['keep.txt']);
   });
 
-  test('sources out of §3 order are refused', async () => {
+  test('sources out of section order are refused', async () => {
     const dir = join(base, 'store-order');
     mkdirSync(dir);
     const s = sources(metadata());

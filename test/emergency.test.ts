@@ -34,7 +34,7 @@ async function snapshot() {
 }
 const unitsActive = () => allUnitsActive(sb);
 
-/** The damage of the issue: database dropped, MariaDB stopped, src/ and .env deleted. */
+/** The worst case the emergency restore is for: database dropped, MariaDB stopped, src/ and .env deleted. */
 async function breakEverything(): Promise<void> {
   await sb.rootQuery(`DROP DATABASE \`${sb.env.DB_NAME}\``);
   const r = await sb.systemctl('stop', 'mariadb');

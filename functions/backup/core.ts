@@ -1,4 +1,4 @@
-// createBackup: the whole backup (design.md §3, §4), callable by the backup.create task and by any
+// createBackup: the whole backup (docs/archive-format.md), callable by the backup.create task and by any
 // other task that needs one first (restore: pre_restore, update: pre_update). Steps, each reported:
 // precheck → drain → stop_units → dump → start_units → archive → finalize → retention.
 import { existsSync } from 'node:fs';

@@ -7,6 +7,7 @@ import { deleteBackupRow, listBackups, usedBy, type BackupRow } from '../../stat
 import { audit } from '../../state/audit.ts';
 import { basename, dirname, isAbsolute } from 'node:path';
 import { parseArchiveFileName, sidecarPaths } from '../../archive/format.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export class BackupRemovalRefused extends Error {
   constructor(
@@ -114,7 +115,7 @@ export async function applyRetention(
       await removeBackup(ledger, r, actor, 'retention', opts.now);
       deleted.push({ id: r.id, filename: r.filename });
     } catch (e) {
-      errors.push(`${r.filename}: ${(e as Error).message}`);
+      errors.push(`${r.filename}: ${errorMessage(e)}`);
     }
   }
   return { deleted, protected: plan.protected, errors };

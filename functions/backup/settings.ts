@@ -6,6 +6,7 @@ import { HttpError } from '../../runtime/errors.ts';
 import { audit } from '../../state/audit.ts';
 import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE_KEY } from '../../state/settings.ts';
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 async function view(c: Context<AppEnv>) {
   await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
@@ -24,7 +25,7 @@ export async function putSettingsHandler(c: Context<AppEnv>): Promise<Response> 
   try {
     body = JSON.parse(text || '{}');
   } catch (e) {
-    throw new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${(e as Error).message}`);
+    throw new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${errorMessage(e)}`);
   }
   await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
   let changed: string[];

@@ -1,4 +1,4 @@
-// What goes into a backup, in design.md §3 order: settings.json, config/…, ssh/…, database.sql,
+// What goes into a backup, in the archive's order (docs/archive-format.md): settings.json, config/…, ssh/…, database.sql,
 // code/. metadata.json (first) is built by the caller once sizes are known; manifest.json (last) by
 // the archive writer. The archive format itself lives in archive/ only.
 import { lstat, readdir } from 'node:fs/promises';

@@ -21,6 +21,7 @@ import { completedBackup, getBackup, getBackupByFilename, insertCompleted, sizeH
 import { getSettings } from '../../state/settings.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../../archive/index.ts';
 import { keyCheckOf } from './finalize.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 const MAX_PASSPHRASE = 1024;
 
@@ -49,7 +50,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
     try {
       bb = Busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 4, fieldSize: MAX_PASSPHRASE, fileSize: limit } });
     } catch (e) {
-      reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${(e as Error).message}`));
+      reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${errorMessage(e)}`));
       return;
     }
     let passphrase: string | null = null;
@@ -83,7 +84,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       fileDone.catch(() => {});
     });
     bb.on('filesLimit', () => fail(new HttpError(422, 'invalid_input', 'send one archive per upload')));
-    bb.on('error', (e) => reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${(e as Error).message}`)));
+    bb.on('error', (e) => reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${errorMessage(e)}`)));
     bb.on('close', async () => {
       try {
         if (failed) throw failed;
@@ -163,11 +164,11 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
       await rm(`${final}.json`, { force: true });
     }
     try {
-      audit(ledger, { actor, action: 'backup.upload', outcome: 'rejected', details: { error: (e as Error).message } });
+      audit(ledger, { actor, action: 'backup.upload', outcome: 'rejected', details: { error: errorMessage(e) } });
     } catch {
       /* the error below matters more */
     }
     if (e instanceof HttpError) throw e;
-    throw new HttpError(422, 'invalid_archive', `the upload was refused: ${(e as Error).message}`);
+    throw new HttpError(422, 'invalid_archive', `the upload was refused: ${errorMessage(e)}`);
   }
 }

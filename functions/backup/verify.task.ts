@@ -1,6 +1,6 @@
 // Task backup.verify: checks an archive end to end and changes nothing — size and SHA-256 against the
-// catalog and the sidecar, the HMAC (wrong passphrase vs corrupt file), gzip and tar structure, the §3
-// layout, every entry against manifest.json, the metadata schema. Each check is listed ok/error.
+// catalog and the sidecar, the HMAC (wrong passphrase vs corrupt file), gzip and tar structure, the
+// layout (docs/archive-format.md), every entry against manifest.json, the metadata schema. Each check is listed ok/error.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as v from 'valibot';
@@ -8,6 +8,7 @@ import { defineTask, TaskError } from '../../runtime/task.ts';
 import type { BackupRow } from '../../state/catalog.ts';
 import { readSidecar, sidecarPaths, verifyArchive, type VerifyCheck } from '../../archive/index.ts';
 import { ArchiveRefEntries, hasOneRef, locateArchive, ONE_REF } from '../restore/locate.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const BackupVerifyParams = v.pipe(v.strictObject(ArchiveRefEntries), v.check((p) => hasOneRef(p), ONE_REF));
 
@@ -81,7 +82,7 @@ export async function sidecarProblems(file: string, row: Pick<BackupRow, 'hash_s
       if ((side.mac ?? null) !== (row.mac ?? null)) out.push(`${basename(paths.json)} has another MAC than the catalog`);
     }
   } catch (e) {
-    out.push((e as Error).message);
+    out.push(errorMessage(e));
   }
   let text: string | null = null;
   try {

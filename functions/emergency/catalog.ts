@@ -9,6 +9,7 @@ import { checkLedger, ledgerPath, openLedger, type Ledger } from '../../state/le
 import { completedBackup, getBackupByFilename, insertCompleted, listBackups } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../../archive/index.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; file: string } | { state: 'corrupt'; file: string; error: string };
 
@@ -20,7 +21,7 @@ export function probeLedger(config: KeeperConfig): LedgerState {
     checkLedger(file);
     return { state: 'ok', file };
   } catch (e) {
-    return { state: 'corrupt', file, error: (e as Error).message };
+    return { state: 'corrupt', file, error: errorMessage(e) };
   }
 }
 

@@ -17,6 +17,7 @@ import { parseArchiveFileName, archiveBaseName } from '../../archive/format.ts';
 import { installPrefs } from '../../runtime/locale.ts';
 import { formatBytes, formatDate } from '../notify/templates.ts';
 import { DEFAULT_RECIPE_VALUES, manualRecipe, type RecipeValues } from './recipe.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface KitDeps {
   config: KeeperConfig;
@@ -111,7 +112,7 @@ export async function emergencyKitHandler(c: Context<AppEnv>): Promise<Response>
   try {
     text = await buildEmergencyKit(c.env, now, actor);
   } catch (e) {
-    audit(c.env.ledger, { actor, action: 'settings.emergency_kit', outcome: 'failed', details: { error: (e as Error).message } }, now);
+    audit(c.env.ledger, { actor, action: 'settings.emergency_kit', outcome: 'failed', details: { error: errorMessage(e) } }, now);
     throw e;
   }
   const s = getSettings(c.env.ledger, c.env.config.paths.storage);

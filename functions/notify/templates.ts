@@ -1,6 +1,6 @@
 // The notification mails, in French and English, plain text and HTML, written once as a small
-// document (subject, intro, sections of label/value rows) and rendered twice. The shape follows the
-// template of original-design.md ("Email Notifications").
+// document (subject, intro, sections of label/value rows) and rendered twice: one shape for every
+// notification (subject, intro, then label/value sections).
 import type { Lang } from '../../runtime/locale.ts';
 
 /** What the mails know about one backup archive (all optional: a failed run knows little). */

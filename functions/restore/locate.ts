@@ -10,6 +10,7 @@ import type { Ledger } from '../../state/ledger.ts';
 import { getBackup, getBackupByFilename, type BackupRow } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { isEncrypted, readSidecar, type Expected } from '../../archive/index.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 /** Task parameters naming an archive: exactly one of backup_id and file. */
 export const ArchiveRefEntries = {
@@ -50,7 +51,7 @@ export async function locateArchive(
   try {
     if (!(await stat(file)).isFile()) throw new Error('not a regular file');
   } catch (e) {
-    throw new TaskError('file_missing', `the archive ${file} cannot be read: ${(e as Error).message}`);
+    throw new TaskError('file_missing', `the archive ${file} cannot be read: ${errorMessage(e)}`);
   }
   const sidecar = await readSidecar(file).catch(() => null);
   const expected: Expected = {

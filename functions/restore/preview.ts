@@ -1,6 +1,6 @@
 // The restore preview: what restoring an archive would lose or change, computed from the archive's
 // first entries (readHead stops before database.sql) and the live install. Fast whatever the archive's
-// size. Reused by the update engineer's manual-rollback preview. Secrets never appear: names only.
+// size. Reused by the update's manual-rollback preview. Secrets never appear: names only.
 import { readFile, readdir, lstat, statfs, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
@@ -13,6 +13,7 @@ import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
 import { describeTree, exists } from './files.ts';
 import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface RestorePreview {
   backup: {
@@ -242,7 +243,7 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
       };
       settings = diffSettings(rows, head.settings, live.env.APP_SECRET);
     } catch (e) {
-      warnings.push(`the database could not be read (${(e as Error).message}): database and settings not compared`);
+      warnings.push(`the database could not be read (${errorMessage(e)}): database and settings not compared`);
     }
   }
 

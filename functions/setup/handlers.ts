@@ -21,6 +21,7 @@ import { archiveFileName, checkIntegrity, isEncrypted, readHead } from '../../ar
 import { receive } from '../backup/upload.ts';
 import { startTask } from '../jobs/start.ts';
 import { checkSetupToken, installState, setupTokenPath } from './state.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 const SETUP_ACTOR: Actor = { id: null, name: 'setup-wizard' };
 
@@ -93,7 +94,7 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
     try {
       head = await readHead(tmp, { passphrase });
     } catch (e) {
-      throw new HttpError(422, 'not_a_keeper_archive', `not a phpborg-keeper archive: ${(e as Error).message}`);
+      throw new HttpError(422, 'not_a_keeper_archive', `not a phpborg-keeper archive: ${errorMessage(e)}`);
     }
     const name = archiveFileName(new Date(head.metadata.backup_date), head.metadata.backup_type);
     final = join(storage, name);
@@ -108,6 +109,6 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
     await rm(tmp, { force: true });
     if (final) await rm(final, { force: true });
     if (e instanceof HttpError) throw e;
-    throw new HttpError(422, 'invalid_archive', `the upload was refused: ${(e as Error).message}`);
+    throw new HttpError(422, 'invalid_archive', `the upload was refused: ${errorMessage(e)}`);
   }
 }

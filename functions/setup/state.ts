@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { probeDatabase } from '../../runtime/probes.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface InstallState {
   initialized: boolean;
@@ -29,7 +30,7 @@ export async function installState(config: KeeperConfig): Promise<InstallState> 
   try {
     env = readEnv(config);
   } catch (e) {
-    return { initialized: false, reason: (e as Error).message };
+    return { initialized: false, reason: errorMessage(e) };
   }
   const db = await probeDatabase(env);
   if (!db.ok) return { initialized: false, reason: `phpBorg's database does not answer: ${db.error}` };

@@ -11,6 +11,7 @@ import type { Ledger } from '../../state/ledger.ts';
 import { schemaVersion } from '../../state/ledger.ts';
 import { inconsistentOperation } from '../../state/operations.ts';
 import { getSettings } from '../../state/settings.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 const started = Date.now();
 
@@ -45,7 +46,7 @@ export async function healthChecks(env: Bindings): Promise<Check[]> {
         const c = await probeRedis(readEnv(env.config));
         return c;
       } catch (e) {
-        return { name: 'redis', ok: false, latency_ms: 0, error: (e as Error).message };
+        return { name: 'redis', ok: false, latency_ms: 0, error: errorMessage(e) };
       }
     })(),
     timed('storage', () => {

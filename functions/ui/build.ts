@@ -9,7 +9,8 @@ import { run, safeEnv } from '../../runtime/exec.ts';
 export const UI_DIR = dirname(fileURLToPath(import.meta.url));
 export const DIST_DIR = join(UI_DIR, 'dist');
 const ROOT = join(UI_DIR, '..', '..');
-const SOURCES = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json'];
+// the last: a module of the server's that the UI bundles too
+const SOURCES = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json', '../../runtime/error-message.ts', '../../archive/error-message.ts'];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;

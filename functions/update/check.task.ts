@@ -6,6 +6,7 @@ import { fetch } from '../../runtime/git.ts';
 import { setLastCheck } from '../../state/updates.ts';
 import { updateStatus, type UpdateStatus } from './info.ts';
 import { giveBackToOwner } from './ownership.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const CheckParams = v.strictObject({});
 
@@ -23,7 +24,7 @@ export const checkTask = defineTask({
       });
       await giveBackToOwner(ctx.config);
     } catch (e) {
-      const error = (e as Error).message;
+      const error = errorMessage(e);
       setLastCheck(ctx.ledger, { at: ctx.now().toISOString(), ok: false, error });
       throw new TaskError('fetch_failed', `cannot fetch ${remote}/${branch}: ${error}`, 'update.fetch');
     }

@@ -9,6 +9,7 @@ import { run } from '../../runtime/exec.ts';
 import { filesAt } from '../../runtime/git.ts';
 import { withConnection, withDefaultsFile } from '../../runtime/mariadb.ts';
 import type { Check } from '../../runtime/probes.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const TRACKING_TABLE = 'keeper_migrations';
 export const MIGRATIONS_DIR = 'migrations';
@@ -153,7 +154,7 @@ export async function migrationsRecordedCheck(env: PhpborgEnv, codeDir: string):
     const note = changed.length ? `; changed since applied: ${changed.join(', ')}` : '';
     return { name: 'migrations', ok: true, latency_ms: ms, detail: `${files.length} recorded${note}` };
   } catch (e) {
-    return { name: 'migrations', ok: false, latency_ms: Math.round(performance.now() - t0), error: (e as Error).message };
+    return { name: 'migrations', ok: false, latency_ms: Math.round(performance.now() - t0), error: errorMessage(e) };
   }
 }
 

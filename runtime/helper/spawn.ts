@@ -7,6 +7,7 @@ import { safeEnv } from '../exec.ts';
 import { decodeEvent, type HelperEvent, type HelperRequest } from './protocol.ts';
 
 import { ensureHelperBundle, HELPER_BUNDLE, PROJECT_ROOT } from './bundle.ts';
+import { errorMessage } from '../error-message.ts';
 
 export { HELPER_BUNDLE, PROJECT_ROOT };
 
@@ -64,7 +65,7 @@ export function spawnHelper(config: KeeperConfig, req: HelperRequest, h: HelperH
     try {
       e = decodeEvent(l);
     } catch (err) {
-      fail((err as Error).message);
+      fail(errorMessage(err));
       return;
     }
     h.onEvent(e);

@@ -221,7 +221,7 @@ async function step<T>(steps: Record<string, number>, name: string, fn: () => Pr
   }
 }
 
-/** original-design.md "Encryption": dump; tar -czf to a temp file; openssl enc to a second file; delete; rename; sha256sum. */
+/** The shell sequence keeper replaces: dump; tar -czf to a temp file; openssl enc to a second file; delete; rename; sha256sum. */
 export async function originalBackup(c: BenchCtx): Promise<Sample> {
   const dir = join(c.work, 'original');
   rmSync(dir, { recursive: true, force: true });

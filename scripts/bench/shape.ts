@@ -1,4 +1,4 @@
-// The benchmark's sandbox: scripts/sandbox-kit at --size MiB, then reshaped to the file count.
+// The benchmark's sandbox: scripts/sandbox-kit at --size MiB, then reshaped to a real tree's file count.
 // The kit pads vendor/ with a few hundred 64 KiB blobs; a real phpBorg tree holds ~17,000 source files
 // of a few KiB. We replace those blobs with as many bytes of varied PHP-like text in small files, so
 // the code size and the database (a fifth of --size) stay what the kit made. Done once per sandbox.

@@ -131,6 +131,6 @@ export const backupGroup: CliGroup = {
         ctx.print(`last ok    ${s.last_success ? `${s.last_success.created_at} ${s.last_success.filename}` : 'never'}`);
       },
     },
-    verifyCommand, // keeper backup verify <id|file> (restore engineer, scripts/cli/restore.ts)
+    verifyCommand, // keeper backup verify <id|file> (defined in scripts/cli/restore.ts)
   ],
 };

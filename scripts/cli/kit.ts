@@ -5,6 +5,7 @@ import { audit } from '../../state/audit.ts';
 import { phpborgDb } from '../../runtime/phpborg-db.ts';
 import { buildEmergencyKit } from '../../functions/kit/emergency-kit.ts';
 import { CliError, type CliCommand } from './framework.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const kitCommand: CliCommand = {
   name: 'emergency-kit',
@@ -29,7 +30,7 @@ export const kitCommand: CliCommand = {
       try {
         writeFileSync(out, text, { mode: 0o600, flag: 'wx' });
       } catch (e) {
-        throw new CliError('write_failed', `cannot create ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (it must not exist yet)`);
+        throw new CliError('write_failed', `cannot create ${out}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)} (it must not exist yet)`);
       }
     }
     audit(ledger, { actor: ctx.actor, action: 'settings.emergency_kit', outcome: 'succeeded', details: { output: out ? 'file' : 'stdout' } });

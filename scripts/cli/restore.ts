@@ -8,6 +8,7 @@ import type { RestorePreview } from '../../functions/restore/preview.ts';
 import type { RestoreResult } from '../../functions/restore/apply.ts';
 import type { VerifyTaskResult } from '../../functions/backup/verify.task.ts';
 import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs } from './framework.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 /** `12` → {backup_id: 12}; anything else is a file path. */
 export function archiveRef(arg: string | undefined): { backup_id: number } | { file: string } {
@@ -25,7 +26,7 @@ export function passphraseFrom(values: ParsedArgs['values']): { passphrase?: str
   try {
     text = readFileSync(f, 'utf8');
   } catch (e) {
-    throw usageError(`cannot read --passphrase-file ${f}: ${(e as Error).message}`);
+    throw usageError(`cannot read --passphrase-file ${f}: ${errorMessage(e)}`);
   }
   const p = text.split(/\r?\n/)[0];
   if (!p) throw usageError(`--passphrase-file ${f} is empty`);
@@ -35,7 +36,7 @@ export function passphraseFrom(values: ParsedArgs['values']): { passphrase?: str
 const size = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
 const list = (xs: string[]) => (xs.length ? xs.join(', ') : 'none');
 
-/** The preview as the restore modal shows it (original-design.md "Restore Preview"). */
+/** The preview as the restore modal (RestoreModal.vue) shows it. */
 export function renderPreview(p: RestorePreview, out: (line: string) => void): void {
   const b = p.backup;
   out('Restore from backup');

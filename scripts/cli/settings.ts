@@ -8,6 +8,7 @@ import { audit } from '../../state/audit.ts';
 import {
   ensureSeeded, parseSettingText, PASSPHRASE_KEY, publicSettings, SETTING_KEYS, SettingsError, updateSettings, type PublicSettings,
 } from '../../state/settings.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 async function seeded(ctx: CliContext): Promise<void> {
   await ensureSeeded(ctx.ledger(), async () => readSettingsTable(readEnv(ctx.config())));
@@ -68,7 +69,7 @@ async function readPassphrase(file: string | undefined): Promise<string> {
     try {
       text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
     } catch (e) {
-      throw new CliError('unreadable', `cannot read the passphrase file ${file}: ${(e as Error).message}`);
+      throw new CliError('unreadable', `cannot read the passphrase file ${file}: ${errorMessage(e)}`);
     }
     // one trailing newline is the file's, not the passphrase's
     return text.replace(/\r?\n$/, '');

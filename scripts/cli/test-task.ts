@@ -1,6 +1,7 @@
 // Test-only: `keeper test run TASK [--params JSON]` runs a test task through runTaskFromCli. Listed
 // in the command table only when KEEPER_TEST_TASKS=1, and the test tasks exist only then too.
 import { runTaskFromCli, usageError, type CliGroup } from './framework.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const testGroup: CliGroup = {
   name: 'test',
@@ -18,7 +19,7 @@ export const testGroup: CliGroup = {
           try {
             params = JSON.parse(values.params);
           } catch (e) {
-            throw usageError(`--params: not JSON: ${(e as Error).message}`);
+            throw usageError(`--params: not JSON: ${errorMessage(e)}`);
           }
         }
         const job = await runTaskFromCli(ctx, positionals[0], params);

@@ -1,4 +1,5 @@
-// A complete, disposable phpBorg installation under one directory (design.md §2.1).
+// A complete, disposable phpBorg installation under one directory, laid out
+// like a stock install (the paths of runtime/config.ts's defaults, rooted at DIR).
 // upSandbox builds it (or restarts it with its data), downSandbox stops every process it started.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';

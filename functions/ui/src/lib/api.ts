@@ -2,6 +2,7 @@
 // the one error shape `{"error": {"code", "message"}}`. A 401 sends the user back to sign in; a 403
 // shows the "administrators only" page.
 import { getToken, session, signOut } from './session.ts';
+import { errorMessage } from '../../../../runtime/error-message.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -61,7 +62,7 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   try {
     res = await fetch(apiUrl(path), { method, headers, body: payload });
   } catch (e) {
-    throw new ApiError(0, 'network', (e as Error).message);
+    throw new ApiError(0, 'network', errorMessage(e));
   }
   if (!res.ok) throw await failure(res);
   if (res.status === 204) return undefined as T;

@@ -1,32 +1,11 @@
-// A job followed live: its SSE stream feeds percent, step and message; when the stream ends the
-// job row (GET /api/jobs/:id) gives the final status, result and error.
+// A job followed live: its SSE stream feeds percent, step and message, and its `end` event carries
+// the final job (status, result, error). A dropped stream resumes with Last-Event-ID (sse.ts).
 import { reactive } from 'vue';
+import type { JobError, JobStatus, JobView } from '../../../../state/jobs.ts';
 import { get } from './api.ts';
 import { followEvents } from './sse.ts';
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'interrupted';
-
-export interface JobError {
-  code?: string;
-  message?: string;
-  step?: string;
-  details?: Record<string, unknown> | null;
-  [k: string]: unknown;
-}
-
-export interface JobRow {
-  id: string;
-  type?: string;
-  status: JobStatus;
-  percent?: number;
-  step?: string | null;
-  message?: string | null;
-  result?: Record<string, unknown> | null;
-  error?: JobError | string | null;
-  created_at?: string;
-  started_at?: string | null;
-  finished_at?: string | null;
-}
+export type { JobError, JobStatus, JobView };
 
 export interface StepSeen {
   key: string;
@@ -51,21 +30,8 @@ export interface LiveJob {
   streamError: string;
 }
 
-export const FINAL: JobStatus[] = ['succeeded', 'failed', 'rolled_back', 'interrupted'];
-
-function asError(e: JobRow['error']): JobError | null {
-  if (!e) return null;
-  if (typeof e === 'string') {
-    try {
-      const j = JSON.parse(e) as unknown;
-      if (j && typeof j === 'object') return j as JobError;
-    } catch {
-      /* plain text */
-    }
-    return { message: e };
-  }
-  return e;
-}
+/** the server's FINAL_STATUSES (state/jobs.ts is not bundled: types only) */
+export const FINAL: readonly JobStatus[] = ['succeeded', 'failed', 'rolled_back', 'interrupted'];
 
 function asObject(x: unknown): Record<string, unknown> | null {
   if (typeof x === 'string') {
@@ -100,7 +66,14 @@ export function applyEvent(job: LiveJob, event: string, payload: Record<string, 
     return;
   }
   if (type === 'error') {
-    job.error = { ...(job.error ?? {}), ...payload, ...(data as JobError) } as JobError;
+    const e = { ...payload, ...data };
+    const text = (x: unknown) => (typeof x === 'string' ? x : undefined);
+    job.error = {
+      code: text(e.code) ?? job.error?.code ?? 'error',
+      message: text(e.message) ?? job.error?.message ?? '',
+      step: text(e.step) ?? job.error?.step,
+      details: e.details ?? job.error?.details,
+    };
     const cur = job.steps.find((s) => s.state === 'running');
     if (cur) cur.state = 'failed';
     return;
@@ -124,15 +97,24 @@ export function applyEvent(job: LiveJob, event: string, payload: Record<string, 
   if (job.status === 'queued') job.status = 'running';
 }
 
-/** Reads GET /api/jobs/:id, whatever envelope it uses. */
-export async function fetchJob(id: string): Promise<JobRow> {
-  const raw = await get<Record<string, unknown>>(`api/jobs/${encodeURIComponent(id)}`);
-  const row = (asObject(raw.job) ?? raw) as unknown as JobRow;
-  return {
-    ...row,
-    result: asObject(row.result) ?? asObject((row as unknown as Record<string, unknown>).result_json),
-    error: asError(row.error ?? ((row as unknown as Record<string, unknown>).error_json as string | null)),
-  };
+/** GET /api/jobs/:id: the job row and its log (e.g. whether a remembered job still runs). */
+export function fetchJob(id: string): Promise<JobView & { log: string }> {
+  return get<JobView & { log: string }>(`api/jobs/${encodeURIComponent(id)}`);
+}
+
+/** Applies the final job of the stream's `end` event. */
+export function applyEnd(job: LiveJob, end: JobView): void {
+  job.status = end.status;
+  job.result = asObject(end.result) ?? job.result;
+  if (end.error) job.error = { ...(job.error ?? {}), ...end.error };
+  if (end.status === 'succeeded') {
+    job.percent = 100;
+    for (const s of job.steps) s.state = 'done';
+  } else {
+    const cur = job.steps.find((s) => s.state === 'running');
+    if (cur) cur.state = 'failed';
+  }
+  job.done = true;
 }
 
 /**
@@ -154,37 +136,6 @@ export function followJob(id: string, onDone?: (job: LiveJob) => void): { job: L
     done: false,
     streamError: '',
   });
-  let stopped = false;
-  const finish = async (): Promise<void> => {
-    for (let attempt = 0; attempt < 40 && !stopped; attempt++) {
-      try {
-        const row = await fetchJob(id);
-        if (FINAL.includes(row.status)) {
-          job.status = row.status;
-          job.result = (row.result as Record<string, unknown> | null) ?? job.result;
-          const err = asError(row.error ?? null);
-          if (err) job.error = { ...(job.error ?? {}), ...err };
-          if (row.status === 'succeeded') {
-            job.percent = 100;
-            for (const s of job.steps) s.state = 'done';
-          } else {
-            const cur = job.steps.find((s) => s.state === 'running');
-            if (cur) cur.state = 'failed';
-          }
-          job.done = true;
-          onDone?.(job);
-          return;
-        }
-        if (attempt === 0) {
-          // stream closed early (runner restart?): follow again from where we were
-          job.status = row.status;
-        }
-      } catch (e) {
-        job.streamError = (e as Error).message;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  };
   const stopStream = followEvents(`api/jobs/${encodeURIComponent(id)}/events`, {
     onMessage: (m) => {
       let payload: Record<string, unknown> = {};
@@ -197,17 +148,14 @@ export function followJob(id: string, onDone?: (job: LiveJob) => void): { job: L
       }
       applyEvent(job, m.event, payload);
     },
-    onEnd: () => void finish(),
+    onEnd: (m) => {
+      applyEnd(job, JSON.parse(m.data) as JobView);
+      onDone?.(job);
+    },
+    // retries exhausted, or auth / not found: the job's outcome is unknown, say why
     onError: (e) => {
       job.streamError = e.message;
-      void finish();
     },
   });
-  return {
-    job,
-    stop: () => {
-      stopped = true;
-      stopStream();
-    },
-  };
+  return { job, stop: stopStream };
 }

@@ -11,8 +11,8 @@ export interface SseMessage {
 
 export interface SseOptions {
   onMessage: (m: SseMessage) => void;
-  /** the stream said `end` (or the server closed it after the job ended) */
-  onEnd: () => void;
+  /** the stream's `end` event (its data: the final job) */
+  onEnd: (m: SseMessage) => void;
   onError: (e: Error) => void;
   /** stop reconnecting after this many consecutive failures */
   maxRetries?: number;
@@ -65,8 +65,8 @@ export function followEvents(path: string, opts: SseOptions): () => void {
   const maxRetries = opts.maxRetries ?? 20;
 
   const run = async (): Promise<void> => {
-    while (!stopped) {
-      let ended = false;
+    let end: SseMessage | null = null;
+    while (!stopped && !end) {
       try {
         const headers: Record<string, string> = { Accept: 'text/event-stream', ...authHeaders() };
         if (lastId !== null) headers['Last-Event-ID'] = lastId;
@@ -87,17 +87,17 @@ export function followEvents(path: string, opts: SseOptions): () => void {
             failures = 0; // the stream works: a later drop gets a fresh set of retries
             if (m.id !== null) lastId = m.id;
             if (m.event === 'end') {
-              ended = true;
+              end = m;
               break;
             }
             opts.onMessage(m);
           }
-          if (ended) {
+          if (end) {
             void reader.cancel().catch(() => undefined);
             break;
           }
         }
-        if (ended || stopped) break;
+        if (end || stopped) break;
         // closed without `end` (the runner restarting?): reconnect and resume after the last id
         throw new Error('the event stream closed before the job ended');
       } catch (e) {
@@ -109,7 +109,7 @@ export function followEvents(path: string, opts: SseOptions): () => void {
         await new Promise((r) => setTimeout(r, Math.min(5000, 500 * failures)));
       }
     }
-    if (!stopped) opts.onEnd();
+    if (!stopped && end) opts.onEnd(end);
   };
   void run();
   return () => {
