@@ -11,6 +11,7 @@ import type { HelperEvent } from './helper/protocol.ts';
 import { appendLog, createJob, finishJob, getJob, isFinal, markRunning, recordEvent, setHelperPid, type JobError, type JobView } from '../state/jobs.ts';
 import { orphanedOperations, RECOVER_TASK } from './operation/recovery.ts';
 import { audit } from '../state/audit.ts';
+import { errorMessage } from './error-message.ts';
 
 export interface JobFinishedContext {
   config: KeeperConfig;
@@ -82,14 +83,14 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
     try {
       audit(ledger, { actor: job.actor, action: job.type, target: jobId, outcome: job.status, details: job.error ? { error: job.error } : undefined }, now());
     } catch (e) {
-      console.error(`[keeper] audit of job ${jobId} failed: ${(e as Error).message}`);
+      console.error(`[keeper] audit of job ${jobId} failed: ${errorMessage(e)}`);
     }
     publish(jobId, seq);
     for (const l of finishedListeners) {
       try {
         await l(job, { config, configPath, ledger });
       } catch (e) {
-        console.error(`[keeper] job-finished listener failed for ${jobId}: ${(e as Error).message}`);
+        console.error(`[keeper] job-finished listener failed for ${jobId}: ${errorMessage(e)}`);
       }
     }
   };

@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';
 import type { PhpborgDb } from './bindings.ts';
 import { readEnv } from './install.ts';
+import { errorMessage } from './error-message.ts';
 
 /** phpBorg settings keys keeper reads (never writes). */
 export const PHPBORG_PREF_KEYS = [
@@ -89,7 +90,7 @@ export async function installPrefs(b: { config: KeeperConfig; phpborg: PhpborgDb
   try {
     prefs = await readPhpborgPrefs(b.phpborg);
   } catch (e) {
-    dbError = (e as Error).message;
+    dbError = errorMessage(e);
   }
   return { prefs, timezone: resolveTimezone(prefs, b.config).timezone, language: resolveLanguage(prefs), dbError };
 }

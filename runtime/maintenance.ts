@@ -9,6 +9,7 @@ import { serviceManager, type ServiceManager } from './service-manager.ts';
 import { TaskError, type ProgressParams } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { unitsStarted, unitsStopping } from '../state/operations.ts';
+import { errorMessage } from './error-message.ts';
 
 type Progress = (step: string, percent: number, message: string, params?: ProgressParams) => void;
 
@@ -58,8 +59,8 @@ export async function drain(env: PhpborgEnv, o: DrainOptions): Promise<DrainResu
     try {
       running = await runningJobs(env);
     } catch (e) {
-      if (o.onDbError === 'skip') return { waited_ms: Date.now() - t0, forced: [], db_unreachable: (e as Error).message };
-      throw new TaskError('database_unreachable', `cannot read phpBorg's jobs table: ${(e as Error).message}`);
+      if (o.onDbError === 'skip') return { waited_ms: Date.now() - t0, forced: [], db_unreachable: errorMessage(e) };
+      throw new TaskError('database_unreachable', `cannot read phpBorg's jobs table: ${errorMessage(e)}`);
     }
     const waited = Date.now() - t0;
     first ??= new Set(running.map((j) => j.id));

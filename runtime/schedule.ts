@@ -16,6 +16,7 @@ import { getSettings, type KeeperSettings } from '../state/settings.ts';
 import { audit } from '../state/audit.ts';
 import { readScheduleState, writeScheduleState, type ScheduleState } from '../state/schedule.ts';
 import { readPhpborgPrefs, resolveTimezone, isValidTimezone } from './locale.ts';
+import { errorMessage } from './error-message.ts';
 
 export const SCHEDULE_TASK = 'backup.create';
 export const SCHEDULER_ACTOR: Actor = { id: null, name: 'scheduler' };
@@ -177,7 +178,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
     try {
       audit(d.ledger, { actor: SCHEDULER_ACTOR, action, target, outcome, details }, d.clock.now());
     } catch (e) {
-      console.error(`[keeper] scheduler cannot write the audit log: ${(e as Error).message}`);
+      console.error(`[keeper] scheduler cannot write the audit log: ${errorMessage(e)}`);
     }
   };
 
@@ -243,7 +244,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
     try {
       r = d.jobs.start(opts.task ?? SCHEDULE_TASK, opts.params ?? { type: 'scheduled' }, SCHEDULER_ACTOR);
     } catch (e) {
-      const message = (e as Error).message;
+      const message = errorMessage(e);
       if (s.deferred_due !== s.next_due) {
         record('schedule.run', 'failed', null, { due: s.next_due, message: `cannot start the scheduled backup (will retry): ${message}` });
         state = { ...s, deferred_due: s.next_due };
@@ -288,7 +289,7 @@ export function createScheduler(d: ScheduleDeps & { jobs: Pick<Jobs, 'start'> },
     if (state?.next_due) delay = Math.min(delay, Math.max(0, new Date(state.next_due).getTime() - d.clock.now().getTime()));
     if (pendingRetry) delay = Math.min(delay, retryMs);
     timer = setTimeout(() => {
-      void self.tick().catch((e) => console.error(`[keeper] scheduler: ${(e as Error).message}`));
+      void self.tick().catch((e) => console.error(`[keeper] scheduler: ${errorMessage(e)}`));
     }, delay);
     timer.unref();
   };

@@ -8,6 +8,7 @@ import { openRunner, startServer, type Runner, type RunnerOptions } from '../run
 import { createApp } from '../functions/app.ts';
 import { operations } from '../functions/operations.ts';
 import { prepareSetupToken } from '../functions/setup/state.ts';
+import { errorMessage } from '../runtime/error-message.ts';
 
 /** The keeper's runner, fully wired: what npm start serves and what tests drive in-process. */
 export function createRunner(config: KeeperConfig, configPath: string, opts: RunnerOptions = {}): Promise<Runner> {
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig(configPath);
   } catch (e) {
-    console.error(e instanceof ConfigError ? e.message : `cannot load the configuration: ${(e as Error).message}`);
+    console.error(e instanceof ConfigError ? e.message : `cannot load the configuration: ${errorMessage(e)}`);
     process.exit(2);
   }
   const runner = await createRunner(config, configPath, {
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
       await serving.close();
       if (demoDir && process.env.KEEPER_DEMO_KEEP !== '1') await (await loadSandbox()).downSandbox(demoDir);
     } catch (e) {
-      console.error(`[keeper] shutdown: ${(e as Error).message}`);
+      console.error(`[keeper] shutdown: ${errorMessage(e)}`);
       process.exit(1);
     }
     process.exit(0);

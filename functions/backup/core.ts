@@ -19,6 +19,7 @@ import { partialName, plannedSize, writeArchive, type Source } from '../../archi
 import { finalizeArchive } from './finalize.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface CreateBackupOptions {
   type: BackupType;
@@ -94,13 +95,13 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
   try {
     env = readEnv(ctx.config);
   } catch (e) {
-    throw new TaskError('env_unreadable', (e as Error).message, `${prefix}.precheck`);
+    throw new TaskError('env_unreadable', errorMessage(e), `${prefix}.precheck`);
   }
   let settingsRows: PhpborgSettingRow[];
   try {
     settingsRows = await readSettingsTable(env);
   } catch (e) {
-    throw new TaskError('database_unreachable', `cannot read phpBorg's database: ${(e as Error).message}`, `${prefix}.precheck`);
+    throw new TaskError('database_unreachable', `cannot read phpBorg's database: ${errorMessage(e)}`, `${prefix}.precheck`);
   }
   await ensureSeeded(ctx.ledger, async () => settingsRows);
   const settings = getSettings(ctx.ledger, ctx.config.paths.storage);
@@ -117,7 +118,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmod(dir, 0o700);
   } catch (e) {
-    throw new TaskError('storage_unusable', `cannot use the storage directory ${dir}: ${(e as Error).message}`, `${prefix}.precheck`);
+    throw new TaskError('storage_unusable', `cannot use the storage directory ${dir}: ${errorMessage(e)}`, `${prefix}.precheck`);
   }
   const src = await installSources(ctx.config, settingsRows, env);
   src.warnings.forEach(warn);

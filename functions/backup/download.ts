@@ -14,6 +14,7 @@ import type { Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
 import { getDownloadToken, insertDownloadToken } from '../../state/download-tokens.ts';
 import { backupParam } from './catalog.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const DOWNLOAD_TOKEN_TTL_S = 300;
 
@@ -64,7 +65,7 @@ export async function downloadHandler(c: Context<AppEnv>): Promise<Response> {
     if (!st.isFile()) throw new Error('not a regular file');
     size = st.size;
   } catch (e) {
-    throw new HttpError(410, 'file_missing', `the archive of backup ${row.id} is not on disk any more (${row.filepath}): ${(e as Error).message}`);
+    throw new HttpError(410, 'file_missing', `the archive of backup ${row.id} is not on disk any more (${row.filepath}): ${errorMessage(e)}`);
   }
   audit(c.env.ledger, { actor: c.var.actor, action: 'backup.download', target: String(row.id), outcome: 'started', details: { filename: row.filename } }, c.env.clock.now());
   const body = Readable.toWeb(createReadStream(row.filepath)) as ReadableStream<Uint8Array>;

@@ -26,6 +26,7 @@ import { ENTRY, isArchiveError, readHead, type Expected } from '../../archive/in
 import { restoreInstall, type RestoreResult, type SafetyRef } from '../restore/apply.ts';
 import { listFromSidecars, registerFound, type FoundBackup, type LedgerState } from './catalog.ts';
 import { takeSafetyCopy, type SafetyCopy } from './safety.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface EmergencyUi {
   /** a numbered step: "[n/N] key: text" */
@@ -90,7 +91,7 @@ export async function backupEnvOf(file: string, passphrase: string | null, expec
   try {
     return { env: parseEnv(text.toString('utf8')).env, head };
   } catch (e) {
-    throw new TaskError('bad_env', `the .env inside ${file.split('/').pop()} is unusable: ${(e as Error).message}`);
+    throw new TaskError('bad_env', `the .env inside ${file.split('/').pop()} is unusable: ${errorMessage(e)}`);
   }
 }
 
@@ -98,7 +99,7 @@ export async function backupEnvOf(file: string, passphrase: string | null, expec
 export function describeArchiveFailure(e: unknown): { code: string; message: string } {
   if (e instanceof TaskError) return { code: e.code, message: e.message };
   if (isArchiveError(e)) return { code: e.code, message: e.message };
-  return { code: 'failed', message: (e as Error).message };
+  return { code: 'failed', message: errorMessage(e) };
 }
 
 /** The ledger this run records in: the real one, a new one when missing, a throw-away one when corrupt. */
@@ -211,7 +212,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
       const r = await ensureServerUp(config, live ?? backupEnv, detail);
       if (r === 'started') detail('MariaDB started, so that the safety copy can hold the database');
     } catch (e) {
-      detail(`MariaDB could not be started (${(e as Error).message})`);
+      detail(`MariaDB could not be started (${errorMessage(e)})`);
     }
     const copy = await takeSafetyCopy({
       config,
@@ -274,7 +275,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     try {
       env = readEnv(config);
     } catch (e) {
-      out.health = [{ name: 'env', ok: false, latency_ms: 0, error: (e as Error).message }];
+      out.health = [{ name: 'env', ok: false, latency_ms: 0, error: errorMessage(e) }];
     }
     if (env) out.health = (await checkInstall(config, env)).checks;
     const healthy = out.health.length > 0 && out.health.every((c) => c.ok);

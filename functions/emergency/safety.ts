@@ -35,6 +35,7 @@ import {
 } from '../../archive/index.ts';
 import { finalizeArchive } from '../backup/finalize.ts';
 import { installSources } from '../backup/sources.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface SafetyCopyOptions {
   config: KeeperConfig;
@@ -95,7 +96,7 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
   try {
     live = readEnv(config);
   } catch (e) {
-    log(`no usable live .env (${(e as Error).message})`);
+    log(`no usable live .env (${errorMessage(e)})`);
   }
   const date = freeDate(o.dir, o.ledger, o.now);
   const fileName = archiveFileName(date, 'pre_emergency_restore');
@@ -118,7 +119,7 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
         rows = await readSettingsTable(reach.env).catch(() => []);
         log(`database ${reach.env.DB_NAME} dumped (${sizeHuman(d.size_bytes)})`);
       } catch (e) {
-        skipped = `the dump failed: ${(e as Error).message}`;
+        skipped = `the dump failed: ${errorMessage(e)}`;
       }
     } else skipped = reach.why;
     if (skipped !== null) {

@@ -17,6 +17,7 @@ import { appSecret } from '../../runtime/auth.ts';
 import { installPrefs } from '../../runtime/locale.ts';
 import { describeMailError, resolveSmtp, sendMail } from '../../runtime/mailer.ts';
 import { renderMail, type BackupFacts, type NotifyEvent } from './templates.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export const NOTIFY_ACTION = 'notify.email';
 
@@ -54,7 +55,7 @@ export async function notify(d: NotifyDeps, event: NotifyEvent, opts: NotifyOpti
     try {
       audit(d.ledger, { actor, action: NOTIFY_ACTION, target: opts.target ?? null, outcome, details: { event: event.kind, ...details } }, now());
     } catch (e) {
-      console.error(`[keeper] cannot audit mail: ${(e as Error).message}`);
+      console.error(`[keeper] cannot audit mail: ${errorMessage(e)}`);
     }
   };
   try {
@@ -272,7 +273,7 @@ export async function notifyJob(d: NotifyDeps, job: JobView): Promise<NotifyOutc
   try {
     events = eventsForJob(d.ledger, job, d.config.paths.storage);
   } catch (e) {
-    console.error(`[keeper] cannot build the mail for job ${job.id}: ${(e as Error).message}`);
+    console.error(`[keeper] cannot build the mail for job ${job.id}: ${errorMessage(e)}`);
     return [];
   }
   const out: NotifyOutcome[] = [];

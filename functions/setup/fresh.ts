@@ -68,7 +68,7 @@ async function register(ctx: TaskContext, file: string, metadata: ArchiveMetadat
     const id = registerFound(ctx.ledger, [found], { origin, actor: ctx.actor }).get(found.filename);
     return id !== undefined ? getBackup(ctx.ledger, id) : null;
   } catch (e) {
-    ctx.log('warn', `the archive was restored but could not be registered in the catalog: ${(e as Error).message}`);
+    ctx.log('warn', `the archive was restored but could not be registered in the catalog: ${errorMessage(e)}`);
     return null;
   }
 }

@@ -80,12 +80,12 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
   try {
     env = readEnv(config);
   } catch (e) {
-    throw refuse('env_unreadable', (e as Error).message);
+    throw refuse('env_unreadable', errorMessage(e));
   }
 
   // the checkout: on the configured branch, clean
   const current = await git.currentBranch(dir).catch((e) => {
-    throw refuse('not_a_checkout', `${dir} is not a usable git checkout: ${(e as Error).message}`);
+    throw refuse('not_a_checkout', `${dir} is not a usable git checkout: ${errorMessage(e)}`);
   });
   if (current === null) {
     throw refuse('detached_head', `${dir} is on a detached HEAD; check out ${branch} first (git checkout ${branch})`);

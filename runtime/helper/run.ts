@@ -78,7 +78,7 @@ async function main(tasks: TaskLookup): Promise<number> {
   try {
     raw = JSON.parse(await readStdin());
   } catch (e) {
-    emit({ type: 'error', code: 'bad_request', message: `the helper expects one JSON request on stdin: ${(e as Error).message}` });
+    emit({ type: 'error', code: 'bad_request', message: `the helper expects one JSON request on stdin: ${errorMessage(e)}` });
     return 1;
   }
   const req = v.safeParse(HelperRequestSchema, raw);
@@ -94,14 +94,14 @@ async function main(tasks: TaskLookup): Promise<number> {
     try {
       assertRootOnly(config_path);
     } catch (e) {
-      emit({ type: 'error', code: 'config_untrusted', message: (e as Error).message });
+      emit({ type: 'error', code: 'config_untrusted', message: errorMessage(e) });
       return 1;
     }
   }
   try {
     config = loadConfig(config_path);
   } catch (e) {
-    emit({ type: 'error', code: 'config', message: (e as Error).message });
+    emit({ type: 'error', code: 'config', message: errorMessage(e) });
     return 1;
   }
   try {
@@ -110,7 +110,7 @@ async function main(tasks: TaskLookup): Promise<number> {
     keepLedgerOwner(file);
     jobId = job_id;
   } catch (e) {
-    emit({ type: 'error', code: 'ledger', message: `cannot open the ledger: ${(e as Error).message}` });
+    emit({ type: 'error', code: 'ledger', message: `cannot open the ledger: ${errorMessage(e)}` });
     return 1;
   }
 
@@ -185,7 +185,7 @@ async function main(tasks: TaskLookup): Promise<number> {
         const caller = sudoCaller();
         if (caller && ledger) handOverStorage(getSettings(ledger, config.paths.storage).backup_storage_path, caller);
       } catch (e) {
-        ctx.log('warn', `could not hand the storage dir to the runner's user: ${(e as Error).message}`);
+        ctx.log('warn', `could not hand the storage dir to the runner's user: ${errorMessage(e)}`);
       }
     });
     if (isOutcome(out)) emit({ type: 'result', status: out.status, result: out.result ?? null });
@@ -212,7 +212,7 @@ export function runHelper(tasks: TaskLookup): void {
   main(tasks).then(
     (code) => exit(code),
     (e) => {
-      emit({ type: 'error', code: 'helper_failed', message: (e as Error)?.message ?? String(e) });
+      emit({ type: 'error', code: 'helper_failed', message: errorMessage(e) });
       exit(1);
     },
   );

@@ -11,6 +11,7 @@ import { countJobs, getJob, lockHolder } from '../../state/jobs.ts';
 import { catalogStats } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
+import { errorMessage } from '../../runtime/error-message.ts';
 
 export interface StatusResult {
   ok: boolean;
@@ -42,7 +43,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
     );
     checks.push(await probeDatabase(env), await probeRedis(env));
   } catch (e) {
-    checks.push({ name: 'env', ok: false, latency_ms: 0, error: (e as Error).message });
+    checks.push({ name: 'env', ok: false, latency_ms: 0, error: errorMessage(e) });
   }
   checks.push(await installConsistency(ledger));
   const holder = lockHolder(ledger);
