@@ -108,8 +108,8 @@ test('database and its user dropped, MariaDB stopped, src/ and .env gone → eve
   const r = await emergency(String(backupId), '--yes', '--passphrase-file', passFile);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /created user /, 'the user was recreated');
-  assert.match(r.stdout, /\[1\/11\] Reading the backup/);
-  assert.match(r.stdout, /\[6\/11\] Restoring the database/);
+  assert.match(r.stdout, /\[1\/11\] emergency\.read: Reading the backup/);
+  assert.match(r.stdout, /\[6\/11\] restore\.database: Restoring the database/);
   assert.match(r.stdout, /database NOT included/);
   assert.match(r.stdout, /Emergency restore completed/);
   assert.match(r.stdout, /✓ Database/);

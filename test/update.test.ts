@@ -414,7 +414,14 @@ test('when the rollback fails too: history failed, with the state and the emerge
   assert.equal(row.failed_step, 'update.dependencies');
   assert.match(String(row.details?.emergency_command), /scripts\/emergency-restore \d+ --config /);
   assert.match(String(row.details?.install_state), /State: the code is at/);
-  await unitsActive();
+  // a half-updated install is not started: the units stay stopped and health says why until it is fixed
+  const worker = await sb.systemctl('is-active', 'phpborg-worker@1');
+  assert.notEqual(worker.stdout.trim(), 'active', 'the units are kept stopped');
+  const health = await api('/api/health');
+  assert.equal(health.status, 503);
+  const install = ((await health.json()) as { checks: { name: string; ok: boolean; error?: string }[] }).checks.find((c) => c.name === 'install')!;
+  assert.equal(install.ok, false);
+  assert.match(String(install.error), /inconsistent since .*update/);
 });
 
 test('manual rollback of the successful update: preview, then the install is back at v1.2.3', async () => {
@@ -431,6 +438,9 @@ test('manual rollback of the successful update: preview, then the install is bac
   const j = await job(await api(`/api/phpborg-update/rollback/${firstUpdate}`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
   assert.equal(await git(code, ['describe', '--tags', '--always']), 'v1.2.3');
+  // the whole install is back: the half-updated state left by the previous test is settled
+  const install = ((await (await api('/api/health')).json()) as { checks: { name: string; ok: boolean }[] }).checks.find((c) => c.name === 'install')!;
+  assert.equal(install.ok, true);
   const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
   assert.equal(cols.length, 0, 'the migration is undone with the database');
   await unitsActive();

@@ -6,6 +6,7 @@
 import { runOperation, type OperationResult, type Plan } from '../../runtime/operation/index.ts';
 import type { InstallHealth } from '../../runtime/probes.ts';
 import type { TaskContext } from '../../runtime/task.ts';
+import { settleInconsistent } from '../../state/operations.ts';
 import type { VerifyCheck } from '../../archive/index.ts';
 import {
   codeStep,
@@ -88,6 +89,8 @@ export async function restoreInstall(ctx: TaskContext, target: InstallTarget, o:
     ...(r.outcome === 'succeeded' ? {} : { rollback_health: s.rollbackHealth }),
   };
   if (r.outcome === 'succeeded') {
+    // a whole install is back: what earlier operations left half-changed is settled
+    if (o.journalId === undefined) settleInconsistent(ctx.ledger, r.operation_id);
     result.message = `restored ${s.filename}` + (s.safety ? `; safety backup ${s.safety.filename}` : '');
     ctx.progress(`${o.prefix ?? 'restore'}.health`, o.percent?.[1] ?? 100, result.message);
   }

@@ -202,6 +202,8 @@ interface UpdateState {
   health: InstallHealth | null;
   /** the restore of the pre-update backup, when a failure was undone */
   rollback: RestoreResult | null;
+  /** the commit the checkout was moved to */
+  codeAt: string | null;
 }
 
 const updating = (s: UpdateState) => !s.upToDate;
@@ -292,11 +294,11 @@ export function updatePlan(ctx: TaskContext, p: ApplyParams): Plan<UpdateState> 
   return {
     kind: 'update',
     rollbackKey: 'update.rollback',
-    state: { params: p, pre: null, upToDate: false, backup: null, historyId: null, dependencies: [], migrations: [], health: null, rollback: null },
+    state: { params: p, pre: null, upToDate: false, backup: null, historyId: null, dependencies: [], migrations: [], health: null, rollback: null, codeAt: null },
     safetyName: (s) => s.backup?.filename ?? null,
     emergencyTarget: (s) => (s.backup ? { id: s.backup.id, file: s.backup.file } : null),
     describeState: (s, touched) =>
-      `State: ${touched.includes('code') ? 'the code may be at the new commit' : 'the code is unchanged'}; ` +
+      `State: the code is at ${(s.codeAt ?? s.pre?.from ?? 'an unknown commit').slice(0, 12)}${touched.includes('code') ? ' (dependencies possibly half-installed)' : ''}; ` +
       `migrations applied by this update: ${s.migrations.length ? s.migrations.join(', ') : 'none'}; ` +
       `the pre-update backup could not be restored${s.rollback ? ` (${s.rollback.message})` : ''}; the units are stopped.`,
     steps: [
@@ -347,6 +349,7 @@ export function updatePlan(ctx: TaskContext, p: ApplyParams): Plan<UpdateState> 
           if ((await git.dirtyFiles(dir)).length) throw new Error('the work tree changed during the update');
           await git.mergeFastForward(dir, target, { onLine: (l) => l.trim() && op.log('info', l) });
           const now = await git.headCommit(dir);
+          s.codeAt = now;
           if (now !== target) throw new Error(`HEAD is ${now.slice(0, 7)} after the merge, expected ${target.slice(0, 7)}`);
           await giveBackToOwner(op.config);
         },

@@ -141,7 +141,7 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
   if (!failure) {
     await removeTemps(false);
     if (own) closeOperation(ledger, journalId, 'closed');
-    return { outcome: 'succeeded', changed: touched.size > 0, message: `${plan.kind} succeeded`, steps: records, touched: [...touched] };
+    return { operation_id: journalId, outcome: 'succeeded', changed: touched.size > 0, message: `${plan.kind} succeeded`, steps: records, touched: [...touched] };
   }
 
   // ── backward: the undo stack, newest first ──
@@ -164,7 +164,7 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
   }
 
   const details = error instanceof TaskError ? error.details : undefined;
-  const base = { steps: records, failed_step: failedStep, error: { code, message: errorMessage(error), ...(details !== undefined ? { details } : {}) } };
+  const base = { operation_id: journalId, steps: records, failed_step: failedStep, error: { code, message: errorMessage(error), ...(details !== undefined ? { details } : {}) } };
   if (!undoError) {
     await removeTemps(false);
     if (own) closeOperation(ledger, journalId, 'closed');

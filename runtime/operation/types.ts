@@ -84,6 +84,8 @@ export type OperationOutcome = 'succeeded' | 'rolled_back' | 'failed';
 /** One shape for success and failure. */
 export interface OperationResult {
   outcome: OperationOutcome;
+  /** the journal entry (state/operations.ts) */
+  operation_id: number;
   /** whether the live install differs from before (false: untouched, or put back exactly) */
   changed: boolean;
   /** one English sentence */
