@@ -151,9 +151,11 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
           return;
         }
         const last = stderrTail.trim().split('\n').slice(-3).join(' | ');
+        // every change to the install is journaled first: with no entry left open, none was half-made
+        const untouched = !orphans?.length;
         const error: JobError = {
           code: 'helper_crashed',
-          message: `the helper ${how}${last ? `: ${last}` : ''}`,
+          message: `the helper ${how}${last ? `: ${last}` : ''}${untouched ? '; nothing was changed' : '; its recovery failed too often, see keeper status'}`,
           details: { exit_code: exit.code, signal: exit.signal },
         };
         await finish(jobId, { status: 'failed', error }, { type: 'error', ...error });

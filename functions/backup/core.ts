@@ -176,7 +176,8 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
   // the dump and the partial archive are journaled before they exist: recovery removes them
   const journal = joinOperation(ctx, 'backup');
   const journalId = journal.id;
-  const temps = [dumpFile, join(dir, partialName(fileName))];
+  // the archive's final name too: until the catalog row says succeeded, a file there is not a backup
+  const temps = [dumpFile, join(dir, partialName(fileName)), file];
   addTemp(ctx.ledger, journalId, temps.map((path) => ({ path })));
 
   let window: MaintenanceWindow | null = null;
@@ -255,7 +256,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
     // 4. sidecars, 0600, catalog row succeeded — only now does the backup exist
     step('finalize', 94, 'Writing checksums and the catalog entry');
     await finalizeArchive(written, metadata, date, { ledger: ctx.ledger, id });
-    dropTemp(ctx.ledger, journalId, temps);
+    dropTemp(ctx.ledger, journalId, temps.splice(0));
     journal.close();
 
     // 5. retention: never fails the backup
@@ -297,8 +298,7 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
   } catch (e) {
     const w = window as MaintenanceWindow | null;
     markFailed(ctx.ledger, id, { maintenance_window_ms: w?.ms });
-    await rm(dumpFile, { force: true }).catch(() => {});
-    await rm(join(dir, partialName(fileName)), { force: true }).catch(() => {});
+    for (const t of temps) await rm(t, { force: true }).catch(() => {});
     dropTemp(ctx.ledger, journalId, temps);
     // units not started: the entry stays open, so recovery starts them once this process is gone
     if (!(e instanceof TaskError && e.code === 'units_not_started')) journal.close();

@@ -177,7 +177,6 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     actor: o.actor,
     ledger,
     progress(step, _percent, message) {
-      faultPoint(step);
       const n = STEP_OF[step];
       if (step === 'restore.rollback') {
         detail(`ROLLBACK: ${message}`);
@@ -186,6 +185,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
       if (n) enter(n);
       const header = n ? EMERGENCY_STEPS[n - 1].text : '';
       if (message && message !== header) detail(message);
+      faultPoint(step);
     },
     log(level, message) {
       detail(`${level === 'info' ? '' : `${level}: `}${message}`);

@@ -151,7 +151,6 @@ async function main(tasks: TaskLookup): Promise<number> {
     actor,
     ledger,
     progress(step, percent, message, params) {
-      faultPoint(step);
       const e: HelperEvent = { type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) };
       // Every step change goes out at once; within a step at most ~4 events a second (the latest
       // wins), so a per-file progress callback cannot flood the ledger.
@@ -168,6 +167,7 @@ async function main(tasks: TaskLookup): Promise<number> {
         }, PROGRESS_INTERVAL_MS - (Date.now() - lastProgressAt));
       }
       lastStep = step;
+      faultPoint(step, flushProgress);
     },
     log(level, message) {
       flushProgress();

@@ -6,10 +6,12 @@ const spec = process.env.KEEPER_TEST_TASKS === '1' ? (process.env.KEEPER_FAULT_S
 const [faultKey, nth] = spec.split('#');
 const seen = new Map<string, number>();
 
-/** Called where a step is reported. */
-export function faultPoint(step: string): void {
+/** Called where a step is reported, after its report went out (`flush` sends a held-back one first). */
+export function faultPoint(step: string, flush: () => void = () => {}): void {
   if (!faultKey || step !== faultKey) return;
   const n = (seen.get(step) ?? 0) + 1;
   seen.set(step, n);
-  if (n === Number(nth ?? 1)) process.kill(process.pid, 'SIGKILL');
+  if (n !== Number(nth ?? 1)) return;
+  flush();
+  process.kill(process.pid, 'SIGKILL');
 }

@@ -1,0 +1,162 @@
+// Crash tests of backup and restore: the helper is SIGKILLed at every step key, then the install is
+// exactly as before or exactly as after (every file's hash and mode, CHECKSUM TABLE of every table),
+// the units run, no plain-text temporary is left anywhere, the ledger and the job tell the truth, and
+// the next operation succeeds. The rows feed the README's fault table.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRunner } from '../scripts/runner.ts';
+import type { Runner } from '../runtime/runner.ts';
+import { getBackup, listBackups } from '../state/catalog.ts';
+import type { JobView } from '../state/jobs.ts';
+import { startSandbox, type Sandbox } from './support/sandbox.ts';
+import { apiRequest, installSnapshot, patchConfig, unitsActive } from './support/install.ts';
+import { assertClean, assertKilledAt, withFault, writeFaultTable, type FaultRow } from './support/faults.ts';
+
+let sb: Sandbox;
+let runner: Runner;
+let token: string;
+
+before(async () => {
+  sb = await startSandbox();
+  patchConfig(sb, { health_timeout_s: 4 });
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  token = await sb.token();
+});
+after(async () => {
+  await runner?.close().catch(() => {});
+  await sb?.down();
+});
+
+const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
+const post = (path: string, body: unknown) => api(path, { method: 'POST', body: JSON.stringify(body) });
+
+async function started(res: Promise<Response>): Promise<JobView> {
+  const r = await res;
+  assert.equal(r.status, 202, await r.clone().text());
+  const { job_id } = (await r.json()) as { job_id: string };
+  return runner.jobs.wait(job_id, 120_000);
+}
+
+/** Starts the job with its helper set to die at `step`, and follows it through its recovery. */
+async function killedAt(step: string, path: string, body: unknown): Promise<JobView> {
+  const job = await withFault(step, async () => {
+    const r = await post(path, body);
+    assert.equal(r.status, 202, await r.clone().text());
+    return ((await r.json()) as { job_id: string }).job_id;
+  });
+  const j = await runner.jobs.wait(job, 120_000);
+  assertKilledAt(runner.ledger, j, step);
+  return j;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+const BACKUP_STEPS = [
+  'backup.precheck',
+  'backup.drain',
+  'backup.stop_units',
+  'backup.dump',
+  'backup.start_units',
+  'backup.archive',
+  'backup.finalize',
+  'backup.retention',
+  'backup.done',
+];
+
+// the safety backup's own steps are steps of the restore job too
+const RESTORE_STEPS = [
+  'restore.verify',
+  'restore.free_space',
+  'restore.extract',
+  'restore.safety_backup',
+  'restore.safety_backup.precheck',
+  'restore.safety_backup.drain',
+  'restore.safety_backup.stop_units',
+  'restore.safety_backup.dump',
+  'restore.safety_backup.start_units',
+  'restore.safety_backup.archive',
+  'restore.safety_backup.finalize',
+  'restore.safety_backup.done',
+  'restore.stop_units',
+  'restore.database',
+  'restore.code',
+  'restore.config',
+  'restore.start_units',
+  'restore.health',
+];
+
+let first: number;
+let atBackup: Awaited<ReturnType<typeof installSnapshot>>;
+let changed: Awaited<ReturnType<typeof installSnapshot>>;
+
+test('the state to restore, and a changed install', async () => {
+  const j = await started(post('/api/phpborg-backup/create', { notes: 'fault tests' }));
+  assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
+  first = (j.result as { id: number }).id;
+  atBackup = await installSnapshot(sb);
+  const c = sb.config;
+  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-backup', 'after.example.lan')");
+  appendFileSync(join(c.paths.code, '.env'), 'FAULT_TEST_KEY=1\n');
+  appendFileSync(join(c.paths.code, 'composer.json'), '\n');
+  unlinkSync(join(c.paths.ssh, 'id_ed25519.pub'));
+  changed = await installSnapshot(sb);
+  assert.ok(!same(changed, atBackup));
+});
+
+test('backup: killed at every step → no archive or a complete one, units running, nothing left, next backup succeeds', async () => {
+  const rows: FaultRow[] = [];
+  for (const step of BACKUP_STEPS) {
+    const before = listBackups(runner.ledger).filter((b) => b.status === 'succeeded').length;
+    const j = await killedAt(step, '/api/phpborg-backup/create', {});
+    assert.equal(j.status, 'failed', `${step}: ${JSON.stringify(j.error)}`);
+    assert.match(j.error!.message, /nothing was changed/, step);
+    // the archive is either absent (its row failed, no file) or complete and intact
+    const row = listBackups(runner.ledger).find((b) => b.job_id === j.id);
+    let outcome: FaultRow['outcome'] = 'before';
+    if (row?.status === 'succeeded') {
+      const b = getBackup(runner.ledger, row.id)!;
+      assert.equal(sha(b.filepath), b.hash_sha256, `${step}: the archive kept is intact`);
+      outcome = 'after';
+    } else {
+      if (row) assert.equal(row.status, 'failed', step);
+      assert.ok(!row || !existsSync(row.filepath), `${step}: no file under the final name`);
+      assert.equal(listBackups(runner.ledger).filter((b) => b.status === 'succeeded').length, before, step);
+    }
+    assert.ok(same(await installSnapshot(sb), changed), `${step}: the install is untouched`);
+    await unitsActive(sb);
+    assertClean(sb, runner.ledger);
+    rows.push({ operation: 'backup', step, outcome, job: j.status });
+  }
+  const next = await started(post('/api/phpborg-backup/create', {}));
+  assert.equal(next.status, 'succeeded', JSON.stringify(next.error));
+  writeFaultTable('backup', rows);
+});
+
+test('restore: killed at every step → the install exactly as before (or after), units running, nothing left; the next restore succeeds', async () => {
+  const rows: FaultRow[] = [];
+  for (const step of RESTORE_STEPS) {
+    const j = await killedAt(step, `/api/phpborg-backup/${first}/restore`, { confirm: true });
+    const now = await installSnapshot(sb);
+    const outcome: FaultRow['outcome'] | null = same(now, changed) ? 'before' : same(now, atBackup) ? 'after' : null;
+    assert.ok(outcome, `${step}: the install is exactly before or after, not mixed (job ${j.status}: ${JSON.stringify(j.error ?? j.result)})`);
+    if (j.status === 'failed') {
+      assert.equal(j.error?.code, 'interrupted', step);
+      assert.match(j.error!.message, /nothing was changed/, step);
+    } else {
+      assert.equal(j.status, 'rolled_back', `${step}: ${JSON.stringify(j.error)}`);
+      assert.match((j.result as { message: string }).message, new RegExp(`interrupted at ${step.replace(/\./g, '\\.')}.*rolled back to .*pre_restore`));
+    }
+    await unitsActive(sb);
+    assertClean(sb, runner.ledger);
+    rows.push({ operation: 'restore', step, outcome, job: j.status });
+  }
+  const next = await started(post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));
+  assert.equal(next.status, 'succeeded', JSON.stringify(next.error));
+  assert.ok(same(await installSnapshot(sb), atBackup), 'the restore after the crashes is byte- and row-exact');
+  writeFaultTable('restore', rows);
+});
