@@ -141,7 +141,13 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
       } else if (t && t.type === 'result') {
         await finish(jobId, { status: t.status, result: t.result }, t);
       } else if (t && t.type === 'error') {
-        const error: JobError = { code: t.code, message: t.message, ...(t.step ? { step: t.step } : {}), ...(t.details !== undefined ? { details: t.details } : {}) };
+        const error: JobError = {
+          code: t.code,
+          message: t.message,
+          ...(t.step ? { step: t.step } : {}),
+          ...(t.changed !== undefined ? { changed: t.changed } : {}),
+          ...(t.details !== undefined ? { details: t.details } : {}),
+        };
         await finish(jobId, { status: 'failed', error }, t);
       } else {
         const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code} without a result`;
@@ -155,6 +161,7 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
         const untouched = !orphans?.length;
         const error: JobError = {
           code: 'helper_crashed',
+          changed: !untouched,
           message: `the helper ${how}${last ? `: ${last}` : ''}${untouched ? '; nothing was changed' : '; its recovery failed too often, see keeper status'}`,
           details: { exit_code: exit.code, signal: exit.signal },
         };

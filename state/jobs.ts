@@ -21,6 +21,8 @@ export interface JobError {
   code: string;
   message: string;
   step?: string;
+  /** whether the live install was changed (absent: not applicable or not known) */
+  changed?: boolean;
   details?: unknown;
 }
 

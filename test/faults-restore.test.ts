@@ -4,6 +4,7 @@
 // the next operation succeeds. The rows feed the README's fault table.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, unlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { getBackup, listBackups } from '../state/catalog.ts';
-import type { JobView } from '../state/jobs.ts';
+import { getJob, listEvents, pidAlive, type JobView } from '../state/jobs.ts';
+import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, installSnapshot, patchConfig, unitsActive } from './support/install.ts';
 import { assertClean, assertKilledAt, withFault, writeFaultTable, type FaultRow } from './support/faults.ts';
@@ -159,4 +161,77 @@ test('restore: killed at every step → the install exactly as before (or after)
   assert.equal(next.status, 'succeeded', JSON.stringify(next.error));
   assert.ok(same(await installSnapshot(sb), atBackup), 'the restore after the crashes is byte- and row-exact');
   writeFaultTable('restore', rows);
+});
+
+/** The runner as its own process (`npm start` with a configuration), listening on a free port. */
+async function runnerProcess(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'scripts', 'runner.ts'), '--config', sb.info.config], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, KEEPER_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`the runner exited (${code}) before listening: ${out}`)));
+  });
+  return { url, child };
+}
+
+/** Waits until the job has reported `step` (read from the ledger: the job belongs to another process). */
+async function reached(jobId: string, step: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (listEvents(runner.ledger, jobId).some((e) => e.step === step)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`job ${jobId} never reached ${step}`);
+}
+
+test('the runner killed during a restore: the helper finishes alone and is not recovered twice; a helper that dies later is recovered by the next runner', async () => {
+  await runner.close();
+  const recoveries = () => listEvents(runner.ledger, jobId).filter((e) => /recovering the install/.test(e.message ?? '')).length;
+  let jobId = '';
+
+  // 1. the runner dies at the database step; its helper goes on alone and records the outcome itself
+  let r = await runnerProcess();
+  let res = await fetch(`${r.url}/api/phpborg-backup/${first}/restore`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"confirm":true}' });
+  assert.equal(res.status, 202, await res.clone().text());
+  jobId = ((await res.json()) as { job_id: string }).job_id;
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  await reached(jobId, 'restore.database');
+  r.child.kill('SIGKILL');
+  const helper = getJob(runner.ledger, jobId)!.helper_pid!;
+  assert.ok(pidAlive(helper), 'the helper outlives its runner');
+  await runner.close();
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  const done = await runner.jobs.wait(jobId, 120_000);
+  assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(recoveries(), 0, 'a live helper is never recovered');
+  assert.ok(same(await installSnapshot(sb), atBackup));
+  await unitsActive(sb);
+  assertClean(sb, runner.ledger);
+
+  // 2. the runner dies, then its helper too: the next runner recovers the job (rolled back)
+  await sb.query("INSERT INTO servers (name, hostname) VALUES ('second-change', 'second.example.lan')");
+  const changedAgain = await installSnapshot(sb);
+  await runner.close();
+  r = await runnerProcess();
+  res = await fetch(`${r.url}/api/phpborg-backup/${first}/restore`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"confirm":true}' });
+  jobId = ((await res.json()) as { job_id: string }).job_id;
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  await reached(jobId, 'restore.code');
+  r.child.kill('SIGKILL');
+  process.kill(getJob(runner.ledger, jobId)!.helper_pid!, 'SIGKILL');
+  await runner.close();
+  runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  const recovered = await runner.jobs.wait(jobId, 120_000);
+  assert.equal(recovered.status, 'rolled_back', JSON.stringify(recovered.error));
+  assert.equal(recoveries(), 1);
+  assert.ok(same(await installSnapshot(sb), changedAgain), 'rolled back to exactly before the restore');
+  await unitsActive(sb);
+  assertClean(sb, runner.ledger);
 });

@@ -201,22 +201,17 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
     if (job.status === 'succeeded') {
       events.push({ kind: 'restore_completed', backup: facts ?? { file: '—' }, who, at, safety_backup: safetyFile, ...of });
     } else {
-      const rb = asObj(rr.rollback);
+      // the operation's own word: changed false = refused or undone before anything changed
+      const changed = job.error?.changed;
       const rollback =
-        job.status === 'rolled_back' || rb.ok === true
-          ? 'rolled_back'
-          : rb.ok === false || rr.outcome === 'failed'
-            ? 'rollback_failed'
-            : Object.keys(rr).length === 0
-              ? 'not_needed' // refused before touching anything (e.g. a wrong passphrase)
-              : rollbackOutcome(job);
-      const state = [str(rb.error), str(rr.install_state), str(rr.emergency_command) ? `Run: ${str(rr.emergency_command)}` : null].filter(Boolean).join(' ');
+        job.status === 'rolled_back' ? 'rolled_back' : changed === true ? 'rollback_failed' : changed === false ? 'not_needed' : rollbackOutcome(job);
+      const state = [str(rr.install_state), str(rr.emergency_command) ? `Run: ${str(rr.emergency_command)}` : null].filter(Boolean).join(' ');
       events.push({
         kind: 'restore_failed',
         backup: facts,
         who,
         at,
-        failure: { step: str(rr.failed_step) ?? failure.step, error: str(rr.error) ?? failure.error },
+        failure: { step: str(rr.failed_step) ?? failure.step, error: str(asObj(rr.error).message) ?? failure.error },
         rollback,
         rollback_error: state || null,
         safety_backup: safetyFile,
@@ -245,10 +240,10 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
     } else {
       const rolled = job.status === 'rolled_back' || u.status === 'rolled_back';
       const det = asObj(job.error?.details);
-      // failed without a rollback record: refused or stopped before anything changed
-      const rollback = rolled ? 'rolled_back' : det.rollback !== undefined || det.install_state !== undefined ? 'rollback_failed' : 'not_needed';
+      // failed with the install changed: the way back failed too; otherwise refused or undone before anything changed
+      const rollback = rolled ? 'rolled_back' : job.error?.changed === true || det.install_state !== undefined ? 'rollback_failed' : 'not_needed';
       const f = rolled
-        ? { step: str(u.failed_step) ?? str(result.failed_step) ?? failure.step, error: str(u.error) ?? str(result.error) ?? failure.error }
+        ? { step: str(u.failed_step) ?? str(result.failed_step) ?? failure.step, error: str(u.error) ?? str(asObj(result.error).message) ?? failure.error }
         : { step: failure.step ?? str(u.failed_step), error: failure.error };
       const state = [str(det.install_state), str(det.emergency_command) ? `Run: ${str(det.emergency_command)}` : null].filter(Boolean).join(' ');
       events.push({

@@ -40,6 +40,8 @@ export const HelperEventSchema = v.variant('type', [
     code: v.string(),
     message: v.string(),
     step: v.optional(v.string()),
+    /** whether the live install was changed (absent: the task changes nothing, or it is not known) */
+    changed: v.optional(v.boolean()),
     /** a task may attach what it knows (e.g. rollback outcome) */
     details: v.optional(v.unknown()),
   }),

@@ -193,7 +193,14 @@ async function main(tasks: TaskLookup): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof TaskError) {
-      emit({ type: 'error', code: e.code, message: renderTaskError(e), step: e.step ?? lastStep, ...(e.details !== undefined ? { details: e.details } : {}) });
+      emit({
+        type: 'error',
+        code: e.code,
+        message: renderTaskError(e),
+        step: e.step ?? lastStep,
+        ...(e.changed !== undefined ? { changed: e.changed } : {}),
+        ...(e.details !== undefined ? { details: e.details } : {}),
+      });
     } else {
       emit({ type: 'error', code: 'task_failed', message: errorMessage(e), ...(lastStep ? { step: lastStep } : {}) });
     }
