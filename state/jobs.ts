@@ -144,15 +144,20 @@ export function pidAlive(pid: number | null): boolean {
 // A job that never got a helper pid is given this long before its lock counts as abandoned.
 const QUEUED_GRACE_MS = 60_000;
 
-/** A lock is stale when its holder's helper is dead, or the holder finished / never started. */
+/**
+ * The one liveness rule for jobs: alive while not final and its helper process exists; a job that has
+ * no helper yet (queued) gets QUEUED_GRACE_MS to get one.
+ */
+export function jobAlive(j: Pick<JobView, 'status' | 'helper_pid' | 'created_at'>, now = new Date()): boolean {
+  if (isFinal(j.status)) return false;
+  if (j.helper_pid) return pidAlive(j.helper_pid);
+  return now.getTime() - Date.parse(j.created_at) <= QUEUED_GRACE_MS;
+}
+
+/** A lock is stale when its holder is no longer alive (or gone from the ledger). */
 function lockIsStale(ledger: Ledger, jobId: string, now: Date): boolean {
-  const j = ledger.prepare('SELECT status, helper_pid, created_at FROM jobs WHERE id = ?').get(jobId) as
-    | Pick<JobRow, 'status' | 'helper_pid' | 'created_at'>
-    | undefined;
-  if (!j) return true;
-  if (j.helper_pid) return !pidAlive(j.helper_pid);
-  if (isFinal(j.status)) return true;
-  return now.getTime() - Date.parse(j.created_at) > QUEUED_GRACE_MS;
+  const j = getJob(ledger, jobId);
+  return !j || !jobAlive(j, now);
 }
 
 /** The maintenance lock row, live or stale. */
@@ -313,8 +318,7 @@ export function recoverJobs(ledger: Ledger, now = new Date()): { interrupted: st
   >[];
   const interrupted: string[] = [];
   for (const r of rows) {
-    const dead = r.helper_pid ? !pidAlive(r.helper_pid) : now.getTime() - Date.parse(r.created_at) > QUEUED_GRACE_MS;
-    if (!dead) continue;
+    if (jobAlive(r, now)) continue;
     const error: JobError = { code: 'interrupted', message: 'the job was interrupted: its helper is no longer running (runner restarted or helper killed)' };
     recordEvent(ledger, r.id, { type: 'error', ...error }, now);
     if (finishJob(ledger, r.id, { status: 'interrupted', error }, now)) interrupted.push(r.id);

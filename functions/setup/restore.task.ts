@@ -1,9 +1,9 @@
-// Task setup.restore: the bare-metal restore (functions/setup/fresh.ts), run by `keeper restore --fresh`
+// Task setup.restore: the bare-metal restore (functions/setup/bare-metal.ts), run by `keeper restore --fresh`
 // and by the setup wizard's POST /api/setup/restore.
 import { isAbsolute } from 'node:path';
 import * as v from 'valibot';
 import { defineTask } from '../../runtime/task.ts';
-import { freshRestore, type FreshRestoreResult } from './fresh.ts';
+import { bareMetalRestore, type BareMetalResult } from './bare-metal.ts';
 
 export const SetupRestoreParams = v.strictObject({
   file: v.pipe(v.string('expected the archive path'), v.check((p) => isAbsolute(p), 'expected an absolute path')),
@@ -16,7 +16,7 @@ export const setupRestoreTask = defineTask({
   name: 'setup.restore',
   maintenance: true,
   params: SetupRestoreParams,
-  run(ctx, p): Promise<FreshRestoreResult> {
-    return freshRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin });
+  run(ctx, p): Promise<BareMetalResult> {
+    return bareMetalRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin });
   },
 });

@@ -4,7 +4,7 @@
 // starts it — when it sees a helper die without a result, at every start, and periodically for
 // entries a helper it no longer follows left behind.
 import type { Ledger } from '../../state/ledger.ts';
-import { getJob, isFinal, pidAlive } from '../../state/jobs.ts';
+import { getJob, isFinal, jobAlive, pidAlive } from '../../state/jobs.ts';
 import { openOperations, type OperationEntry } from '../../state/operations.ts';
 
 /** The task that recovers interrupted operations. */
@@ -17,7 +17,7 @@ export function orphanedOperations(ledger: Ledger): Map<string | null, Operation
     if (pidAlive(e.pid)) continue;
     // a job whose (recovery) helper is alive is being looked after
     const job = e.job_id ? getJob(ledger, e.job_id) : undefined;
-    if (job && !isFinal(job.status) && pidAlive(job.helper_pid)) continue;
+    if (job && jobAlive(job)) continue;
     const key = job && !isFinal(job.status) ? e.job_id : null;
     out.set(key, [...(out.get(key) ?? []), e]);
   }

@@ -112,7 +112,7 @@ export const restoreCommand: CliCommand = {
   },
   positionals: { min: 1, max: 1 },
   async run(ctx, { values, positionals }) {
-    if (values.fresh) return freshRestore(ctx, positionals[0], values);
+    if (values.fresh) return bareMetal(ctx, positionals[0], values);
     const ref = { ...archiveRef(positionals[0]), ...passphraseFrom(values) };
     if (values['skip-safety-backup'] && !values.force) throw usageError('--skip-safety-backup needs --force');
     if (values.preview || !values.yes) {
@@ -138,8 +138,8 @@ export const restoreCommand: CliCommand = {
   },
 };
 
-/** keeper restore --fresh FILE: the bare-metal restore (task setup.restore, functions/setup/fresh.ts). */
-async function freshRestore(ctx: CliContext, arg: string | undefined, values: ParsedArgs['values']): Promise<unknown> {
+/** keeper restore --fresh FILE: the bare-metal restore (task setup.restore, functions/setup/bare-metal.ts). */
+async function bareMetal(ctx: CliContext, arg: string | undefined, values: ParsedArgs['values']): Promise<unknown> {
   const ref = archiveRef(arg);
   if (!('file' in ref)) throw usageError('--fresh needs an archive FILE (there is no catalog yet on a fresh machine)');
   const job = await runTaskFromCli(ctx, 'setup.restore', { file: ref.file, origin: 'fresh', ...passphraseFrom(values) });

@@ -21,7 +21,7 @@ import { fromSidecar, registerFound } from '../emergency/catalog.ts';
 import { keyCheckOf } from '../backup/finalize.ts';
 import { installState } from './state.ts';
 
-export interface FreshRestoreOptions {
+export interface BareMetalOptions {
   /** absolute path of the archive */
   file: string;
   passphrase?: string | null;
@@ -29,7 +29,7 @@ export interface FreshRestoreOptions {
   origin?: string;
 }
 
-export type FreshRestoreResult = RestoreResult & { backup_row: BackupRow | null };
+export type BareMetalResult = RestoreResult & { backup_row: BackupRow | null };
 
 /**
  * Puts the archive into the storage dir (copied when it is elsewhere, 0600, with its sidecars) and
@@ -73,7 +73,7 @@ async function register(ctx: TaskContext, file: string, metadata: ArchiveMetadat
   }
 }
 
-export async function freshRestore(ctx: TaskContext, o: FreshRestoreOptions): Promise<FreshRestoreResult> {
+export async function bareMetalRestore(ctx: TaskContext, o: BareMetalOptions): Promise<BareMetalResult> {
   const { config } = ctx;
   const file = resolve(o.file);
   const name = basename(file);
