@@ -1,0 +1,28 @@
+// Prints the fault table (operation × step → the install after recovery, and the job's status) from
+// the rows the crash tests write to var/faults/*.json, as the Markdown the README shows.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
+
+interface Row {
+  operation: string;
+  step: string;
+  outcome: 'before' | 'after';
+  job: string;
+}
+
+const dir = join(PROJECT_ROOT, 'var', 'faults');
+const order = ['backup', 'restore', 'update', 'rollback', 'emergency'];
+const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+if (!files.length) {
+  console.error('no fault rows yet: run node --import tsx --test test/faults-*.test.ts first');
+  process.exit(1);
+}
+const rows = files
+  .flatMap((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Row[])
+  .sort((a, b) => order.indexOf(a.operation) - order.indexOf(b.operation));
+console.log('| operation | killed at step | install after recovery | job ends |');
+console.log('|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.operation} | \`${r.step}\` | ${r.outcome} | ${r.job} |`);
+const mixed = rows.filter((r) => r.outcome !== 'before' && r.outcome !== 'after');
+if (mixed.length) process.exit(1);
