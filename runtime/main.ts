@@ -14,6 +14,7 @@ import { bootHooks, startServices } from './boot.ts';
 import { createApp } from '../functions/app.ts';
 import { ledgerPath, openLedger, type Ledger } from '../state/ledger.ts';
 import { recoverAtStart } from './recover.ts';
+import { setTempStateDir } from './temp.ts';
 import { phpborgDb } from '../state/phpborg-db.ts';
 import { prepareSetupToken } from '../functions/setup/state.ts';
 
@@ -41,6 +42,7 @@ export interface Runner {
 export async function createRunner(config: KeeperConfig, configPath: string, opts: RunnerOptions = {}): Promise<Runner> {
   const log = opts.log ?? ((l: string) => console.error(`[keeper] ${l}`));
   const now = opts.now ?? (() => new Date());
+  setTempStateDir(config.paths.state);
   const ledger = openLedger(ledgerPath(config.paths.state));
   await recoverAtStart(config, ledger, log, now());
 

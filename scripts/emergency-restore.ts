@@ -16,6 +16,7 @@ import type { Ledger } from '../state/ledger.ts';
 import Database from 'better-sqlite3';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
+import { setTempStateDir } from '../runtime/temp.ts';
 import { cliActor } from './cli/framework.ts';
 
 const RULE = '━'.repeat(60);
@@ -217,6 +218,7 @@ async function main(argv: string[]): Promise<number> {
   let config: KeeperConfig;
   try {
     config = loadConfig(cfgPath);
+    setTempStateDir(config.paths.state);
   } catch (e) {
     throw fail(`❌ ${e instanceof ConfigError ? e.message : (e as Error).message}`, 2);
   }

@@ -9,14 +9,14 @@
 //   - the ledger: used when readable; created anew (catalog rebuilt from the sidecars) when missing;
 //     left untouched when corrupt (a throw-away ledger carries the run's journal).
 // Progress goes to a terminal as numbered steps.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { parseEnv, readEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { checkInstall, type Check } from '../../runtime/probes.ts';
 import { ensureDatabaseAndUser, ensureServerUp } from '../../runtime/mariadb-admin.ts';
 import { TaskError, type Actor, type TaskContext } from '../../runtime/task.ts';
+import { keeperTempDir } from '../../runtime/temp.ts';
 import { openLedger, type Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
 import { getSettings } from '../../state/settings.ts';
@@ -121,7 +121,7 @@ async function openRunLedger(o: EmergencyOptions, say: (t: string) => void): Pro
   }
   say(`the ledger at ${s.file} is corrupt (${s.error}): it is left untouched; nothing will be recorded in it`);
   // the restore core journals its steps: a throw-away ledger holds them for this run
-  const dir = await mkdtemp(join(tmpdir(), 'keeper-emergency-ledger-'));
+  const dir = await keeperTempDir('emergency-ledger', o.config.paths.state);
   return {
     ledger: openLedger(join(dir, 'ledger.sqlite')),
     usable: false,

@@ -12,6 +12,7 @@ import { getTask } from '../../functions/tasks.ts';
 import { assertRootOnly, elevatedFrom } from './trust.ts';
 import { handOverStorage, sudoCaller } from './handover.ts';
 import { getSettings } from '../../state/settings.ts';
+import { setTempStateDir } from '../temp.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
@@ -105,6 +106,7 @@ async function main(): Promise<number> {
   }
   try {
     config = loadConfig(config_path);
+    setTempStateDir(config.paths.state);
   } catch (e) {
     emit({ type: 'error', code: 'config', message: (e as Error).message });
     return 1;
