@@ -7,6 +7,7 @@ import type { TaskLookup } from './task.ts';
 import type { Ledger } from '../state/ledger.ts';
 import { createJobs, type JobFinishedListener, type JobsRuntime } from './jobs.ts';
 import { recoverAtStart } from './recover.ts';
+import { sweepTemp } from './temp.ts';
 import { createScheduler, nextScheduledRun, type NextRunInfo } from './schedule.ts';
 import { phpborgDb } from './phpborg-db.ts';
 
@@ -39,7 +40,10 @@ export async function startJobs(
   o: { now?: () => Date; log?: (line: string) => void } = {},
 ): Promise<{ jobs: JobsRuntime; recovering: string[] }> {
   const jobs = createJobs({ ...ctx, now: o.now, tasks: ops.tasks, finished: ops.finished });
-  const recovering = recoverAtStart(ctx.ledger, jobs, o.log ?? (() => {}), o.now?.());
+  const log = o.log ?? (() => {});
+  const recovering = recoverAtStart(ctx.ledger, jobs, log, o.now?.());
+  // what dead processes left under <paths.state>/tmp (defaults files among them)
+  for (const dir of await sweepTemp(ctx.config.paths.state).catch(() => [])) log(`removed ${dir}, left by a process that is gone`);
   for (const hook of ops.boot) await hook(ctx);
   return { jobs, recovering };
 }

@@ -2,13 +2,13 @@
 // defaults file, never on a command line), row counts, server version. Restore adds its import here.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import type { PhpborgEnv } from './install.ts';
 import { dbConnectionOptions } from './probes.ts';
 import { safeEnv } from './exec.ts';
+import { withKeeperTemp } from './temp.ts';
 
 /** One option-file value, quoted so that any character survives (MariaDB option-file escapes). */
 function optionValue(s: string): string {
@@ -24,18 +24,16 @@ export function clientOptions(env: PhpborgEnv): string {
 }
 
 /**
- * Writes a 0600 defaults file in a fresh 0700 temp dir, runs fn with its path, removes it whatever
+ * Writes a 0600 defaults file in a fresh 0700 keeper temp dir (runtime/temp.ts: under the state dir,
+ * swept at the next start if this process dies first), runs fn with its path, removes it whatever
  * happens. It is the only place the password is written.
  */
 export async function withDefaultsFile<T>(env: PhpborgEnv, fn: (file: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'keeper-my-'));
-  const file = join(dir, 'client.cnf');
-  try {
+  return withKeeperTemp('my', async (dir) => {
+    const file = join(dir, 'client.cnf');
     await writeFile(file, clientOptions(env), { mode: 0o600, flag: 'wx' });
-    return await fn(file);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    return fn(file);
+  });
 }
 
 export interface DumpResult {

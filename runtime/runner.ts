@@ -11,6 +11,7 @@ import type { JobsRuntime } from './jobs.ts';
 import { startJobs, startServices, type Operations } from './boot.ts';
 import { ledgerPath, openLedger, type Ledger } from '../state/ledger.ts';
 import { phpborgDb } from './phpborg-db.ts';
+import { setTempStateDir } from './temp.ts';
 
 /** The operations and the HTTP app that serves them. */
 export interface RunnerOperations extends Operations {
@@ -43,6 +44,7 @@ const RECOVERY_WATCH_MS = 3000;
 export async function openRunner(ops: RunnerOperations, config: KeeperConfig, configPath: string, opts: RunnerOptions = {}): Promise<Runner> {
   const log = opts.log ?? ((l: string) => console.error(`[keeper] ${l}`));
   const now = opts.now ?? (() => new Date());
+  setTempStateDir(config.paths.state);
   const ledger = openLedger(ledgerPath(config.paths.state));
   const { jobs } = await startJobs(ops, { config, configPath, ledger }, { now, log });
   const phpborg = phpborgDb(config);

@@ -15,6 +15,7 @@ import { getSettings } from '../state/settings.ts';
 import { openLedger } from '../state/ledger.ts';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
+import { setTempStateDir } from '../runtime/temp.ts';
 import { cliActor } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
 
@@ -217,6 +218,7 @@ async function main(argv: string[]): Promise<number> {
   let config: KeeperConfig;
   try {
     config = loadConfig(cfgPath);
+    setTempStateDir(config.paths.state);
   } catch (e) {
     throw fail(`❌ ${errorMessage(e)}`, 2);
   }

@@ -150,6 +150,11 @@ export function failUnfinished(ledger: Ledger, jobId: string): void {
   ledger.prepare("UPDATE phpborg_backups SET status = 'failed' WHERE job_id = ? AND status = 'creating'").run(jobId);
 }
 
+/** A row's notes, once the backup knows more than when it started (its database was not dumped). */
+export function setBackupNotes(ledger: Ledger, id: number, notes: string | null): void {
+  ledger.prepare('UPDATE phpborg_backups SET notes = ? WHERE id = ?').run(notes, id);
+}
+
 export function getBackup(ledger: Ledger, id: number): BackupRow | null {
   const r = ledger.prepare('SELECT * FROM phpborg_backups WHERE id = ?').get(id) as Raw | undefined;
   return r ? fromRaw(r) : null;

@@ -5,12 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runner } from '../runtime/runner.ts';
 import { createRunner } from '../scripts/runner.ts';
 import { run } from '../runtime/exec.ts';
+import { dbConnectionOptions } from '../runtime/probes.ts';
 import { maintenanceUnits } from '../runtime/install.ts';
 import { getJob, listEvents, listJobs, type JobView } from '../state/jobs.ts';
 import { getBackup, insertBackup, listBackups, markSucceeded, setPinned } from '../state/catalog.ts';
@@ -338,6 +340,70 @@ describe('backup', () => {
       await unitsActive();
     } finally {
       rmSync(big, { force: true });
+    }
+  });
+
+  test('the dump\'s defaults file lives under <state>/tmp, never /tmp; a helper killed holding it leaves it there until the next start sweeps it', async () => {
+    const tmpRoot = join(sb.config.paths.state, 'tmp');
+    const inSharedTmp = () =>
+      readdirSync(tmpdir())
+        .filter((n) => n.startsWith('keeper-my-'))
+        .filter((n) => {
+          try {
+            return readFileSync(join(tmpdir(), n, 'client.cnf'), 'utf8').includes(sb.env.DB_PASSWORD);
+          } catch {
+            return false;
+          }
+        });
+    const defaultsFiles = () =>
+      existsSync(tmpRoot) ? readdirSync(tmpRoot).filter((d) => /^\d+-my-/.test(d) && existsSync(join(tmpRoot, d, 'client.cnf'))) : [];
+    // a table locked by another session holds mariadb-dump (and the row counts) inside the window
+    const lock = await mysql.createConnection(dbConnectionOptions(sb.env));
+    let unlocked = false;
+    const unlock = async () => {
+      if (!unlocked) await lock.end().catch(() => {});
+      unlocked = true;
+    };
+    try {
+      await lock.query('LOCK TABLES `archives` WRITE');
+      const res = await api('/api/phpborg-backup/create', { method: 'POST', body: '{}' });
+      const { job_id } = (await res.json()) as { job_id: string };
+      let held: string[] = [];
+      for (let i = 0; i < 3000 && !held.length; i++) {
+        held = defaultsFiles();
+        if (!held.length) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(held.length, 1, 'a defaults file under <state>/tmp while the dump runs');
+      const dir = join(tmpRoot, held[0]);
+      const helperPid = getJob(runner.ledger, job_id)!.helper_pid!;
+      assert.ok(held[0].startsWith(`${helperPid}-`), `named after the helper's pid ${helperPid}: ${held[0]}`);
+      assert.equal(statSync(tmpRoot).mode & 0o777, 0o700);
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+      assert.equal(statSync(join(dir, 'client.cnf')).mode & 0o777, 0o600);
+      assert.deepEqual(inSharedTmp(), [], 'no defaults file with this install\'s password under /tmp');
+
+      process.kill(helperPid, 'SIGKILL');
+      const job = await runner.jobs.wait(job_id, 30_000);
+      assert.equal(job.status, 'failed');
+      assert.equal(job.error?.code, 'interrupted');
+      await unlock();
+      assert.ok(!existsSync(dir), 'the recovery removed the dead helper\'s defaults file at once');
+
+      // the sweep at start removes what a dead process left, and keeps a live process's dir
+      const dead = join(tmpRoot, `${spawnSync('true').pid}-my-left`);
+      mkdirSync(dead, { mode: 0o700 });
+      const live = mkdtempSync(join(tmpRoot, `${process.pid}-test-`));
+      await runner.close();
+      runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+      assert.ok(!existsSync(dead), 'the next start removed a dead process\'s temp dir');
+      assert.ok(existsSync(live), 'a live process\'s temp dir is kept');
+      rmSync(live, { recursive: true, force: true });
+      assert.deepEqual(inSharedTmp(), []);
+      assert.equal(openOperations(runner.ledger).length, 0);
+      assert.deepEqual(storageNames().filter((n) => n.startsWith('.')), [], 'temporary files removed');
+      await unitsActive();
+    } finally {
+      await unlock();
     }
   });
 

@@ -9,19 +9,19 @@
 //   - the ledger: used when readable; created anew (catalog rebuilt from the sidecars) when missing;
 //     left untouched when corrupt (a throw-away ledger carries the run's journal).
 // Progress goes to a terminal as numbered steps.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { parseEnv, readEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { checkInstall, type Check } from '../../runtime/probes.ts';
 import { ensureDatabaseAndUser, ensureServerUp } from '../../runtime/mariadb-admin.ts';
 import { TaskError, type Actor, type TaskContext } from '../../runtime/task.ts';
+import { keeperTempDir } from '../../runtime/temp.ts';
 import { openLedger, type Ledger } from '../../state/ledger.ts';
 import { audit } from '../../state/audit.ts';
 import { getSettings } from '../../state/settings.ts';
 import { getBackupByFilename } from '../../state/catalog.ts';
-import { faultPoint } from '../../runtime/operation/index.ts';
+import { faultPoint, type OperationContext } from '../../runtime/operation/index.ts';
 import { ENTRY, isArchiveError, readHead, type Expected } from '../../archive/index.ts';
 import { restoreInstall, type RestoreResult, type SafetyRef } from '../restore/apply.ts';
 import { listFromSidecars, registerFound, type FoundBackup, type LedgerState } from './catalog.ts';
@@ -115,7 +115,7 @@ async function openRunLedger(o: EmergencyOptions, say: (t: string) => void): Pro
   }
   say(`the ledger at ${s.file} is corrupt (${s.error}): it is left untouched; nothing will be recorded in it`);
   // the restore core journals its steps: a throw-away ledger holds them for this run
-  const dir = await mkdtemp(join(tmpdir(), 'keeper-emergency-ledger-'));
+  const dir = await keeperTempDir('emergency-ledger', o.config.paths.state);
   return {
     ledger: openLedger(join(dir, 'ledger.sqlite')),
     usable: false,
@@ -207,7 +207,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     live = null;
   }
 
-  const safety = async (): Promise<SafetyRef> => {
+  const safety = async (op: OperationContext): Promise<SafetyRef> => {
     try {
       const r = await ensureServerUp(config, live ?? backupEnv, detail);
       if (r === 'started') detail('MariaDB started, so that the safety copy can hold the database');
@@ -218,6 +218,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
       config,
       dir: o.storage,
       ledger: opened.usable ? ledger : null,
+      journal: { ledger: op.ledger, id: op.journalId },
       backupEnv,
       passphrase: safetyPassphrase,
       actor: o.actor,

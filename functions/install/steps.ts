@@ -30,7 +30,7 @@ export interface SafetyRef extends SafetyPoint {
  * none (a forced restore, or restoring the very archive that is the safety point); a function makes
  * one its own way (the emergency restore's safety copy).
  */
-export type SafetyMode = 'create' | 'skip' | ((ctx: TaskContext) => Promise<SafetyRef>);
+export type SafetyMode = 'create' | 'skip' | ((op: OperationContext) => Promise<SafetyRef>);
 
 /** What an install operation is asked to do. */
 export interface InstallTarget {

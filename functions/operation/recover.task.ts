@@ -13,6 +13,7 @@ import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { emergencyCommand } from '../../runtime/operation/index.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
+import { sweepTemp } from '../../runtime/temp.ts';
 import { defineTask, TaskError, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
 import { failUnfinished } from '../../state/catalog.ts';
 import {
@@ -83,6 +84,8 @@ export async function recoverOperations(ctx: TaskContext, ids: number[]): Promis
     .sort((a, b) => a.id - b.id);
   if (!entries.length) throw new TaskError('nothing_to_recover', `operations ${ids.join(', ')} are not open: nothing to recover`, 'recovery.start');
   for (const e of entries) claimOperation(ctx.ledger, e.id, process.pid);
+  // the dead process's defaults files and scratch dirs under <paths.state>/tmp
+  for (const dir of await sweepTemp(ctx.config.paths.state).catch(() => [])) ctx.log('info', `removed ${dir}`);
   // the outermost entry is the operation; later ones are work nested in it (its safety backup)
   const outer = entries[0];
   const step = [...entries].reverse().find((e) => e.step)?.step ?? null;

@@ -14,6 +14,7 @@ import { finishJob, recordEvent } from '../../state/jobs.ts';
 import { assertRootOnly, elevatedFrom } from './trust.ts';
 import { handOverStorage, sudoCaller } from './handover.ts';
 import { getSettings } from '../../state/settings.ts';
+import { setTempStateDir } from '../temp.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
@@ -100,6 +101,7 @@ async function main(tasks: TaskLookup): Promise<number> {
   }
   try {
     config = loadConfig(config_path);
+    setTempStateDir(config.paths.state);
   } catch (e) {
     emit({ type: 'error', code: 'config', message: errorMessage(e) });
     return 1;

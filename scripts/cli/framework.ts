@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type KeeperConfig } from '../../runtime/config
 import type { Actor } from '../../runtime/task.ts';
 import type { JobsRuntime } from '../../runtime/jobs.ts';
 import { startJobs } from '../../runtime/boot.ts';
+import { setTempStateDir } from '../../runtime/temp.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { listEvents, type JobView } from '../../state/jobs.ts';
 import { operations } from '../../functions/operations.ts';
@@ -145,7 +146,9 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
     config(): KeeperConfig {
       if (config) return config;
       try {
-        return (config = loadConfig(ctx.configPath()));
+        config = loadConfig(ctx.configPath());
+        setTempStateDir(config.paths.state);
+        return config;
       } catch (e) {
         if (e instanceof ConfigError) throw new CliError('config', e.message, { issues: e.issues }, 2);
         throw e;
