@@ -145,10 +145,12 @@ export function pidAlive(pid: number | null): boolean {
 const QUEUED_GRACE_MS = 60_000;
 
 /**
- * The one liveness rule for jobs: alive while not final and its helper process exists; a job that has
- * no helper yet (queued) gets QUEUED_GRACE_MS to get one.
+ * The one liveness rule for jobs: alive while its helper process exists and the job is not over (an
+ * interrupted job's helper goes on alone); a job with no helper yet (queued) gets QUEUED_GRACE_MS.
  */
 export function jobAlive(j: Pick<JobView, 'status' | 'helper_pid' | 'created_at'>, now = new Date()): boolean {
+  // interrupted: the runner stopped, but the helper goes on alone and records its own outcome
+  if (j.status === 'interrupted') return pidAlive(j.helper_pid);
   if (isFinal(j.status)) return false;
   if (j.helper_pid) return pidAlive(j.helper_pid);
   return now.getTime() - Date.parse(j.created_at) <= QUEUED_GRACE_MS;

@@ -69,14 +69,14 @@ describe('which mail a finished job calls for', () => {
       assert.equal(fr.subject, '[phpBorg] Restauration terminée');
       assert.ok(fr.text.includes('phpborg-backup-2025-01-20-020000-scheduled.tar.gz') && fr.text.includes('pre_restore'));
 
-      const rolled = eventsForJob(ledger, job({ status: 'rolled_back', result: { outcome: 'rolled_back', backup: { filename: 'b.tar.gz' }, failed_step: 'restore.database', error: 'ERROR 1064 near x', rollback: { ok: true } } }), storage);
+      const rolled = eventsForJob(ledger, job({ status: 'rolled_back', result: { outcome: 'rolled_back', changed: false, backup: { filename: 'b.tar.gz' }, failed_step: 'restore.database', error: { code: 'restore_failed', message: 'ERROR 1064 near x' } } }), storage);
       const en = renderMail(rolled[0], { lang: 'en', timezone: 'UTC' });
       assert.equal(en.subject, '[phpBorg] Restore Failed');
       assert.match(en.text, /Step: restore\.database/);
       assert.match(en.text, /Error: ERROR 1064 near x/);
       assert.match(en.text, /put back as it was before the restore/);
 
-      const broken = eventsForJob(ledger, job({ status: 'failed', error: { code: 'restore_failed', message: 'it broke', step: 'restore.code', details: { outcome: 'failed', backup: { filename: 'b.tar.gz' }, failed_step: 'restore.code', error: 'disk full', rollback: { ok: false, error: 'no space' }, install_state: 'State: code half restored.', emergency_command: 'scripts/emergency-restore 3' } } }), storage);
+      const broken = eventsForJob(ledger, job({ status: 'failed', error: { code: 'restore_failed', message: 'it broke', step: 'restore.code', changed: true, details: { outcome: 'failed', changed: true, backup: { filename: 'b.tar.gz' }, failed_step: 'restore.code', error: { code: 'restore_failed', message: 'disk full' }, install_state: 'State: code half restored.', emergency_command: 'scripts/emergency-restore 3' } } }), storage);
       const fr2 = renderMail(broken[0], { lang: 'fr', timezone: 'UTC' });
       assert.equal(fr2.subject, '[phpBorg] Échec de la restauration');
       assert.match(fr2.text, /intervention manuelle nécessaire/);
@@ -84,7 +84,7 @@ describe('which mail a finished job calls for', () => {
 
       const upOk = eventsForJob(ledger, job({ type: 'update.apply', result: { from_version: 'v1.2.3', to_version: 'v1.3.0' } }), storage);
       assert.equal(renderMail(upOk[0], { lang: 'en', timezone: 'UTC' }).subject, '[phpBorg] Update Completed');
-      const upRolled = eventsForJob(ledger, job({ type: 'update.apply', status: 'rolled_back', result: { failed_step: 'update.migrations', error: 'migration 42 failed' } }), storage);
+      const upRolled = eventsForJob(ledger, job({ type: 'update.apply', status: 'rolled_back', result: { failed_step: 'update.migrations', error: { code: 'update_failed', message: 'migration 42 failed' } } }), storage);
       const m = renderMail(upRolled[0], { lang: 'fr', timezone: 'UTC' });
       assert.equal(m.subject, '[phpBorg] Échec de la mise à jour — retour arrière effectué');
       assert.match(m.text, /Étape : update\.migrations/);
@@ -97,12 +97,12 @@ describe('which mail a finished job calls for', () => {
       const rbFr = renderMail(rbOk[0], { lang: 'fr', timezone: 'UTC' });
       assert.equal(rbFr.subject, '[phpBorg] Mise à jour n° 4 annulée');
       assert.ok(rbFr.text.includes('phpborg-backup-2025-01-20-020000-pre_update.tar.gz'));
-      const rbFail = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 4, force: false }, error: { code: 'rollback_failed', message: 'it broke', step: 'restore.database', details: { outcome: 'failed', backup: { filename: 'b.tar.gz' }, failed_step: 'restore.database', error: 'ERROR 2002', rollback: { ok: false, error: 'no db' }, update_id: 4, emergency_command: 'scripts/emergency-restore 7' } } }), storage);
+      const rbFail = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 4, force: false }, error: { code: 'rollback_failed', message: 'it broke', step: 'restore.database', changed: true, details: { outcome: 'failed', changed: true, backup: { filename: 'b.tar.gz' }, failed_step: 'restore.database', error: { code: 'rollback_failed', message: 'ERROR 2002' }, update_id: 4, emergency_command: 'scripts/emergency-restore 7' } } }), storage);
       const rbEn = renderMail(rbFail[0], { lang: 'en', timezone: 'UTC' });
       assert.equal(rbEn.subject, '[phpBorg] Rollback of Update #4 Failed');
       assert.match(rbEn.text, /Step: restore\.database/);
       assert.match(rbEn.text, /scripts\/emergency-restore 7/);
-      const rbRefused = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 99, force: false }, error: { code: 'not_found', message: 'no update #99 in the history; nothing was changed', step: 'update.rollback' } }), storage);
+      const rbRefused = eventsForJob(ledger, job({ type: 'update.rollback', status: 'failed', params: { history_id: 99, force: false }, error: { code: 'not_found', message: 'no update #99 in the history; nothing was changed', step: 'update.rollback', changed: false } }), storage);
       assert.equal(rbRefused[0].kind, 'restore_failed');
       assert.match(renderMail(rbRefused[0], { lang: 'en', timezone: 'UTC' }).text, /Nothing had been changed yet/);
       assert.deepEqual(eventsForJob(ledger, job({ type: 'system.services' }), storage), []);

@@ -11,6 +11,7 @@ import { collectVersions } from '../../runtime/versions.ts';
 import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/task.ts';
 import { sizeHuman } from '../../state/catalog.ts';
 import { joinOperation } from '../../runtime/operation/index.ts';
+import { stepStarted } from '../../state/operations.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
 import type { BackupType } from '../../archive/format.ts';
 import { plannedSize } from '../../archive/write.ts';
@@ -66,12 +67,34 @@ export interface BackupResult {
  */
 export type BackupOutcome = BackupResult & { readonly passphrase: string | null };
 
+/**
+ * The whole backup, journaled from its first step: in the surrounding operation's entry when it is a
+ * step of one (a safety backup), else in its own. A failure to start the units again leaves the entry
+ * open, so recovery starts them once this process is gone.
+ */
 export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions): Promise<BackupOutcome> {
+  const journal = joinOperation(ctx, 'backup');
+  try {
+    const r = await backupSteps(ctx, opts, journal.id);
+    journal.close();
+    return r;
+  } catch (e) {
+    if (!(e instanceof TaskError && e.code === 'units_not_started')) journal.close();
+    throw e;
+  }
+}
+
+async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalId: number): Promise<BackupOutcome> {
   const t0 = performance.now();
   const prefix = opts.stepPrefix ?? 'backup';
   const [lo, hi] = opts.percentRange ?? [0, 100];
-  const step = (key: string, pct: number, message: string, params?: ProgressParams) =>
+  let current = '';
+  const step = (key: string, pct: number, message: string, params?: ProgressParams) => {
+    // the journal knows the step before it is reported (and acts)
+    if (key !== current) stepStarted(ctx.ledger, journalId, `${prefix}.${key}`);
+    current = key;
     ctx.progress(`${prefix}.${key}`, lo + ((hi - lo) * pct) / 100, message, params);
+  };
   const warnings: string[] = [];
   const warn = (m: string) => (warnings.push(m), ctx.log('warn', m));
 
@@ -142,116 +165,106 @@ export async function createBackup(ctx: TaskContext, opts: CreateBackupOptions):
   });
   if (drained.forced.length) warn(`forced: phpBorg jobs still running: ${drained.forced.map((j) => `#${j.id}`).join(', ')}`);
 
-  // the journal entry the window and the backup's temporaries are recorded in (the surrounding
-  // operation's, when this backup is a step of one)
-  const journal = joinOperation(ctx, 'backup');
   // set from inside writeBackup's database step
   let window = null as MaintenanceWindow | null;
   let lastPct = -1;
   let lastAt = 0;
-  try {
-    const w = await writeBackup({
-      type: opts.type,
-      dir,
-      at: ctx.now(),
-      ledger: ctx.ledger,
-      actor: ctx.actor,
-      jobId: ctx.jobId,
-      journal: { ledger: ctx.ledger, id: journal.id },
-      notes: opts.notes ?? null,
-      passphrase,
-      versions,
-      head: src.head,
-      code: src.code,
-      plan,
-      signal: ctx.signal,
-      onWarning: warn,
-      failedWindowMs: () => window?.ms,
-      // 2b. the maintenance window: stop, dump (+ exact row counts, consistent: nothing writes), start
-      database: async (named) => {
-        const {
-          value: [dump, counts],
-          window: win,
-        } = await withUnitsStopped(
-          {
-            config: ctx.config,
-            ledger: ctx.ledger,
-            env,
-            journalId: journal.id,
-            steps: { stop: `${prefix}.stop_units`, start: `${prefix}.start_units` },
-            progress: (s, _p, m, params) => step(s.slice(prefix.length + 1), s.endsWith('stop_units') ? 10 : 30, m, params),
-            onWindow: (w) => (window = w),
-          },
-          async () => {
-            step('dump', 12, 'Dumping the database', { database: env.DB_NAME });
-            const r = await Promise.all([dumpDatabase(env, named.databaseFile, { signal: ctx.signal }), tableRowCounts(env)]).catch((e: Error) => {
-              throw new TaskError('dump_failed', `the database dump failed: ${e.message}`, `${prefix}.dump`);
-            });
-            step('dump', 28, `Database dumped: ${sizeHuman(r[0].size_bytes)}`, { bytes: r[0].size_bytes, ms: r[0].duration_ms });
-            if (!r[0].routines) warn('mysql.proc is unreadable: the dump was taken without routines and events');
-            return r;
-          },
-        );
-        step('start_units', 30, `Units running again; maintenance window ${win.ms} ms`, { window_ms: win.ms });
-        return { size_bytes: dump.size_bytes, sha256: dump.sha256, table_row_counts: counts, maintenance_window_ms: win.ms };
-      },
-      // 3. the archive, one streaming pass; 4. sidecars and the catalog row
-      onStage: (stage, named) =>
-        stage === 'archive'
-          ? step('archive', 31, `Writing ${named.filename}`, { file: named.filename, encrypted: !!passphrase })
-          : step('finalize', 94, 'Writing checksums and the catalog entry'),
-      onProgress: (done, total) => {
-        const pct = total ? Math.min(1, done / total) : 0;
-        const p = Math.floor(31 + pct * 62);
-        if (p !== lastPct && Date.now() - lastAt > 250) {
-          lastPct = p;
-          lastAt = Date.now();
-          step('archive', p, `Archiving: ${sizeHuman(done)} of ${sizeHuman(total)}`, { done_bytes: done, total_bytes: total });
-        }
-      },
-    });
-    journal.close();
-    const win = window!;
+  const w = await writeBackup({
+    type: opts.type,
+    dir,
+    at: ctx.now(),
+    ledger: ctx.ledger,
+    actor: ctx.actor,
+    jobId: ctx.jobId,
+    journal: { ledger: ctx.ledger, id: journalId },
+    notes: opts.notes ?? null,
+    passphrase,
+    versions,
+    head: src.head,
+    code: src.code,
+    plan,
+    signal: ctx.signal,
+    onWarning: warn,
+    failedWindowMs: () => window?.ms,
+    // 2b. the maintenance window: stop, dump (+ exact row counts, consistent: nothing writes), start
+    database: async (named) => {
+      const {
+        value: [dump, counts],
+        window: win,
+      } = await withUnitsStopped(
+        {
+          config: ctx.config,
+          ledger: ctx.ledger,
+          env,
+          journalId,
+          steps: { stop: `${prefix}.stop_units`, start: `${prefix}.start_units` },
+          progress: (s, _p, m, params) => step(s.slice(prefix.length + 1), s.endsWith('stop_units') ? 10 : 30, m, params),
+          onWindow: (w) => (window = w),
+        },
+        async () => {
+          step('dump', 12, 'Dumping the database', { database: env.DB_NAME });
+          const r = await Promise.all([dumpDatabase(env, named.databaseFile, { signal: ctx.signal }), tableRowCounts(env)]).catch((e: Error) => {
+            throw new TaskError('dump_failed', `the database dump failed: ${e.message}`, `${prefix}.dump`);
+          });
+          step('dump', 28, `Database dumped: ${sizeHuman(r[0].size_bytes)}`, { bytes: r[0].size_bytes, ms: r[0].duration_ms });
+          if (!r[0].routines) warn('mysql.proc is unreadable: the dump was taken without routines and events');
+          return r;
+        },
+      );
+      step('start_units', 30, `Units running again; maintenance window ${win.ms} ms`, { window_ms: win.ms });
+      return { size_bytes: dump.size_bytes, sha256: dump.sha256, table_row_counts: counts, maintenance_window_ms: win.ms };
+    },
+    // 3. the archive, one streaming pass; 4. sidecars and the catalog row
+    onStage: (stage, named) =>
+      stage === 'archive'
+        ? step('archive', 31, `Writing ${named.filename}`, { file: named.filename, encrypted: !!passphrase })
+        : step('finalize', 94, 'Writing checksums and the catalog entry'),
+    onProgress: (done, total) => {
+      const pct = total ? Math.min(1, done / total) : 0;
+      const p = Math.floor(31 + pct * 62);
+      if (p !== lastPct && Date.now() - lastAt > 250) {
+        lastPct = p;
+        lastAt = Date.now();
+        step('archive', p, `Archiving: ${sizeHuman(done)} of ${sizeHuman(total)}`, { done_bytes: done, total_bytes: total });
+      }
+    },
+  });
+  const win = window!;
 
-    // 5. retention: never fails the backup
-    let deleted: { id: number; filename: string }[] = [];
-    if (opts.retention !== false) {
-      step('retention', 97, `Applying retention: keep ${settings.backup_retention_count} per type`, { keep: settings.backup_retention_count });
-      const r = await applyRetention(ctx.ledger, settings.backup_retention_count, ctx.actor, { exceptJob: ctx.jobId });
-      deleted = r.deleted;
-      r.errors.forEach((e) => warn(`retention: ${e}`));
-      if (deleted.length) step('retention', 99, `Deleted ${deleted.length} old backup(s)`, { deleted: deleted.length });
-    }
-    step('done', 100, `Backup ${w.filename} created (${sizeHuman(w.size_bytes)})`, { id: w.id, size_bytes: w.size_bytes });
-    const result: BackupResult = {
-      id: w.id as number,
-      file: w.file,
-      filename: w.filename,
-      sha256: w.sha256,
-      mac: w.mac,
-      size_bytes: w.size_bytes,
-      size_human: sizeHuman(w.size_bytes),
-      encrypted: w.encrypted,
-      maintenance_window_ms: win.ms,
-      duration_ms: Math.round(performance.now() - t0),
-      backup_type: opts.type,
-      created_at: w.date.toISOString(),
-      created_by: ctx.actor.name,
-      notes: w.notes,
-      phpborg_version: versions.phpborg_version,
-      git_commit: versions.git_commit,
-      database_size_bytes: w.database.size_bytes,
-      files_count: w.files_count,
-      total_size_bytes: w.metadata.total_size_bytes,
-      storage_dir: dir,
-      maintenance_window: { started_at: win.started_at, ended_at: win.ended_at, units: win.units },
-      retention: { keep: settings.backup_retention_count, deleted },
-      warnings,
-    };
-    return Object.defineProperty(result, 'passphrase', { value: passphrase, enumerable: false }) as BackupOutcome;
-  } catch (e) {
-    // units not started: the entry stays open, so recovery starts them once this process is gone
-    if (!(e instanceof TaskError && e.code === 'units_not_started')) journal.close();
-    throw e;
+  // 5. retention: never fails the backup
+  let deleted: { id: number; filename: string }[] = [];
+  if (opts.retention !== false) {
+    step('retention', 97, `Applying retention: keep ${settings.backup_retention_count} per type`, { keep: settings.backup_retention_count });
+    const r = await applyRetention(ctx.ledger, settings.backup_retention_count, ctx.actor, { exceptJob: ctx.jobId });
+    deleted = r.deleted;
+    r.errors.forEach((e) => warn(`retention: ${e}`));
+    if (deleted.length) step('retention', 99, `Deleted ${deleted.length} old backup(s)`, { deleted: deleted.length });
   }
+  step('done', 100, `Backup ${w.filename} created (${sizeHuman(w.size_bytes)})`, { id: w.id, size_bytes: w.size_bytes });
+  const result: BackupResult = {
+    id: w.id as number,
+    file: w.file,
+    filename: w.filename,
+    sha256: w.sha256,
+    mac: w.mac,
+    size_bytes: w.size_bytes,
+    size_human: sizeHuman(w.size_bytes),
+    encrypted: w.encrypted,
+    maintenance_window_ms: win.ms,
+    duration_ms: Math.round(performance.now() - t0),
+    backup_type: opts.type,
+    created_at: w.date.toISOString(),
+    created_by: ctx.actor.name,
+    notes: w.notes,
+    phpborg_version: versions.phpborg_version,
+    git_commit: versions.git_commit,
+    database_size_bytes: w.database.size_bytes,
+    files_count: w.files_count,
+    total_size_bytes: w.metadata.total_size_bytes,
+    storage_dir: dir,
+    maintenance_window: { started_at: win.started_at, ended_at: win.ended_at, units: win.units },
+    retention: { keep: settings.backup_retention_count, deleted },
+    warnings,
+  };
+  return Object.defineProperty(result, 'passphrase', { value: passphrase, enumerable: false }) as BackupOutcome;
 }

@@ -204,7 +204,13 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
       // the operation's own word: changed false = refused or undone before anything changed
       const changed = job.error?.changed;
       const rollback =
-        job.status === 'rolled_back' ? 'rolled_back' : changed === true ? 'rollback_failed' : changed === false ? 'not_needed' : rollbackOutcome(job);
+        job.status === 'rolled_back'
+          ? 'rolled_back'
+          : changed === true
+            ? 'rollback_failed'
+            : changed === false || Object.keys(rr).length === 0
+              ? 'not_needed'
+              : rollbackOutcome(job);
       const state = [str(rr.install_state), str(rr.emergency_command) ? `Run: ${str(rr.emergency_command)}` : null].filter(Boolean).join(' ');
       events.push({
         kind: 'restore_failed',
