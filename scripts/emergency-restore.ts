@@ -313,7 +313,7 @@ async function main(argv: string[]): Promise<number> {
     out('✅ Emergency restore completed!');
     out(`   ${r.message}`);
   } else if (r.nothing_changed) {
-    out(`❌ Emergency restore stopped: ${r.message}`);
+    out(`❌ Emergency restore stopped: ${r.message}; nothing was changed`);
   } else {
     out(`❌ Emergency restore FAILED: ${r.message}`);
     if (r.restore?.install_state) out(`   ${r.restore.install_state}`);

@@ -59,7 +59,7 @@ export interface EmergencyOutcome {
   health: Check[];
   /** what happened to the ledger */
   ledger_note: string;
-  /** true when the install was not touched at all */
+  /** true when the install was not touched at all ("nothing was changed" is rendered from it) */
   nothing_changed: boolean;
 }
 
@@ -151,7 +151,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
     detail(`database ${backupEnv.DB_NAME} as ${backupEnv.DB_USER} (from the backup's .env), ${backupEnv.WORKER_POOL_SIZE} worker(s)`);
   } catch (e) {
     const f = describeArchiveFailure(e);
-    out.message = `${o.backup.filename} cannot be read (${f.code}): ${f.message}; nothing was changed`;
+    out.message = `${o.backup.filename} cannot be read (${f.code}): ${f.message}`;
     if (o.ledger.state === 'ok') {
       const l = openLedger(o.ledger.file);
       try {
@@ -259,13 +259,13 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
       }, { kind: 'emergency' });
     } catch (e) {
       const f = describeArchiveFailure(e);
-      out.message = `${f.message}; nothing was changed`;
+      out.message = f.message;
       record(ledger, opened.usable, o, out, 'refused', { error: f });
       return out;
     }
     out.restore = restore;
     if (restore.outcome === 'failed' && !restore.changed) {
-      out.message = `${restore.message}; nothing was changed`;
+      out.message = restore.message;
       record(ledger, opened.usable, o, out, 'refused', { error: restore.error ?? null });
       return out;
     }
