@@ -21,8 +21,15 @@ if (!files.length) {
 const rows = files
   .flatMap((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Row[])
   .sort((a, b) => order.indexOf(a.operation) - order.indexOf(b.operation));
-console.log('| operation | killed at step | install after recovery | job ends |');
+// consecutive steps with the same outcome share a row
+const groups: { head: Row; steps: string[] }[] = [];
+for (const r of rows) {
+  const last = groups.at(-1);
+  if (last && last.head.operation === r.operation && last.head.outcome === r.outcome && last.head.job === r.job) last.steps.push(r.step);
+  else groups.push({ head: r, steps: [r.step] });
+}
+console.log('| operation | killed at (each of these steps) | install after recovery | job ends |');
 console.log('|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.operation} | \`${r.step}\` | ${r.outcome} | ${r.job} |`);
+for (const g of groups) console.log(`| ${g.head.operation} | ${g.steps.map((s) => `\`${s}\``).join(', ')} | ${g.head.outcome} | ${g.head.job} |`);
 const mixed = rows.filter((r) => r.outcome !== 'before' && r.outcome !== 'after');
 if (mixed.length) process.exit(1);

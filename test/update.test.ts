@@ -422,6 +422,9 @@ test('when the rollback fails too: history failed, with the state and the emerge
   const install = ((await health.json()) as { checks: { name: string; ok: boolean; error?: string }[] }).checks.find((c) => c.name === 'install')!;
   assert.equal(install.ok, false);
   assert.match(String(install.error), /inconsistent since .*update/);
+  const status = await keeper(['status', '--json']);
+  assert.equal(status.code, 1, 'keeper status fails too');
+  assert.equal((lastJson(status.stdout) as { checks: { name: string; ok: boolean }[] }).checks.find((c) => c.name === 'install')?.ok, false);
 });
 
 test('manual rollback of the successful update: preview, then the install is back at v1.2.3', async () => {

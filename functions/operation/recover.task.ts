@@ -15,7 +15,7 @@ import { emergencyCommand } from '../../runtime/operation/index.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { sweepTemp } from '../../runtime/temp.ts';
 import { defineTask, TaskError, type TaskContext, type TaskOutcome } from '../../runtime/task.ts';
-import { failUnfinished } from '../../state/catalog.ts';
+import { failUnfinished, listBackups } from '../../state/catalog.ts';
 import {
   claimOperation,
   closeOperation,
@@ -129,9 +129,12 @@ export async function recoverOperations(ctx: TaskContext, ids: number[]): Promis
     }
     closeAll('closed', `recovered: ${reason}; nothing of the install had changed`);
     finishHistory('failed', { changed: false });
-    result.message = `${reason}; nothing of the install had changed: temporaries removed, units started`;
+    // a backup that died after its archive was complete (retention, the last report) keeps it
+    const kept = jobId ? listBackups(ctx.ledger).filter((b) => b.job_id === jobId && b.status === 'succeeded').map((b) => b.filename) : [];
+    const done = kept.length ? `; the archive ${kept.join(', ')} was complete and is kept` : '';
+    result.message = `${reason}; its temporaries were removed and the units started again${done}`;
     ctx.progress('recovery.done', 100, result.message);
-    throw new TaskError('interrupted', `${reason}; its temporaries were removed and the units started again`, step ?? 'recovery.start', result, { changed: false });
+    throw new TaskError('interrupted', result.message, step ?? 'recovery.start', result, { changed: false });
   }
 
   // the half-changed install's scratch files go (plain-text dumps, staging); what was moved aside stays
