@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { getBackup, listBackups } from '../state/catalog.ts';
-import { getJob, listEvents, pidAlive, type JobView } from '../state/jobs.ts';
+import { getJob, listEvents, pidAlive } from '../state/jobs.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, installSnapshot, patchConfig, unitsActive } from './support/install.ts';
-import { assertClean, assertKilledAt, withFault, writeFaultTable, type FaultRow } from './support/faults.ts';
+import { assertClean, finished, killedAt, writeFaultTable, type FaultRow } from './support/faults.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -35,25 +35,6 @@ after(async () => {
 
 const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
 const post = (path: string, body: unknown) => api(path, { method: 'POST', body: JSON.stringify(body) });
-
-async function started(res: Promise<Response>): Promise<JobView> {
-  const r = await res;
-  assert.equal(r.status, 202, await r.clone().text());
-  const { job_id } = (await r.json()) as { job_id: string };
-  return runner.jobs.wait(job_id, 120_000);
-}
-
-/** Starts the job with its helper set to die at `step`, and follows it through its recovery. */
-async function killedAt(step: string, path: string, body: unknown): Promise<JobView> {
-  const job = await withFault(step, async () => {
-    const r = await post(path, body);
-    assert.equal(r.status, 202, await r.clone().text());
-    return ((await r.json()) as { job_id: string }).job_id;
-  });
-  const j = await runner.jobs.wait(job, 120_000);
-  assertKilledAt(runner.ledger, j, step);
-  return j;
-}
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -97,7 +78,7 @@ let atBackup: Awaited<ReturnType<typeof installSnapshot>>;
 let changed: Awaited<ReturnType<typeof installSnapshot>>;
 
 test('the state to restore, and a changed install', async () => {
-  const j = await started(post('/api/phpborg-backup/create', { notes: 'fault tests' }));
+  const j = await finished(runner, post('/api/phpborg-backup/create', { notes: 'fault tests' }));
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
   first = (j.result as { id: number }).id;
   atBackup = await installSnapshot(sb);
@@ -114,7 +95,7 @@ test('backup: killed at every step → no archive or a complete one, units runni
   const rows: FaultRow[] = [];
   for (const step of BACKUP_STEPS) {
     const before = listBackups(runner.ledger).filter((b) => b.status === 'succeeded').length;
-    const j = await killedAt(step, '/api/phpborg-backup/create', {});
+    const j = await killedAt(runner, step, () => post('/api/phpborg-backup/create', {}));
     assert.equal(j.status, 'failed', `${step}: ${JSON.stringify(j.error)}`);
     assert.match(j.error!.message, /nothing was changed/, step);
     // the archive is either absent (its row failed, no file) or complete and intact
@@ -134,7 +115,7 @@ test('backup: killed at every step → no archive or a complete one, units runni
     assertClean(sb, runner.ledger);
     rows.push({ operation: 'backup', step, outcome, job: j.status });
   }
-  const next = await started(post('/api/phpborg-backup/create', {}));
+  const next = await finished(runner, post('/api/phpborg-backup/create', {}));
   assert.equal(next.status, 'succeeded', JSON.stringify(next.error));
   writeFaultTable('backup', rows);
 });
@@ -142,7 +123,7 @@ test('backup: killed at every step → no archive or a complete one, units runni
 test('restore: killed at every step → the install exactly as before (or after), units running, nothing left; the next restore succeeds', async () => {
   const rows: FaultRow[] = [];
   for (const step of RESTORE_STEPS) {
-    const j = await killedAt(step, `/api/phpborg-backup/${first}/restore`, { confirm: true });
+    const j = await killedAt(runner, step, () => post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));
     const now = await installSnapshot(sb);
     const outcome: FaultRow['outcome'] | null = same(now, changed) ? 'before' : same(now, atBackup) ? 'after' : null;
     assert.ok(outcome, `${step}: the install is exactly before or after, not mixed (job ${j.status}: ${JSON.stringify(j.error ?? j.result)})`);
@@ -157,7 +138,7 @@ test('restore: killed at every step → the install exactly as before (or after)
     assertClean(sb, runner.ledger);
     rows.push({ operation: 'restore', step, outcome, job: j.status });
   }
-  const next = await started(post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));
+  const next = await finished(runner, post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));
   assert.equal(next.status, 'succeeded', JSON.stringify(next.error));
   assert.ok(same(await installSnapshot(sb), atBackup), 'the restore after the crashes is byte- and row-exact');
   writeFaultTable('restore', rows);

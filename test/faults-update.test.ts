@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { runOk, safeEnv } from '../runtime/exec.ts';
-import type { JobView } from '../state/jobs.ts';
-import { listJobs } from '../state/jobs.ts';
+import { listJobs, type JobView } from '../state/jobs.ts';
 import { listUpdates } from '../state/updates.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, installSnapshot, keeperCli, lastJson, passphraseFile, patchConfig, scriptPath, spawnOut, unitsActive } from './support/install.ts';
-import { assertClean, assertKilledAt, faultEnv, withFault, writeFaultTable, type FaultRow } from './support/faults.ts';
+import { assertClean, faultEnv, finished, killedAt, writeFaultTable, type FaultRow } from './support/faults.ts';
 
 let sb: Sandbox;
 let runner: Runner;
@@ -39,24 +38,6 @@ after(async () => {
 const api = (path: string, init: RequestInit = {}) => apiRequest(runner, token, path, init);
 const post = (path: string, body: unknown) => api(path, { method: 'POST', body: JSON.stringify(body) });
 const git = (args: string[]) => runOk('git', ['-C', sb.config.paths.code, ...args], { env: safeEnv({ GIT_CONFIG_NOSYSTEM: '1' }) }).then((s) => s.trim());
-
-async function started(res: Promise<Response>): Promise<JobView> {
-  const r = await res;
-  assert.equal(r.status, 202, await r.clone().text());
-  const { job_id } = (await r.json()) as { job_id: string };
-  return runner.jobs.wait(job_id, 120_000);
-}
-
-async function killedAt(step: string, path: string, body: unknown): Promise<JobView> {
-  const id = await withFault(step, async () => {
-    const r = await post(path, body);
-    assert.equal(r.status, 202, await r.clone().text());
-    return ((await r.json()) as { job_id: string }).job_id;
-  });
-  const j = await runner.jobs.wait(id, 120_000);
-  assertKilledAt(runner.ledger, j, step);
-  return j;
-}
 
 /** What a user compares: HEAD, code, config, keys, schema and every table. */
 async function snapshot() {
@@ -121,13 +102,13 @@ test('update: killed at every step → the install exactly as before, history cl
   beforeUpdate = await snapshot();
   const rows: FaultRow[] = [];
   for (const step of UPDATE_STEPS) {
-    const j = await killedAt(step, '/api/phpborg-update/apply', {});
+    const j = await killedAt(runner, step, () => post('/api/phpborg-update/apply', {}));
     rows.push(await judge('update', step, j, beforeUpdate, null));
     // the history row, when the update got that far, says how it ended
     const row = listUpdates(runner.ledger, { limit: 1 }).items.find((u) => u.job_id === j.id);
     if (row) assert.equal(row.status, j.status === 'rolled_back' ? 'rolled_back' : 'failed', step);
   }
-  const ok = await started(post('/api/phpborg-update/apply', {}));
+  const ok = await finished(runner, post('/api/phpborg-update/apply', {}));
   assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
   updateId = (ok.result as { history_id: number }).history_id;
   updated = await snapshot();
@@ -138,7 +119,7 @@ test('update: killed at every step → the install exactly as before, history cl
 test('manual rollback: killed at every step → the install exactly as before (updated) or after; the next rollback succeeds', async () => {
   const rows: FaultRow[] = [];
   for (const step of ['update.rollback', ...RESTORE_KEYS]) {
-    const j = await killedAt(step, `/api/phpborg-update/rollback/${updateId}`, { confirm: true });
+    const j = await killedAt(runner, step, () => post(`/api/phpborg-update/rollback/${updateId}`, { confirm: true }));
     rows.push(await judge('rollback', step, j, updated, beforeUpdate));
     const row = listUpdates(runner.ledger, { limit: 5 }).items.find((u) => u.job_id === j.id);
     if (row) {
@@ -146,7 +127,7 @@ test('manual rollback: killed at every step → the install exactly as before (u
       assert.notEqual(row.status, 'running', `${step}: the rollback's history row is closed`);
     }
   }
-  const ok = await started(post(`/api/phpborg-update/rollback/${updateId}`, { confirm: true }));
+  const ok = await finished(runner, post(`/api/phpborg-update/rollback/${updateId}`, { confirm: true }));
   assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
   assert.equal((await snapshot()).head, beforeUpdate.head);
   writeFaultTable('rollback', rows);

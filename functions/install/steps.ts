@@ -334,19 +334,20 @@ export const databaseStep = (prefix: string): Step<InstallState> => ({
   weight: 12,
   message: 'Recreating the database from database.sql',
   touches: ['database'],
-  async run(op, s) {
-    if (!s.dbEnv) throw new Error('no usable .env (live or in the archive) to reach the database');
-    if (s.prepareDatabase) await s.prepareDatabase(s.dbEnv);
-    await importDatabase(s.dbEnv, join(s.staging!, ENTRY.database), { signal: op.signal, onLine: (l) => op.log('warn', `mariadb: ${l}`) });
-  },
+  run: (op, s) => loadDatabase(op, s, s.staging!, s.dbEnv, op.signal),
   async undo(op, s) {
     const staging = await safetyStaging(op, s);
-    const env = s.dbEnv ?? (await stagedEnv(staging));
-    if (!env) throw new Error('no .env to reach the database');
-    if (s.prepareDatabase) await s.prepareDatabase(env);
-    await importDatabase(env, join(staging, ENTRY.database));
+    // an undo is not cancelled: it is what puts the install back
+    await loadDatabase(op, s, staging, s.dbEnv ?? (await stagedEnv(staging)));
   },
 });
+
+/** database.sql of an extracted archive into the database `env` reaches (created first when asked). */
+async function loadDatabase(op: OperationContext, s: InstallState, staging: string, env: PhpborgEnv | null, signal?: AbortSignal): Promise<void> {
+  if (!env) throw new Error('no usable .env (live or in the archive) to reach the database');
+  if (s.prepareDatabase) await s.prepareDatabase(env);
+  await importDatabase(env, join(staging, ENTRY.database), { signal, onLine: (l) => op.log('warn', `mariadb: ${l}`) });
+}
 
 /** 7. The staged code tree renamed into place, the previous one moved aside. Undo: put it back. */
 export const codeStep = (prefix: string): Step<InstallState> => ({

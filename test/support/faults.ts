@@ -9,6 +9,7 @@ import { listEvents, type JobView } from '../../state/jobs.ts';
 import { openOperations } from '../../state/operations.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import type { Sandbox } from './sandbox.ts';
+import type { Runner } from '../../runtime/runner.ts';
 import { PROJECT_ROOT } from '../../runtime/helper/spawn.ts';
 
 /** Runs `start` (which spawns the job's helper) with the fault armed for that helper only. */
@@ -24,6 +25,23 @@ export async function withFault<T>(step: string, start: () => Promise<T>): Promi
     if (saved.fault === undefined) delete process.env.KEEPER_FAULT_STEP;
     else process.env.KEEPER_FAULT_STEP = saved.fault;
   }
+}
+
+/** A 202 {job_id} answer (asserted), followed to the job's end. */
+export async function finished(runner: Runner, res: Promise<Response>): Promise<JobView> {
+  const r = await res;
+  assert.equal(r.status, 202, await r.clone().text());
+  const { job_id } = (await r.json()) as { job_id: string };
+  return runner.jobs.wait(job_id, 120_000);
+}
+
+/** Starts a job with its helper set to die at `step` and follows it through its recovery. */
+export async function killedAt(runner: Runner, step: string, start: () => Promise<Response>): Promise<JobView> {
+  // the helper is spawned while the request is handled: the fault is armed for that spawn only
+  const res = await withFault(step, start);
+  const j = await finished(runner, Promise.resolve(res));
+  assertKilledAt(runner.ledger, j, step);
+  return j;
 }
 
 /** The environment of a child process (the emergency script) that kills itself at `step`. */
