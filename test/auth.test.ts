@@ -77,12 +77,13 @@ describe('auth', () => {
     const res = await runner.request('/api/health');
     assert.ok([200, 503].includes(res.status));
     const body = (await res.json()) as { checks: { name: string; status: string; latency_ms: number }[] };
-    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'ledger', 'redis', 'runner', 'storage']);
+    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'install', 'ledger', 'redis', 'runner', 'storage']);
     for (const c of body.checks) assert.equal(typeof c.latency_ms, 'number');
     // the temp install points DB and Redis at closed ports: those fail, the rest pass
     const byName = Object.fromEntries(body.checks.map((c) => [c.name, c.status]));
     assert.equal(byName.runner, 'ok');
     assert.equal(byName.ledger, 'ok');
+    assert.equal(byName.install, 'ok', 'no operation left the install half-changed');
     assert.equal(byName.database, 'error');
     assert.equal(res.status, 503);
     // anonymous callers learn no paths, versions or database errors; an admin sees them
