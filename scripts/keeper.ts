@@ -91,6 +91,12 @@ function fail(e: unknown, json: boolean): number {
   return err.exit;
 }
 
+// `keeper backup list | head`: a reader that goes away ends the output quietly, not with a stack trace
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -77,7 +77,7 @@ describe('auth', () => {
     const res = await runner.request('/api/health');
     assert.ok([200, 503].includes(res.status));
     const body = (await res.json()) as { checks: { name: string; status: string; latency_ms: number }[] };
-    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'install', 'ledger', 'redis', 'runner', 'storage']);
+    assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'http', 'install', 'ledger', 'redis', 'runner', 'storage']);
     for (const c of body.checks) assert.equal(typeof c.latency_ms, 'number');
     // the temp install points DB and Redis at closed ports: those fail, the rest pass
     const byName = Object.fromEntries(body.checks.map((c) => [c.name, c.status]));

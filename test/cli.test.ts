@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commands } from '../scripts/cli/index.ts';
 import { isGroup } from '../scripts/cli/framework.ts';
@@ -80,6 +81,31 @@ describe('keeper CLI', () => {
     const h = await keeper(['--config', sb.info.config, 'status']);
     assert.equal(h.code, 0);
     assert.match(h.stdout, /phpborg-worker@1\s+active/);
+  });
+
+  test("status fails while phpBorg's own API answers 503", async () => {
+    const flag = join(sb.config.paths.code, 'public', 'HEALTH_FAIL');
+    writeFileSync(flag, 'unhealthy\n');
+    try {
+      const r = await keeper(['--config', sb.info.config, 'status', '--json']);
+      assert.equal(r.code, 1, r.stdout);
+      const http = (lastJson(r.stdout) as { checks: { name: string; ok: boolean; error?: string }[] }).checks.find((c) => c.name === 'http');
+      assert.equal(http?.ok, false);
+      assert.match(String(http?.error), /503/);
+    } finally {
+      rmSync(flag, { force: true });
+    }
+  });
+
+  test('a reader that goes away (keeper backup list | head) ends the output quietly', async () => {
+    const child = spawn(KEEPER, ['--config', sb.info.config, 'backup', 'list'], { env: { ...process.env, KEEPER_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // like head: read nothing, close the pipe at once
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|at .*\.ts:\d+/);
   });
 
   test('status on a broken install: exit 1, still one JSON object', async () => {

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import type { AppEnv, Bindings } from '../../runtime/bindings.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { verifyAdminToken } from '../../runtime/auth.ts';
-import { probeRedis, timed, type Check } from '../../runtime/probes.ts';
+import { probeHttp, probeRedis, timed, type Check } from '../../runtime/probes.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { schemaVersion } from '../../state/ledger.ts';
 import { inconsistentOperation } from '../../state/operations.ts';
@@ -49,6 +49,8 @@ export async function healthChecks(env: Bindings): Promise<Check[]> {
         return { name: 'redis', ok: false, latency_ms: 0, error: errorMessage(e) };
       }
     })(),
+    // phpBorg's own API: the install is not healthy while it answers 503
+    probeHttp(env.config.phpborg_api.health_url),
     timed('storage', () => {
       const dir = storageDir(env);
       if (existsSync(dir)) {

@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, readFileSync, statfsSync } from 'nod
 import { join } from 'node:path';
 import { allUnits, readEnv } from '../../runtime/install.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
-import { probeDatabase, probeRedis, type Check } from '../../runtime/probes.ts';
+import { probeDatabase, probeHttp, probeRedis, type Check } from '../../runtime/probes.ts';
 import { borgVersion, gitCommit, phpborgVersion, phpVersion } from '../../runtime/versions.ts';
 import { nextScheduledBackup } from '../../runtime/boot.ts';
 import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
@@ -41,7 +41,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
         return { unit, state, active: state === 'active' };
       }),
     );
-    checks.push(await probeDatabase(env), await probeRedis(env));
+    checks.push(await probeDatabase(env), await probeRedis(env), await probeHttp(config.phpborg_api.health_url));
   } catch (e) {
     checks.push({ name: 'env', ok: false, latency_ms: 0, error: errorMessage(e) });
   }
