@@ -7,7 +7,7 @@
 // in the catalog with origin `uploaded` → 201 {backup}.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +22,7 @@ import { getSettings } from '../../state/settings.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../../archive/index.ts';
 import { keyCheckOf } from './finalize.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 
 const MAX_PASSPHRASE = 1024;
 
@@ -102,8 +103,12 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
 
 export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
   const { config, ledger } = c.env;
-  const storage = getSettings(ledger, config.paths.storage).backup_storage_path;
-  await mkdir(storage, { recursive: true, mode: 0o700 });
+  let storage: string;
+  try {
+    storage = await ensureOwnStorageDir(config, getSettings(ledger, config.paths.storage).backup_storage_path);
+  } catch (e) {
+    throw new HttpError(422, 'storage_unusable', `cannot use the storage directory: ${errorMessage(e)}`, { key: 'backup_storage_path' });
+  }
   // a dot name the catalog and the sidecar scan never take for an archive
   const tmp = join(storage, `.upload-${randomBytes(8).toString('hex')}.partial`);
   const actor = c.var.actor;
