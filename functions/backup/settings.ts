@@ -2,7 +2,7 @@
 // it is set and its fingerprint. A wrong value → 422 naming the key; nothing is changed.
 import type { Context } from 'hono';
 import type { AppEnv } from '../../runtime/bindings.ts';
-import { HttpError } from '../../runtime/errors.ts';
+import { bodyText, HttpError } from '../../runtime/errors.ts';
 import { audit } from '../../state/audit.ts';
 import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE_KEY } from '../../state/settings.ts';
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
@@ -21,7 +21,7 @@ export async function getSettingsHandler(c: Context<AppEnv>): Promise<Response> 
 }
 
 export async function putSettingsHandler(c: Context<AppEnv>): Promise<Response> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   let body: unknown;
   try {
     body = JSON.parse(text || '{}');

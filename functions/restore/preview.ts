@@ -48,6 +48,8 @@ export interface RestorePreview {
   /** the archive the restore will create first; null when the safety backup is skipped */
   safety_backup: string | null;
   free_space: { needed: number; available: number; ok: boolean; paths: { path: string; needed: number; available: number }[] };
+  /** always false: the preview reads only the archive's head; the restore verifies it whole first */
+  verified: false;
   /** parts that could not be compared (e.g. the database is down), in English */
   warnings: string[];
 }
@@ -191,6 +193,9 @@ const settle = <T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false;
     (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
   );
 
+/** The preview trusts what the archive's head claims: say so wherever it is shown. */
+export const NOT_VERIFIED = 'the archive is not verified yet: this preview read only its head (metadata, settings, .env); the restore verifies every byte first';
+
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
   const now = input.now ?? new Date();
@@ -298,6 +303,7 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
     version: { from: curVersion, to: md.phpborg_version, commits_behind: behind, commits_ahead: ahead, downgrade: behind === null ? null : behind > 0 },
     safety_backup: safetyType ? archiveFileName(now, safetyType) : null,
     free_space: await freeSpace(config, md, archiveSize, { storageDir, safety: !!safetyType, ledger: input.ledger }),
-    warnings,
+    verified: false,
+    warnings: [...warnings, NOT_VERIFIED],
   };
 }
