@@ -25,6 +25,8 @@ import { errorMessage } from '../../runtime/error-message.ts';
 import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 
 const MAX_PASSPHRASE = 1024;
+/** How far ahead of this clock an archive's date may be (another machine's clock drifts a little). */
+export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 export interface Received {
   tmp: string;
@@ -130,6 +132,11 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
       });
     }
     const md = v.metadata;
+    const claimed = Date.parse(md.backup_date);
+    const now = c.env.clock.now().getTime();
+    if (!Number.isFinite(claimed) || claimed > now + MAX_CLOCK_SKEW_MS) {
+      throw new HttpError(422, 'future_date', `the archive says it was made on ${md.backup_date}, later than now (${new Date(now).toISOString()}): an archive from the future is refused`);
+    }
     const integrity = encrypted ? await checkIntegrity(tmp, { passphrase }) : null;
     const name = archiveFileName(new Date(md.backup_date), md.backup_type);
     const existing = getBackupByFilename(ledger, name);
