@@ -33,6 +33,8 @@ export interface Received {
   size: number;
   sha256: string;
   passphrase: string | null;
+  /** the setup wizard's confirmation that the archive's database or user may differ from a live .env's */
+  acceptDbChange: boolean;
 }
 
 /** Streams the multipart body: the `file` part to `tmp`, small fields kept. */
@@ -57,6 +59,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       return;
     }
     let passphrase: string | null = null;
+    let acceptDbChange = false;
     let fileDone: Promise<{ size: number; sha256: string; truncated: boolean }> | null = null;
     let failed: Error | null = null;
     const fail = (e: Error) => {
@@ -67,6 +70,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
         if (info.valueTruncated) fail(new HttpError(422, 'invalid_input', `passphrase: expected at most ${MAX_PASSPHRASE} characters`));
         else passphrase = value;
       }
+      if (name === 'accept_db_change') acceptDbChange = ['1', 'true', 'yes'].includes(value.trim().toLowerCase());
     });
     bb.on('file', (name, stream) => {
       if (name !== 'file' || fileDone) {
@@ -94,7 +98,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
         if (!fileDone) throw new HttpError(422, 'invalid_input', 'no "file" part: send the archive as the "file" field of a multipart/form-data body');
         const f = await fileDone;
         if (f.truncated) throw new HttpError(413, 'too_large', `the upload exceeds the limit of ${sizeHuman(limit)} (upload_max_bytes)`);
-        resolve({ tmp, size: f.size, sha256: f.sha256, passphrase });
+        resolve({ tmp, size: f.size, sha256: f.sha256, passphrase, acceptDbChange });
       } catch (e) {
         reject(e);
       }
