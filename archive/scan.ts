@@ -206,6 +206,7 @@ function streamError(e: unknown): ArchiveError {
     return new ArchiveError('corrupt', `gzip data is damaged (${msg}): the file is corrupt; use another backup`, undefined, 'gzip');
   }
   if (err?.code === 'ENOENT') return new ArchiveError('io', `archive not found: ${err.path ?? ''}`);
+  if (err?.code === 'ENOSPC') return new ArchiveError('insufficient_space', `the disk is full: ${msg}`);
   return new ArchiveError('io', `reading the archive failed: ${msg}`);
 }
 

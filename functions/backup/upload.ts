@@ -50,8 +50,25 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
   const body = c.req.raw.body;
   if (!body) throw new HttpError(422, 'invalid_input', 'empty request body: send the archive as the "file" part');
 
-  return new Promise<Received>((resolve, reject) => {
-    let bb: Busboy.Busboy;
+  const tooLarge = () => {
+    // the rest of the body is never read: the connection closes after the answer
+    c.header('Connection', 'close');
+    return new HttpError(413, 'too_large', `the upload exceeds the limit of ${sizeHuman(limit)} (upload_max_bytes)`);
+  };
+  const src = Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>);
+  return new Promise<Received>((resolve0, reject0) => {
+    let settled = false;
+    const resolve = (r: Received) => (settled ? undefined : ((settled = true), resolve0(r)));
+    const reject = (e: unknown) => (settled ? undefined : ((settled = true), reject0(e)));
+    /** At the limit: answer at once and stop reading (a chunked body declares no length). */
+    const cutOff = () => {
+      src.unpipe();
+      src.pause();
+      reject(tooLarge());
+      // ends the file part too: its temp file is closed and the handler removes it
+      bb?.destroy();
+    };
+    let bb: Busboy.Busboy | undefined;
     try {
       bb = Busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 4, fieldSize: MAX_PASSPHRASE, fileSize: limit } });
     } catch (e) {
@@ -86,6 +103,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       });
       stream.on('limit', () => {
         truncated = true;
+        cutOff();
       });
       fileDone = pipeline(stream, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })).then(() => ({ size, sha256: hash.digest('hex'), truncated }));
       fileDone.catch(() => {});
@@ -97,13 +115,19 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
         if (failed) throw failed;
         if (!fileDone) throw new HttpError(422, 'invalid_input', 'no "file" part: send the archive as the "file" field of a multipart/form-data body');
         const f = await fileDone;
-        if (f.truncated) throw new HttpError(413, 'too_large', `the upload exceeds the limit of ${sizeHuman(limit)} (upload_max_bytes)`);
+        if (f.truncated) throw tooLarge();
         resolve({ tmp, size: f.size, sha256: f.sha256, passphrase, acceptDbChange });
       } catch (e) {
         reject(e);
       }
     });
-    Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>).on('error', (e) => reject(e)).pipe(bb);
+    // the whole body counts, not only the file part: fields and padding are bounded too
+    let total = 0;
+    src.on('data', (b: Buffer) => {
+      total += b.length;
+      if (total > limit + 64 * 1024) cutOff();
+    });
+    src.on('error', (e) => reject(e)).pipe(bb);
   });
 }
 

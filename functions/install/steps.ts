@@ -72,6 +72,8 @@ export interface InstallState extends InstallTarget {
   filename: string;
   verify: VerifyCheck[];
   metadata: ArchiveMetadata | null;
+  /** bytes of the files the verified manifest lists (the metadata's sizes are only claims) */
+  contentBytes: number | null;
   staging: string | null;
   safety: SafetyRef | null;
   owner: Ownership | null;
@@ -95,6 +97,7 @@ export function installState(config: KeeperConfig, jobId: string, t: InstallTarg
     filename: t.file.split('/').pop()!,
     verify: [],
     metadata: null,
+    contentBytes: null,
     staging: null,
     safety: null,
     owner: null,
@@ -218,6 +221,7 @@ export const verifyStep = (prefix: string): Step<InstallState> => ({
       throw new TaskError(v.code ?? 'verify_failed', `${s.filename} failed verification: ${bad.join('; ') || 'no metadata'}`, `${prefix}.verify`, { checks: v.checks });
     }
     s.metadata = v.metadata;
+    s.contentBytes = v.content_bytes;
     await guardDatabase(op, s, `${prefix}.verify`);
   },
 });
@@ -267,7 +271,9 @@ export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
   message: 'Checking free space',
   async run(op, s) {
     const size = (await stat(s.file)).size;
-    const fs = await freeSpace(op.config, s.metadata!, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
+    // sized by the verified manifest, not by what the metadata claims
+    const measured = s.contentBytes !== null ? { ...s.metadata!, total_size_bytes: s.contentBytes } : s.metadata!;
+    const fs = await freeSpace(op.config, measured, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
     const short = fs.paths.filter((p) => p.available < p.needed);
     if (short.length) {
       const what = short.map((p) => `${p.path} needs ${mib(p.needed)} but has ${mib(p.available)} free`).join('; ');
