@@ -65,8 +65,9 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       src.unpipe();
       src.pause();
       reject(tooLarge());
-      // ends the file part too: its temp file is closed and the handler removes it
-      bb?.destroy();
+      // ends the file part too (its temp file is closed; the handler removes it), once busboy is
+      // out of the callback that reported the limit
+      setImmediate(() => bb?.destroy());
     };
     let bb: Busboy.Busboy | undefined;
     try {
