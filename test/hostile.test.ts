@@ -258,6 +258,10 @@ test('restore: another DB_NAME/DB_USER than the live .env → database_change_un
     assert.match(j.error!.message, /DB_NAME phpborg\S* → phpborg_elsewhere/);
     assert.match(j.error!.message, /DB_USER \S+ → someone_else/);
     assert.match(j.error!.message, /--accept-db-change/);
+    // the preview says so before anyone confirms
+    const p = await task('backup.restore_preview', { file });
+    assert.equal(p.status, 'succeeded', JSON.stringify(p.error));
+    assert.ok((p.result as { warnings: string[] }).warnings.some((w) => /DB_NAME \S+ → phpborg_elsewhere/.test(w)), JSON.stringify(p.result));
   });
 });
 

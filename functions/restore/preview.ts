@@ -13,7 +13,8 @@ import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
 import { describeTree, exists } from './files.ts';
 import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
-import { errorMessage } from '../../runtime/error-message.ts';
+import { errorMessage } from '../../runtime/error-message.ts';import { databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
+
 
 export interface RestorePreview {
   backup: {
@@ -259,6 +260,19 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   const trees = await treesP;
   if (!trees.ok) throw trees.error;
   const [liveSsh, liveSudoers, liveSystemd, liveEtc] = trees.value;
+  const archiveEnv = envBackup ? (() => {
+    try {
+      return parseEnv(envBackup.toString('utf8')).env;
+    } catch {
+      return null;
+    }
+  })() : null;
+  if (archiveEnv) {
+    const unsafe = databaseTargetProblem(archiveEnv);
+    if (unsafe) warnings.push(`${unsafe}: a restore of this archive will be refused`);
+    const changes = databaseChange(live?.env ?? null, archiveEnv);
+    if (changes.length) warnings.push(databaseChangeMessage(changes));
+  }
   const configDiff: RestorePreview['config'] = {
     env_changed: diffEnv(live?.text ?? null, envBackup ? envBackup.toString('utf8') : null).changed,
     sudoers: diffHashes(liveSudoers, headSubtree(head.config, ENTRY.sudoers)),
