@@ -10,6 +10,7 @@ export type ArchiveErrorCode =
   | 'not_keeper'
   | 'missing_entry'
   | 'aborted'
+  | 'insufficient_space'
   | 'io';
 
 export class ArchiveError extends Error {

@@ -2,7 +2,7 @@
 // verification, and safe extraction into a staging dir (docs/archive-format.md).
 import { createHash } from 'node:crypto';
 import {
-  closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync,
+  closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, statfsSync,
   symlinkSync, utimesSync, chmodSync, writeSync, createReadStream,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -207,6 +207,8 @@ export interface VerifyResult {
   code: ArchiveErrorCode | null;
   checks: VerifyCheck[];
   metadata: ArchiveMetadata | null;
+  /** bytes of every file the verified manifest lists: what extraction writes (the metadata only claims it) */
+  content_bytes: number | null;
   encrypted: boolean;
 }
 
@@ -243,6 +245,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
 
   let code: ArchiveErrorCode | null = verdict === 'ok' ? null : verdictCode(verdict);
   let metadata: ArchiveMetadata | null = null;
+  let contentBytes: number | null = null;
   if (verdict === 'wrong_passphrase' || verdict === 'passphrase_required' || verdict === 'truncated' || integ.sha256 === null) {
     for (const name of STRUCTURE) checks.push({ name, ok: false, error: `not checked: ${integ.message}` });
   } else {
@@ -251,6 +254,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       keys = await keysFor(file, opts.passphrase);
       const r = await scanArchive(file, { keys, signal: opts.signal });
       metadata = r.metadata;
+      contentBytes = (r.manifest?.entries ?? []).reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0);
       for (const name of STRUCTURE) checks.push({ name, ok: true });
     } catch (e0) {
       let e = e0;
@@ -273,7 +277,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
     }
   }
   const ok = checks.every((c) => c.ok);
-  return { ok, code: ok ? null : (code ?? 'corrupt'), checks, metadata, encrypted: integ.encrypted };
+  return { ok, code: ok ? null : (code ?? 'corrupt'), checks, metadata, content_bytes: ok ? contentBytes : null, encrypted: integ.encrypted };
 }
 
 // ---- extraction -------------------------------------------------------------------------------------
@@ -290,7 +294,20 @@ export interface ExtractOptions {
   integrityChecked?: boolean;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   signal?: AbortSignal;
+  /** free and total bytes of the filesystem holding `dir` (default statfs): tests stand in a small disk */
+  diskSpace?: (dir: string) => { free: number; total: number };
 }
+
+/** What extraction leaves free at least: 5 % of the filesystem or 1 GiB, whichever is smaller. */
+export const extractionMargin = (total: number) => Math.min(Math.floor(total * 0.05), 1024 ** 3);
+
+const statDisk = (dir: string) => {
+  const s = statfsSync(dir);
+  return { free: Number(s.bavail) * Number(s.bsize), total: Number(s.blocks) * Number(s.bsize) };
+};
+
+/** How often the disk is asked while one file is written. */
+const SPACE_CHECK_BYTES = 8 << 20;
 
 /** Modes applied on disk: no setuid anywhere, no setgid on files (a restore must not mint privileges). */
 const diskMode = (e: CheckedEntry) => (e.type === 'dir' ? e.mode & 0o3777 : e.mode & 0o1777);
@@ -299,7 +316,27 @@ class DiskSink implements EntrySink {
   private fd: number | null = null;
   private dirs: CheckedEntry[] = [];
   private made = new Set<string>();
-  constructor(private dest: string) {}
+  /** bytes written so far: counted, since the archive's own size claims are not believed */
+  written = 0;
+  private sinceCheck = 0;
+  constructor(
+    private dest: string,
+    private disk: (dir: string) => { free: number; total: number } = statDisk,
+  ) {}
+
+  /** Stops before the filesystem would fall below the margin with `coming` more bytes. */
+  private room(coming: number, rel?: string): void {
+    const { free, total } = this.disk(this.dest);
+    const margin = extractionMargin(total);
+    if (free - coming < margin) {
+      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+      throw new ArchiveError(
+        'insufficient_space',
+        `extraction stopped after ${mb(this.written)}${rel ? ` at ${rel}` : ''}: ${mb(free)} free, and the filesystem keeps at least ${mb(margin)} free; free some space and try again`,
+        rel,
+      );
+    }
+  }
 
   private parent(rel: string): void {
     const d = dirname(rel);
@@ -330,12 +367,20 @@ class DiskSink implements EntrySink {
       symlinkSync(e.linkname!, p);
       if (e.mtime) lutimesSync(p, e.mtime, e.mtime);
     } else {
+      this.room(e.size, e.rel);
+      this.sinceCheck = 0;
       // O_EXCL + O_NOFOLLOW: never through a link, never over something already there
       this.fd = openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     }
   }
 
   data(chunk: Buffer): void {
+    this.sinceCheck += chunk.length;
+    if (this.sinceCheck >= SPACE_CHECK_BYTES) {
+      this.sinceCheck = 0;
+      this.room(chunk.length);
+    }
+    this.written += chunk.length;
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd!, chunk, off, chunk.length - off);
   }
@@ -388,7 +433,7 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   }
   if (names.length > 0) throw new ArchiveError('io', `staging dir ${destDir} is not empty: extraction needs an empty dir`);
   const keys = await keysFor(file, opts.passphrase);
-  const sink = new DiskSink(destDir);
+  const sink = new DiskSink(destDir, opts.diskSpace);
   try {
     const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress });
     sink.finish();

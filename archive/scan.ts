@@ -114,7 +114,7 @@ const LIMITS: Partial<Record<string, number>> = {
 };
 
 /** Checks one raw tar header against the rules; returns the relative entry or throws. */
-export function checkEntry(h: TarEntryHeader, state: { root: string | null; section: number; seen: Set<string>; links: Set<string>; count: number; manifestSeen: boolean }): CheckedEntry {
+export function checkEntry(h: TarEntryHeader, state: { root: string | null; section: number; seen: Set<string>; links: Set<string>; files: Set<string>; parents: Set<string>; count: number; manifestSeen: boolean }): CheckedEntry {
   const raw = h.path;
   if (raw.includes('\0')) throw new ArchiveError('unsafe_entry', `entry name with a NUL byte refused`, raw);
   if (raw.startsWith('/')) throw new ArchiveError('unsafe_entry', `absolute path "${raw}" refused: archive entries must stay inside the archive`, raw);
@@ -150,7 +150,10 @@ export function checkEntry(h: TarEntryHeader, state: { root: string | null; sect
   // nothing may be written through a link the archive itself created
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
     if (state.links.has(rel.slice(0, i))) throw new ArchiveError('unsafe_entry', `entry ${rel} lies beneath the symlink ${rel.slice(0, i)}`, rel);
+    // extraction could not create it: a verified archive must be a restorable one
+    if (state.files.has(rel.slice(0, i))) throw new ArchiveError('layout', `entry ${rel} lies beneath ${rel.slice(0, i)}, which is a file: it cannot be restored`, rel);
   }
+  if (type !== 'dir' && state.parents.has(rel)) throw new ArchiveError('layout', `${type} entry ${rel} is also the folder of earlier entries: it cannot be restored`, rel);
   if (type !== 'file' && h.size !== 0) throw new ArchiveError('corrupt', `${type} entry ${rel} carries data`, rel);
   let linkname: string | undefined;
   if (type === 'symlink') {
@@ -163,6 +166,8 @@ export function checkEntry(h: TarEntryHeader, state: { root: string | null; sect
   const limit = LIMITS[rel];
   if (limit !== undefined && h.size > limit) throw new ArchiveError('layout', `${rel} is ${h.size} bytes, larger than format v1 allows (${limit})`, rel);
   state.seen.add(rel);
+  if (type === 'file') state.files.add(rel);
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) state.parents.add(rel.slice(0, i));
   state.section = idx;
   state.count++;
   if (rule.section === 'manifest') state.manifestSeen = true;
@@ -201,6 +206,7 @@ function streamError(e: unknown): ArchiveError {
     return new ArchiveError('corrupt', `gzip data is damaged (${msg}): the file is corrupt; use another backup`, undefined, 'gzip');
   }
   if (err?.code === 'ENOENT') return new ArchiveError('io', `archive not found: ${err.path ?? ''}`);
+  if (err?.code === 'ENOSPC') return new ArchiveError('insufficient_space', `the disk is full: ${msg}`);
   return new ArchiveError('io', `reading the archive failed: ${msg}`);
 }
 
@@ -214,7 +220,7 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
   const { encrypted, size: fileSize } = await readSalt(file);
   const keys = opts.keys ?? null;
   if (encrypted && !keys) throw new ArchiveError('passphrase_required', 'this archive is encrypted: give its passphrase');
-  const state = { root: null as string | null, section: 0, seen: new Set<string>(), links: new Set<string>(), count: 0, manifestSeen: false };
+  const state = { root: null as string | null, section: 0, seen: new Set<string>(), links: new Set<string>(), files: new Set<string>(), parents: new Set<string>(), count: 0, manifestSeen: false };
   const entries: ScanResult['entries'] = [];
   const sigs = new Map<string, string>();
   const kept = new Map<string, Buffer>();

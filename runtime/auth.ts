@@ -39,6 +39,13 @@ export function actorFromClaims(claims: TokenClaims): Actor {
   return { id: Number.isSafeInteger(n) ? n : null, name: claims.username || String(claims.sub) };
 }
 
+/** A verifier's message may quote the token it was given: never send any part of it back. */
+function withoutToken(message: string, token: string): string {
+  let out = message;
+  for (const part of [token, ...token.split('.')].filter((p) => p.length >= 4)) out = out.split(part).join('…');
+  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
+}
+
 /** Verifies a bearer token against the install's secret; throws HttpError 401/403. */
 export async function verifyAdminToken(config: KeeperConfig, header: string | undefined): Promise<TokenClaims> {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
@@ -54,7 +61,7 @@ export async function verifyAdminToken(config: KeeperConfig, header: string | un
   try {
     payload = await verify(m[1], secret, { alg: 'HS256', iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE });
   } catch (e) {
-    throw new HttpError(401, 'invalid_token', `invalid access token: ${errorMessage(e)}`);
+    throw new HttpError(401, 'invalid_token', `invalid access token: ${withoutToken(errorMessage(e), m[1])}`);
   }
   if (typeof payload.exp !== 'number') throw new HttpError(401, 'invalid_token', 'invalid access token: no expiry (exp)');
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];

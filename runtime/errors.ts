@@ -77,12 +77,41 @@ export function validate<S extends v.GenericSchema>(schema: S, value: unknown): 
   return r.output;
 }
 
+/** Largest JSON request body: settings, notes and passphrases are small. */
+export const JSON_BODY_MAX = 1024 * 1024;
+
+/**
+ * The request body as text, read no further than `limit` bytes: a larger body (declared or
+ * streamed, chunked included) → 413 as soon as it passes the limit, without reading the rest.
+ */
+export async function bodyText(c: Context, limit = JSON_BODY_MAX): Promise<string> {
+  const tooLarge = () => new HttpError(413, 'too_large', `the request body is larger than ${limit} bytes`);
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /**
  * Reads and validates a JSON body. An empty body counts as {} so optional-only schemas accept it;
  * malformed JSON → 400 invalid_json; schema failure → 422 naming the field.
  */
 export async function jsonBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   let json: unknown = {};
   if (text.trim() !== '') {
     try {

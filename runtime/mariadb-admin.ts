@@ -8,6 +8,7 @@ import type { PhpborgEnv } from './install.ts';
 import { probeDatabase } from './probes.ts';
 import { serviceManager } from './service-manager.ts';
 import { errorMessage } from './error-message.ts';
+import { accountProblem, databaseTargetProblem } from './db-guard.ts';
 
 type Log = (message: string) => void;
 
@@ -57,7 +58,7 @@ export async function ensureServerUp(config: KeeperConfig, env: PhpborgEnv | nul
 }
 
 /** Hosts an app user needs: the local ones for a local server, any host ('%') otherwise. */
-function userHosts(env: PhpborgEnv): string[] {
+export function userHosts(env: PhpborgEnv): string[] {
   const local = env.DB_SOCKET || ['127.0.0.1', 'localhost', '::1'].includes(env.DB_HOST);
   return local ? ['localhost', '127.0.0.1'] : ['%'];
 }
@@ -77,6 +78,8 @@ export interface EnsureDatabaseResult {
  * The password goes to the server as a bound parameter over the admin's socket: never argv, never a file.
  */
 export async function ensureDatabaseAndUser(config: KeeperConfig, env: PhpborgEnv, log: Log = () => {}): Promise<EnsureDatabaseResult> {
+  const named = databaseTargetProblem(env);
+  if (named) throw new Error(named);
   const server = await ensureServerUp(config, env, log);
   const result: EnsureDatabaseResult = { server, database_created: false, user_created: false, password_reset: false };
   const probe = await probeDatabase(env);
@@ -93,6 +96,9 @@ export async function ensureDatabaseAndUser(config: KeeperConfig, env: PhpborgEn
     );
   }
   try {
+    // before anything is created or altered: the account must be phpBorg's, or not exist
+    const refused = await accountProblem(c, env.DB_USER, userHosts(env));
+    if (refused) throw new Error(refused);
     const [dbs] = await c.query('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [env.DB_NAME]);
     if ((dbs as unknown[]).length === 0) {
       await c.query(`CREATE DATABASE ${c.escapeId(env.DB_NAME)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);

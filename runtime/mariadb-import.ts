@@ -8,6 +8,7 @@ import type { PhpborgEnv } from './install.ts';
 import { dbConnectionOptions } from './probes.ts';
 import { safeEnv } from './exec.ts';
 import { withDefaultsFile } from './mariadb.ts';
+import { databaseTargetProblem } from './db-guard.ts';
 
 export interface ImportResult {
   /** how the old content went: DROP DATABASE + CREATE, or every object dropped (no DROP DATABASE right) */
@@ -30,6 +31,9 @@ const ACCESS_DENIED = new Set(['ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_ERR
  * user may not drop the database, drops every table, view, routine and event in it instead.
  */
 export async function recreateDatabase(env: PhpborgEnv): Promise<'database' | 'objects'> {
+  // the last line before a DROP: whatever .env got here, MariaDB's own schemas are never emptied
+  const refused = databaseTargetProblem(env, 'the .env used for the import');
+  if (refused) throw new Error(refused);
   const c = await serverConnection(env);
   try {
     const db = c.escapeId(env.DB_NAME);

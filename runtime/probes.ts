@@ -54,6 +54,25 @@ export function probeDatabase(env: PhpborgEnv): Promise<Check> {
   });
 }
 
+/**
+ * The tables a restored database must hold (those the archive listed): a connection that opens on an
+ * empty or foreign database is not a restored phpBorg.
+ */
+export function probeTables(env: PhpborgEnv, tables: string[]): Promise<Check> {
+  return timed('database_tables', async () => {
+    const conn = await mysql.createConnection(dbConnectionOptions(env));
+    try {
+      const [rows] = await conn.query('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [env.DB_NAME]);
+      const have = new Set((rows as { t: string }[]).map((r) => r.t));
+      const missing = tables.filter((t) => !have.has(t));
+      if (missing.length) throw new Error(`${env.DB_NAME} lacks ${missing.length} table(s) of the backup: ${missing.slice(0, 10).join(', ')}`);
+      return `${tables.length} table(s) present`;
+    } finally {
+      await conn.end().catch(() => {});
+    }
+  });
+}
+
 export function probeRedis(env: PhpborgEnv): Promise<Check> {
   return timed('redis', async () => {
     const r = new Redis({

@@ -1,10 +1,10 @@
-// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE]
+// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--accept-db-change] [--config FILE]
 // For the day the web UI is dead: no runner, MariaDB stopped or its database dropped, code damaged,
 // .env gone. Must run as root. Lists the backups from the ledger (read-only) or, when the ledger is
 // missing or corrupt, from the sidecars; shows the chosen one; asks for the passphrase (no echo) and
 // for YES; then functions/emergency/run.ts restores everything and a health table is printed.
 // Exit status: 0 only when the restore succeeded and every health check passes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
@@ -36,9 +36,11 @@ const fail = (message: string, code = 1) => new Exit(code, message);
 const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE]
   BACKUP_ID            a catalog id (needs a readable ledger)
   FILE                 an archive path
-  NAME                 (part of) an archive file name as listed, e.g. 2025-01-24-143022
+  NAME                 (part of) an archive file name as listed, e.g. 2025-01-24-143022 (digits that are
+                       no backup id are taken as part of a name too)
   --yes                do not ask to type YES
   --passphrase-file F  passphrase of an encrypted archive (first line of F)
+  --accept-db-change   the backup's .env may name another DB_NAME / DB_USER than the live .env
   --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)`;
 
 function banner(): void {
@@ -157,12 +159,16 @@ async function choose(arg: string | undefined, items: FoundBackup[], ledger: Led
     return items[n - 1];
   }
   if (/^\d+$/.test(arg)) {
+    const b = ledger.state === 'ok' ? items.find((x) => x.id === Number(arg)) : undefined;
+    if (b) return b;
+    // digits that are no id may be part of a name ("20250124", "143022")
+    const named = items.filter((x) => x.filename.includes(arg));
+    if (named.length === 1) return named[0];
+    if (named.length > 1) throw fail(`❌ "${arg}" is no backup id and matches ${named.length} backups: ${named.map((h) => h.filename).join(', ')}`);
     if (ledger.state !== 'ok') {
-      throw fail(`❌ The ledger is ${ledger.state}, so backup ids are unknown: give the file name (or its date part) as listed above`);
+      throw fail(`❌ The ledger is ${ledger.state}, so backup ids are unknown, and no file name contains "${arg}": give the file name (or its date part) as listed above`);
     }
-    const b = items.find((x) => x.id === Number(arg));
-    if (!b) throw fail(`❌ Backup ID not found: ${arg} (no complete backup with that id whose file still exists)`);
-    return b;
+    throw fail(`❌ Backup not found: ${arg} (no complete backup with that id whose file still exists, and no file name contains it)`);
   }
   if (arg.includes('/') || existsSync(arg)) {
     const file = resolve(arg);
@@ -171,9 +177,10 @@ async function choose(arg: string | undefined, items: FoundBackup[], ledger: Led
     if (listed) return listed;
     const side = await foundFromFile(file);
     if (side) return side;
-    // an archive without sidecar: restorable, checked against its own manifest only
+    // an archive without sidecar (copied elsewhere in a disaster): restorable, checked against its
+    // own size, manifest and, encrypted, its passphrase; nothing recorded is compared
     return {
-      id: null, filename: basename(file), file, size_bytes: 0, created_at: '?', backup_type: '?', phpborg_version: null, git_commit: null,
+      id: null, filename: basename(file), file, size_bytes: statSync(file).size, created_at: '?', backup_type: '?', phpborg_version: null, git_commit: null,
       encrypted: await isEncrypted(file).catch(() => false), sha256: null, mac: null, key_check: null, metadata: null, source: 'sidecar',
     };
   }
@@ -201,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, 'accept-db-change': { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
@@ -290,6 +297,7 @@ async function main(argv: string[]): Promise<number> {
     passphrase,
     ledger,
     storage,
+    acceptDbChange: !!args.values['accept-db-change'],
     actor: { id: null, name: `emergency:${cliActor().name.replace(/^cli:/, '')}` },
     signal: ac.signal,
     ui: {

@@ -165,19 +165,22 @@ export function getBackupByFilename(ledger: Ledger, filename: string): BackupRow
   return r ? fromRaw(r) : null;
 }
 
-/** The newest backup that succeeded (created_at, then id), or null. */
+/** The backup that succeeded last as the catalog saw it (insertion order: an archive's own date is only a claim), or null. */
 export function lastSucceededBackup(ledger: Ledger): BackupRow | null {
-  const r = ledger.prepare("SELECT * FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1").get() as Raw | undefined;
+  const r = ledger.prepare("SELECT * FROM phpborg_backups WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1").get() as Raw | undefined;
   return r ? fromRaw(r) : null;
 }
 
-/** Newest first (created_at, then id). */
-export function listBackups(ledger: Ledger, filter: { type?: string; status?: BackupStatus } = {}): BackupListItem[] {
+/**
+ * Newest first: by created_at (the archive's date, what people look for), then id; `catalogued`
+ * orders by insertion alone — what retention uses, since an uploaded archive may claim any date.
+ */
+export function listBackups(ledger: Ledger, filter: { type?: string; status?: BackupStatus; order?: 'date' | 'catalogued' } = {}): BackupListItem[] {
   const where: string[] = [];
   const args: unknown[] = [];
   if (filter.type) (where.push('backup_type = ?'), args.push(filter.type));
   if (filter.status) (where.push('status = ?'), args.push(filter.status));
-  const sql = `SELECT * FROM phpborg_backups ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY created_at DESC, id DESC`;
+  const sql = `SELECT * FROM phpborg_backups ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${filter.order === 'catalogued' ? 'id DESC' : 'created_at DESC, id DESC'}`;
   return (ledger.prepare(sql).all(...args) as Raw[]).map((r) => {
     const row = fromRaw(r);
     return { ...row, size_human: sizeHuman(row.size_bytes) };
@@ -219,6 +222,8 @@ export interface CatalogStats {
   total_size_human: string;
   encrypted: number;
   failed: number;
+  /** succeeded backups that came in through an upload (their contents and date are the uploader's claim) */
+  uploaded: number;
   last_success: { id: number; filename: string; created_at: string; backup_type: string } | null;
 }
 
@@ -231,8 +236,9 @@ export function catalogStats(ledger: Ledger): CatalogStats {
     .prepare(`SELECT backup_type AS t, COUNT(*) AS n FROM phpborg_backups WHERE status = 'succeeded' GROUP BY backup_type ORDER BY backup_type`)
     .all() as { t: string; n: number }[];
   const failed = (ledger.prepare(`SELECT COUNT(*) AS n FROM phpborg_backups WHERE status = 'failed'`).get() as { n: number }).n;
+  const uploaded = (ledger.prepare(`SELECT COUNT(*) AS n FROM phpborg_backups WHERE status = 'succeeded' AND origin = 'uploaded'`).get() as { n: number }).n;
   const last = ledger
-    .prepare(`SELECT id, filename, created_at, backup_type FROM phpborg_backups WHERE status = 'succeeded' ORDER BY created_at DESC, id DESC LIMIT 1`)
+    .prepare(`SELECT id, filename, created_at, backup_type FROM phpborg_backups WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1`)
     .get() as CatalogStats['last_success'] | undefined;
   const by_type: Record<string, number> = {};
   for (const t of BACKUP_TYPES) by_type[t] = 0;
@@ -244,6 +250,7 @@ export function catalogStats(ledger: Ledger): CatalogStats {
     total_size_human: sizeHuman(ok.size),
     encrypted: ok.enc,
     failed,
+    uploaded,
     last_success: last ?? null,
   };
 }

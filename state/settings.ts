@@ -67,6 +67,12 @@ export function defaultSettings(storageDefault: string): KeeperSettings {
   };
 }
 
+/**
+ * Checks a storage path against the install (system trees, the install's own dirs) and returns where
+ * keeper will really write; throws the reason for a refused one. Lives with the platform (runtime/).
+ */
+export type StoragePathPolicy = (path: string) => string;
+
 /** A wrong value: names the key, says what is expected. */
 export class SettingsError extends Error {
   constructor(
@@ -80,9 +86,12 @@ export class SettingsError extends Error {
 
 const SEEDED = '_seeded_from_phpborg';
 
+/** Own keys only: `in` would also accept inherited names such as `__proto__` or `constructor`. */
+const isSettingKey = (key: string): key is SettingKey => Object.hasOwn(SettingSchemas, key);
+
 function validateOne(key: string, value: unknown): unknown {
-  if (!(key in SettingSchemas)) throw new SettingsError(key, `unknown setting; known: ${SETTING_KEYS.join(', ')}`);
-  const r = v.safeParse(SettingSchemas[key as SettingKey], value);
+  if (!isSettingKey(key)) throw new SettingsError(key, `unknown setting; known: ${SETTING_KEYS.join(', ')}`);
+  const r = v.safeParse(SettingSchemas[key], value);
   if (!r.success) {
     const got = key === PASSPHRASE_KEY ? '' : ` (got ${JSON.stringify(value)})`;
     throw new SettingsError(key, `${r.issues[0].message}${got}`);
@@ -90,11 +99,19 @@ function validateOne(key: string, value: unknown): unknown {
   return r.output;
 }
 
+function applyStoragePolicy(policy: StoragePathPolicy, path: string): string {
+  try {
+    return policy(path);
+  } catch (e) {
+    throw new SettingsError('backup_storage_path', `refused: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Current settings with defaults for what was never set (config.paths.storage for the path). */
 export function getSettings(ledger: Ledger, storageDefault: string): KeeperSettings {
   const s = defaultSettings(storageDefault) as unknown as Record<string, unknown>;
   const rows = ledger.prepare('SELECT key, value_json FROM settings').all() as { key: string; value_json: string }[];
-  for (const r of rows) if (r.key in SettingSchemas) s[r.key] = JSON.parse(r.value_json);
+  for (const r of rows) if (isSettingKey(r.key)) s[r.key] = JSON.parse(r.value_json);
   return s as unknown as KeeperSettings;
 }
 
@@ -109,7 +126,7 @@ export async function publicSettings(ledger: Ledger, storageDefault: string): Pr
  * Validates and stores a partial update (all keys or none). Unknown keys and wrong values throw a
  * SettingsError naming the key. A null passphrase clears it. Returns the keys whose value changed.
  */
-export function updateSettings(ledger: Ledger, storageDefault: string, patch: unknown, now = new Date()): string[] {
+export function updateSettings(ledger: Ledger, storageDefault: string, patch: unknown, now = new Date(), storagePath?: StoragePathPolicy): string[] {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     throw new SettingsError('(body)', 'expected an object of settings, e.g. {"backup_retention_count": 5}');
   }
@@ -117,6 +134,7 @@ export function updateSettings(ledger: Ledger, storageDefault: string, patch: un
   const next: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(patch)) {
     next[key] = key === PASSPHRASE_KEY && (value === null || value === '') ? null : validateOne(key, value);
+    if (key === 'backup_storage_path' && storagePath) next[key] = applyStoragePolicy(storagePath, next[key] as string);
   }
   const merged = { ...current, ...next };
   if (merged.backup_encryption_enabled === true && !merged[PASSPHRASE_KEY]) {
@@ -138,8 +156,8 @@ export function updateSettings(ledger: Ledger, storageDefault: string, patch: un
 
 /** Turns a command-line string into the key's type ("true", "5", "sunday"), then validates it. */
 export function parseSettingText(key: string, text: string): unknown {
-  if (!(key in SettingSchemas)) throw new SettingsError(key, `unknown setting; known: ${SETTING_KEYS.join(', ')}`);
-  return validateOne(key, coerce(key as SettingKey, text));
+  if (!isSettingKey(key)) throw new SettingsError(key, `unknown setting; known: ${SETTING_KEYS.join(', ')}`);
+  return validateOne(key, coerce(key, text));
 }
 
 function coerce(key: SettingKey, text: string): unknown {
@@ -167,6 +185,7 @@ export function seedSettings(
   ledger: Ledger,
   rows: { key: string; value: string | null }[],
   now = new Date(),
+  storagePath?: StoragePathPolicy,
 ): { seeded: string[]; skipped: { key: string; reason: string }[] } {
   const seeded: string[] = [];
   const skipped: { key: string; reason: string }[] = [];
@@ -174,12 +193,14 @@ export function seedSettings(
   const put = ledger.prepare('INSERT OR IGNORE INTO settings (key, value_json, updated_at) VALUES (?, ?, ?)');
   ledger.transaction(() => {
     for (const r of rows) {
-      if (!(r.key in SettingSchemas) || r.value === null) continue;
+      if (!isSettingKey(r.key) || r.value === null) continue;
       if (r.key === PASSPHRASE_KEY && r.value === '') continue;
       try {
         // phpBorg keeps the notification address in backup_notify_email: an address means "on"
         const text = r.key === 'backup_notify_email' && /^[^@\s]+@[^@\s]+$/.test(r.value.trim()) ? 'true' : r.value;
-        const value = parseSettingText(r.key, text);
+        let value = parseSettingText(r.key, text);
+        // phpBorg's value is its Borg pool: keeper's archives go in their own subfolder of it
+        if (r.key === 'backup_storage_path' && storagePath) value = applyStoragePolicy(storagePath, value as string);
         if (put.run(r.key, JSON.stringify(value), now.toISOString()).changes) seeded.push(r.key);
       } catch (e) {
         skipped.push({ key: r.key, reason: e instanceof SettingsError ? e.message : String(e) });
@@ -194,6 +215,7 @@ export function seedSettings(
 export async function ensureSeeded(
   ledger: Ledger,
   load: () => Promise<{ key: string; value: string | null }[]>,
+  storagePath?: StoragePathPolicy,
 ): Promise<void> {
   if (isSeeded(ledger)) return;
   let rows: { key: string; value: string | null }[];
@@ -202,5 +224,5 @@ export async function ensureSeeded(
   } catch {
     return;
   }
-  seedSettings(ledger, rows);
+  seedSettings(ledger, rows, new Date(), storagePath);
 }

@@ -3,7 +3,7 @@
 // precheck → drain → stop_units → dump → start_units → archive → finalize → retention.
 // Naming, the catalog row, the archive and its sidecars are writeBackup's (./write.ts), shared with
 // the emergency safety copy; this adds the checks, the drain, the maintenance window and retention.
-import { chmod, mkdir, statfs } from 'node:fs/promises';
+import { statfs } from 'node:fs/promises';
 import { readEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { drain, withUnitsStopped, type MaintenanceWindow } from '../../runtime/maintenance.ts';
 import { databaseSizeEstimate, dumpDatabase, readSettingsTable, serverVersion, tableRowCounts, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
@@ -13,6 +13,7 @@ import { sizeHuman } from '../../state/catalog.ts';
 import { joinOperation } from '../../runtime/operation/index.ts';
 import { stepStarted } from '../../state/operations.ts';
 import { ensureSeeded, getSettings } from '../../state/settings.ts';
+import { ensureOwnStorageDir, storagePolicy } from '../../runtime/storage-path.ts';
 import type { BackupType } from '../../archive/format.ts';
 import { plannedSize } from '../../archive/write.ts';
 import { writeBackup } from './write.ts';
@@ -112,7 +113,7 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
   } catch (e) {
     throw new TaskError('database_unreachable', `cannot read phpBorg's database: ${(e as Error).message}`, `${prefix}.precheck`);
   }
-  await ensureSeeded(ctx.ledger, async () => settingsRows);
+  await ensureSeeded(ctx.ledger, async () => settingsRows, storagePolicy(ctx.config));
   const settings = getSettings(ctx.ledger, ctx.config.paths.storage);
   const passphrase = settings.backup_encryption_enabled ? settings.backup_encryption_passphrase : null;
   if (settings.backup_encryption_enabled && !passphrase) {
@@ -122,12 +123,13 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
       `${prefix}.precheck`,
     );
   }
-  const dir = settings.backup_storage_path;
+  let dir: string;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await chmod(dir, 0o700);
+    dir = await ensureOwnStorageDir(ctx.config, settings.backup_storage_path);
   } catch (e) {
-    throw new TaskError('storage_unusable', `cannot use the storage directory ${dir}: ${(e as Error).message}`, `${prefix}.precheck`);
+    throw new TaskError('storage_unusable', `cannot use the storage directory ${settings.backup_storage_path}: ${(e as Error).message}`, `${prefix}.precheck`, {
+      key: 'backup_storage_path',
+    });
   }
   const src = await installSources(ctx.config, settingsRows, env);
   src.warnings.forEach(warn);

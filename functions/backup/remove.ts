@@ -76,7 +76,7 @@ export interface RetentionPlan {
 /**
  * Keeps the newest `keep` succeeded backups of each type. Beyond those, never deletes the newest
  * successful backup, the newest pre_update backup, a pinned one, or one an operation is using.
- * `rows` newest first, as listBackups gives them.
+ * `rows` newest first in catalogue order (listBackups with order 'catalogued').
  */
 export function planRetention(rows: BackupRow[], keep: number, inUse: (id: number) => boolean): RetentionPlan {
   const ok = rows.filter((r) => r.status === 'succeeded');
@@ -103,8 +103,12 @@ export async function applyRetention(
   actor: Actor,
   opts: { exceptJob?: string; now?: Date } = {},
 ): Promise<{ deleted: { id: number; filename: string }[]; protected: RetentionPlan['protected']; errors: string[] }> {
-  const rows = listBackups(ledger);
+  // insertion order, never the archives' own dates: an upload dated 2099 must not outrank real backups
+  const rows = listBackups(ledger, { order: 'catalogued' });
   const plan = planRetention(rows, keep, (id) => {
+    const row = rows.find((r) => r.id === id);
+    // the running job's own backup is never a candidate, whatever it claims
+    if (opts.exceptJob && row?.job_id === opts.exceptJob) return true;
     const job = usedBy(ledger, id);
     return job !== null && job !== opts.exceptJob;
   });

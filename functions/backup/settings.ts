@@ -2,14 +2,15 @@
 // it is set and its fingerprint. A wrong value → 422 naming the key; nothing is changed.
 import type { Context } from 'hono';
 import type { AppEnv } from '../../runtime/bindings.ts';
-import { HttpError } from '../../runtime/errors.ts';
+import { bodyText, HttpError } from '../../runtime/errors.ts';
 import { audit } from '../../state/audit.ts';
 import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE_KEY } from '../../state/settings.ts';
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { storagePolicy } from '../../runtime/storage-path.ts';
 
 async function view(c: Context<AppEnv>) {
-  await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
+  await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'), storagePolicy(c.env.config));
   const s = await publicSettings(c.env.ledger, c.env.config.paths.storage);
   const schedule = await nextScheduledRun(c.env).catch(() => null);
   return { ...s, next_run: schedule?.next_run ?? null, schedule };
@@ -20,17 +21,17 @@ export async function getSettingsHandler(c: Context<AppEnv>): Promise<Response> 
 }
 
 export async function putSettingsHandler(c: Context<AppEnv>): Promise<Response> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   let body: unknown;
   try {
     body = JSON.parse(text || '{}');
   } catch (e) {
     throw new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${errorMessage(e)}`);
   }
-  await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
+  await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'), storagePolicy(c.env.config));
   let changed: string[];
   try {
-    changed = updateSettings(c.env.ledger, c.env.config.paths.storage, body, c.env.clock.now());
+    changed = updateSettings(c.env.ledger, c.env.config.paths.storage, body, c.env.clock.now(), storagePolicy(c.env.config));
   } catch (e) {
     if (e instanceof SettingsError) {
       audit(c.env.ledger, { actor: c.var.actor, action: 'settings.update', target: e.key, outcome: 'rejected', details: { error: e.message } }, c.env.clock.now());

@@ -7,7 +7,7 @@
 // in the catalog with origin `uploaded` → 201 {backup}.
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,14 +22,19 @@ import { getSettings } from '../../state/settings.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../../archive/index.ts';
 import { keyCheckOf } from './finalize.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 
 const MAX_PASSPHRASE = 1024;
+/** How far ahead of this clock an archive's date may be (another machine's clock drifts a little). */
+export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000;
 
 export interface Received {
   tmp: string;
   size: number;
   sha256: string;
   passphrase: string | null;
+  /** the setup wizard's confirmation that the archive's database or user may differ from a live .env's */
+  acceptDbChange: boolean;
 }
 
 /** Streams the multipart body: the `file` part to `tmp`, small fields kept. */
@@ -45,8 +50,26 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
   const body = c.req.raw.body;
   if (!body) throw new HttpError(422, 'invalid_input', 'empty request body: send the archive as the "file" part');
 
-  return new Promise<Received>((resolve, reject) => {
-    let bb: Busboy.Busboy;
+  const tooLarge = () => {
+    // the rest of the body is never read: the connection closes after the answer
+    c.header('Connection', 'close');
+    return new HttpError(413, 'too_large', `the upload exceeds the limit of ${sizeHuman(limit)} (upload_max_bytes)`);
+  };
+  const src = Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>);
+  return new Promise<Received>((resolve0, reject0) => {
+    let settled = false;
+    const resolve = (r: Received) => (settled ? undefined : ((settled = true), resolve0(r)));
+    const reject = (e: unknown) => (settled ? undefined : ((settled = true), reject0(e)));
+    /** At the limit: answer at once and stop reading (a chunked body declares no length). */
+    const cutOff = () => {
+      src.unpipe();
+      src.pause();
+      reject(tooLarge());
+      // ends the file part too (its temp file is closed; the handler removes it), once busboy is
+      // out of the callback that reported the limit
+      setImmediate(() => bb?.destroy());
+    };
+    let bb: Busboy.Busboy | undefined;
     try {
       bb = Busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 4, fieldSize: MAX_PASSPHRASE, fileSize: limit } });
     } catch (e) {
@@ -54,6 +77,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       return;
     }
     let passphrase: string | null = null;
+    let acceptDbChange = false;
     let fileDone: Promise<{ size: number; sha256: string; truncated: boolean }> | null = null;
     let failed: Error | null = null;
     const fail = (e: Error) => {
@@ -64,6 +88,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
         if (info.valueTruncated) fail(new HttpError(422, 'invalid_input', `passphrase: expected at most ${MAX_PASSPHRASE} characters`));
         else passphrase = value;
       }
+      if (name === 'accept_db_change') acceptDbChange = ['1', 'true', 'yes'].includes(value.trim().toLowerCase());
     });
     bb.on('file', (name, stream) => {
       if (name !== 'file' || fileDone) {
@@ -79,6 +104,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       });
       stream.on('limit', () => {
         truncated = true;
+        cutOff();
       });
       fileDone = pipeline(stream, createWriteStream(tmp, { flags: 'wx', mode: 0o600 })).then(() => ({ size, sha256: hash.digest('hex'), truncated }));
       fileDone.catch(() => {});
@@ -90,20 +116,30 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
         if (failed) throw failed;
         if (!fileDone) throw new HttpError(422, 'invalid_input', 'no "file" part: send the archive as the "file" field of a multipart/form-data body');
         const f = await fileDone;
-        if (f.truncated) throw new HttpError(413, 'too_large', `the upload exceeds the limit of ${sizeHuman(limit)} (upload_max_bytes)`);
-        resolve({ tmp, size: f.size, sha256: f.sha256, passphrase });
+        if (f.truncated) throw tooLarge();
+        resolve({ tmp, size: f.size, sha256: f.sha256, passphrase, acceptDbChange });
       } catch (e) {
         reject(e);
       }
     });
-    Readable.fromWeb(body as unknown as WebReadableStream<Uint8Array>).on('error', (e) => reject(e)).pipe(bb);
+    // the whole body counts, not only the file part: fields and padding are bounded too
+    let total = 0;
+    src.on('data', (b: Buffer) => {
+      total += b.length;
+      if (total > limit + 64 * 1024) cutOff();
+    });
+    src.on('error', (e) => reject(e)).pipe(bb);
   });
 }
 
 export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
   const { config, ledger } = c.env;
-  const storage = getSettings(ledger, config.paths.storage).backup_storage_path;
-  await mkdir(storage, { recursive: true, mode: 0o700 });
+  let storage: string;
+  try {
+    storage = await ensureOwnStorageDir(config, getSettings(ledger, config.paths.storage).backup_storage_path);
+  } catch (e) {
+    throw new HttpError(422, 'storage_unusable', `cannot use the storage directory: ${errorMessage(e)}`, { key: 'backup_storage_path' });
+  }
   // a dot name the catalog and the sidecar scan never take for an archive
   const tmp = join(storage, `.upload-${randomBytes(8).toString('hex')}.partial`);
   const actor = c.var.actor;
@@ -125,6 +161,11 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
       });
     }
     const md = v.metadata;
+    const claimed = Date.parse(md.backup_date);
+    const now = c.env.clock.now().getTime();
+    if (!Number.isFinite(claimed) || claimed > now + MAX_CLOCK_SKEW_MS) {
+      throw new HttpError(422, 'future_date', `the archive says it was made on ${md.backup_date}, later than now (${new Date(now).toISOString()}): an archive from the future is refused`);
+    }
     const integrity = encrypted ? await checkIntegrity(tmp, { passphrase }) : null;
     const name = archiveFileName(new Date(md.backup_date), md.backup_type);
     const existing = getBackupByFilename(ledger, name);

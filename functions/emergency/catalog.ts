@@ -10,6 +10,7 @@ import { completedBackup, getBackupByFilename, insertCompleted, listBackups } fr
 import { getSettings } from '../../state/settings.ts';
 import { parseArchiveFileName, readSidecar, sidecarPaths, type ArchiveMetadata, type Sidecar } from '../../archive/index.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { ownStorageDir } from '../../runtime/storage-path.ts';
 
 export type LedgerState = { state: 'ok'; file: string } | { state: 'missing'; file: string } | { state: 'corrupt'; file: string; error: string };
 
@@ -49,7 +50,7 @@ export function storageDir(config: KeeperConfig, ledger: LedgerState): string {
   if (ledger.state !== 'ok') return config.paths.storage;
   const db = openLedger(ledger.file, { readonly: true });
   try {
-    return getSettings(db, config.paths.storage).backup_storage_path;
+    return ownStorageDir(getSettings(db, config.paths.storage).backup_storage_path);
   } catch {
     return config.paths.storage;
   } finally {

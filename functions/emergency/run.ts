@@ -46,6 +46,8 @@ export interface EmergencyOptions {
   actor: Actor;
   ui: EmergencyUi;
   signal?: AbortSignal;
+  /** the backup's .env may name another DB_NAME / DB_USER than the live one (--accept-db-change) */
+  acceptDbChange?: boolean;
 }
 
 export interface EmergencyOutcome {
@@ -252,6 +254,7 @@ export async function emergencyRestore(o: EmergencyOptions): Promise<EmergencyOu
         force: true,
         env: backupEnv,
         storageDir: o.storage,
+        acceptDbChange: o.acceptDbChange,
         prepareDatabase: async (env) => {
           const r = await ensureDatabaseAndUser(config, env, detail);
           if (r.server === 'started') detail('MariaDB was down: started it');

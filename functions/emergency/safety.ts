@@ -10,7 +10,7 @@
 // metadata.notes says so too ("database NOT included: …", table_row_counts {}). Restoring such a copy
 // recreates an empty database, which is exactly the state it was taken in.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { readEnv, type PhpborgEnv } from '../../runtime/install.ts';
@@ -23,7 +23,8 @@ import type { Ledger } from '../../state/ledger.ts';
 import { sizeHuman } from '../../state/catalog.ts';
 import { ENTRY, plannedSize, type Source } from '../../archive/index.ts';
 import { installSources } from '../backup/sources.ts';
-import { notDumped, writeBackup, type DatabasePart } from '../backup/write.ts';
+import { notDumped, writeBackup, type DatabasePart } from '../backup/write.ts';import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
+
 
 export interface SafetyCopyOptions {
   config: KeeperConfig;
@@ -69,8 +70,8 @@ async function reachableEnv(live: PhpborgEnv | null, backup: PhpborgEnv | null):
 export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> {
   const log = o.log ?? (() => {});
   const { config } = o;
-  await mkdir(o.dir, { recursive: true, mode: 0o700 });
-  await chmod(o.dir, 0o700);
+  // only a directory keeper creates is given its mode; a shared one is never touched
+  await ensureOwnStorageDir(config, o.dir);
   let live: PhpborgEnv | null = null;
   try {
     live = readEnv(config);

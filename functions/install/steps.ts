@@ -11,12 +11,14 @@ import { allUnits, envPath, maintenanceUnits, parseEnv, readEnv, type PhpborgEnv
 import { drain } from '../../runtime/maintenance.ts';
 import { importDatabase } from '../../runtime/mariadb-import.ts';
 import type { OperationContext, SafetyPoint, Step } from '../../runtime/operation/index.ts';
-import { waitHealthy, type InstallHealth } from '../../runtime/probes.ts';
+import { probeTables, waitHealthy, type InstallHealth } from '../../runtime/probes.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
-import { ENTRY, extractArchive, isArchiveError, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
+import { ENTRY, extractArchive, isArchiveError, readHead, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
 import { asidePath, chownTree, exists, incomingPath, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
 import { freeSpace } from '../restore/preview.ts';
+import { accountProblem, databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
+import { adminConnection, adminReachable, userHosts } from '../../runtime/mariadb-admin.ts';
 
 /** An archive an operation can fall back to, with what opens it. */
 export interface SafetyRef extends SafetyPoint {
@@ -50,6 +52,8 @@ export interface InstallTarget {
   env?: PhpborgEnv;
   /** where the safety backup goes, for the free-space check */
   storageDir: string;
+  /** the archive's .env may name another DB_NAME / DB_USER than the live one */
+  acceptDbChange?: boolean;
   /** runs in the database step (and its undo) before an import: the emergency and bare-metal
    * restores start MariaDB and create the database and its user there */
   prepareDatabase?: (env: PhpborgEnv) => Promise<void>;
@@ -68,6 +72,8 @@ export interface InstallState extends InstallTarget {
   filename: string;
   verify: VerifyCheck[];
   metadata: ArchiveMetadata | null;
+  /** bytes of the files the verified manifest lists (the metadata's sizes are only claims) */
+  contentBytes: number | null;
   staging: string | null;
   safety: SafetyRef | null;
   owner: Ownership | null;
@@ -91,6 +97,7 @@ export function installState(config: KeeperConfig, jobId: string, t: InstallTarg
     filename: t.file.split('/').pop()!,
     verify: [],
     metadata: null,
+    contentBytes: null,
     staging: null,
     safety: null,
     owner: null,
@@ -214,8 +221,48 @@ export const verifyStep = (prefix: string): Step<InstallState> => ({
       throw new TaskError(v.code ?? 'verify_failed', `${s.filename} failed verification: ${bad.join('; ') || 'no metadata'}`, `${prefix}.verify`, { checks: v.checks });
     }
     s.metadata = v.metadata;
+    s.contentBytes = v.content_bytes;
+    await guardDatabase(op, s, `${prefix}.verify`);
   },
 });
+
+/**
+ * What the archive's .env would point the restore at, refused before anything changes: MariaDB's own
+ * schemas and accounts, an account someone else owns (asked as the admin when the restore will create
+ * accounts and MariaDB answers), and — without acceptDbChange — another database or user than the
+ * live .env's.
+ */
+async function guardDatabase(op: OperationContext, s: InstallState, step: string): Promise<void> {
+  let archiveEnv: PhpborgEnv | null = null;
+  const head = await readHead(s.file, { passphrase: s.passphrase, signal: op.signal });
+  const text = head.config.get(ENTRY.env);
+  if (text) archiveEnv = (() => {
+    try {
+      return parseEnv(text.toString('utf8')).env;
+    } catch {
+      return null;
+    }
+  })();
+  const targets: [PhpborgEnv | null | undefined, string][] = [[archiveEnv, "the archive's .env"], [s.env, 'the .env used for the import']];
+  for (const [env, what] of targets) {
+    const problem = env ? databaseTargetProblem(env, what) : null;
+    if (problem) throw new TaskError('unsafe_database', problem, step, { DB_NAME: env!.DB_NAME, DB_USER: env!.DB_USER }, { changed: false });
+  }
+  const changes = databaseChange(liveEnv(op.config), archiveEnv);
+  if (changes.length && !s.acceptDbChange) {
+    throw new TaskError('database_change_unconfirmed', databaseChangeMessage(changes), step, { changes }, { changed: false });
+  }
+  const creates = s.prepareDatabase ? (s.env ?? archiveEnv) : null;
+  if (creates && (await adminReachable(op.config)).ok) {
+    const c = await adminConnection(op.config);
+    try {
+      const refused = await accountProblem(c, creates.DB_USER, userHosts(creates));
+      if (refused) throw new TaskError('unsafe_database', refused, step, { DB_USER: creates.DB_USER }, { changed: false });
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+}
 
 /** 2. Room for the staging tree (and the safety backup). */
 export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
@@ -224,7 +271,9 @@ export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
   message: 'Checking free space',
   async run(op, s) {
     const size = (await stat(s.file)).size;
-    const fs = await freeSpace(op.config, s.metadata!, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
+    // sized by the verified manifest, not by what the metadata claims
+    const measured = s.contentBytes !== null ? { ...s.metadata!, total_size_bytes: s.contentBytes } : s.metadata!;
+    const fs = await freeSpace(op.config, measured, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
     const short = fs.paths.filter((p) => p.available < p.needed);
     if (short.length) {
       const what = short.map((p) => `${p.path} needs ${mib(p.needed)} but has ${mib(p.available)} free`).join('; ');
@@ -425,7 +474,9 @@ export const healthStep = (prefix: string): Step<InstallState> => ({
   weight: 8,
   message: 'Checking health: units, database, Redis, HTTP',
   async run(op, s) {
-    s.health = await waitHealthy(op.config, readEnv(op.config), op.signal);
+    const env = readEnv(op.config);
+    const tables = Object.keys(s.metadata?.table_row_counts ?? {});
+    s.health = await waitHealthy(op.config, env, op.signal, async () => (tables.length ? [await probeTables(env, tables)] : []));
     if (!s.health.ok) throw new Error(healthError(s.health));
   },
 });

@@ -60,6 +60,7 @@ const RestoreBody = v.pipe(
     passphrase: Passphrase,
     force: v.optional(v.boolean('expected true or false'), false),
     skip_safety_backup: v.optional(v.boolean('expected true or false'), false),
+    accept_db_change: v.optional(v.boolean('expected true or false'), false),
   }),
   v.check((b) => !b.skip_safety_backup || b.force, 'skip_safety_backup needs "force": true'),
 );
@@ -72,5 +73,6 @@ export async function restoreHandler(c: Context<AppEnv>): Promise<Response> {
     ...(b.passphrase ? { passphrase: b.passphrase } : {}),
     force: b.force,
     skip_safety_backup: b.skip_safety_backup,
+    accept_db_change: b.accept_db_change,
   });
 }

@@ -13,7 +13,8 @@ import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
 import { describeTree, exists } from './files.ts';
 import { diffEnv, diffHashes, diffSettings, headSubtree, type NameDiff } from './diff.ts';
-import { errorMessage } from '../../runtime/error-message.ts';
+import { errorMessage } from '../../runtime/error-message.ts';import { databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
+
 
 export interface RestorePreview {
   backup: {
@@ -48,6 +49,8 @@ export interface RestorePreview {
   /** the archive the restore will create first; null when the safety backup is skipped */
   safety_backup: string | null;
   free_space: { needed: number; available: number; ok: boolean; paths: { path: string; needed: number; available: number }[] };
+  /** always false: the preview reads only the archive's head; the restore verifies it whole first */
+  verified: false;
   /** parts that could not be compared (e.g. the database is down), in English */
   warnings: string[];
 }
@@ -191,6 +194,9 @@ const settle = <T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false;
     (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
   );
 
+/** The preview trusts what the archive's head claims: say so wherever it is shown. */
+export const NOT_VERIFIED = 'the archive is not verified yet: this preview read only its head (metadata, settings, .env); the restore verifies every byte first';
+
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
   const now = input.now ?? new Date();
@@ -254,6 +260,19 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   const trees = await treesP;
   if (!trees.ok) throw trees.error;
   const [liveSsh, liveSudoers, liveSystemd, liveEtc] = trees.value;
+  const archiveEnv = envBackup ? (() => {
+    try {
+      return parseEnv(envBackup.toString('utf8')).env;
+    } catch {
+      return null;
+    }
+  })() : null;
+  if (archiveEnv) {
+    const unsafe = databaseTargetProblem(archiveEnv);
+    if (unsafe) warnings.push(`${unsafe}: a restore of this archive will be refused`);
+    const changes = databaseChange(live?.env ?? null, archiveEnv);
+    if (changes.length) warnings.push(databaseChangeMessage(changes));
+  }
   const configDiff: RestorePreview['config'] = {
     env_changed: diffEnv(live?.text ?? null, envBackup ? envBackup.toString('utf8') : null).changed,
     sudoers: diffHashes(liveSudoers, headSubtree(head.config, ENTRY.sudoers)),
@@ -298,6 +317,7 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
     version: { from: curVersion, to: md.phpborg_version, commits_behind: behind, commits_ahead: ahead, downgrade: behind === null ? null : behind > 0 },
     safety_backup: safetyType ? archiveFileName(now, safetyType) : null,
     free_space: await freeSpace(config, md, archiveSize, { storageDir, safety: !!safetyType, ledger: input.ledger }),
-    warnings,
+    verified: false,
+    warnings: [...warnings, NOT_VERIFIED],
   };
 }

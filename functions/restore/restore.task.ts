@@ -15,6 +15,8 @@ export const BackupRestoreParams = v.pipe(
     force: v.optional(v.boolean('expected true or false'), false),
     /** no safety backup first: only together with force */
     skip_safety_backup: v.optional(v.boolean('expected true or false'), false),
+    /** the archive's .env may name another DB_NAME / DB_USER than the live one */
+    accept_db_change: v.optional(v.boolean('expected true or false'), false),
   }),
   v.check((p) => hasOneRef(p), ONE_REF),
   v.check((p) => !p.skip_safety_backup || p.force, 'skip_safety_backup needs force: true (the safety backup is what a failed restore rolls back to)'),
@@ -36,6 +38,7 @@ export const backupRestoreTask = defineTask({
       safetyMode: p.skip_safety_backup ? 'skip' : 'create',
       safetyType: 'pre_restore',
       force: p.force,
+      acceptDbChange: p.accept_db_change,
       storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
     });
     return operationOutcome(r, 'restore_failed');

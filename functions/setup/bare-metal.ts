@@ -5,10 +5,11 @@
 // .env, sudoers, units, /etc/phpborg and SSH keys land at the configured paths with config.owner and
 // their modes, the units start, health is checked, and the archive is registered in the (new) ledger.
 // Used by `keeper restore --fresh FILE` and the setup wizard, both through the setup.restore task.
-import { copyFile, chmod, mkdir, stat } from 'node:fs/promises';
+import { copyFile, chmod, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ensureDatabaseAndUser } from '../../runtime/mariadb-admin.ts';
+import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { operationError } from '../../runtime/operation/index.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
@@ -27,6 +28,8 @@ export interface BareMetalOptions {
   passphrase?: string | null;
   /** catalog origin of the registered archive: `fresh` (CLI) or `uploaded` (setup wizard) */
   origin?: string;
+  /** a live .env may exist (its database gone): the backup's may name another DB_NAME / DB_USER */
+  acceptDbChange?: boolean;
 }
 
 export type BareMetalResult = RestoreResult & { backup_row: BackupRow | null };
@@ -36,10 +39,8 @@ export type BareMetalResult = RestoreResult & { backup_row: BackupRow | null };
  * registers it in the ledger's catalog. Never fails the restore: a problem is logged.
  */
 async function register(ctx: TaskContext, file: string, metadata: ArchiveMetadata, passphrase: string | null, origin: string): Promise<BackupRow | null> {
-  const storage = ctx.config.paths.storage;
   try {
-    await mkdir(storage, { recursive: true, mode: 0o700 });
-    await chmod(storage, 0o700);
+    const storage = await ensureOwnStorageDir(ctx.config, ctx.config.paths.storage);
     // the canonical name, whatever the file was called on the way here
     const name = archiveFileName(new Date(metadata.backup_date), metadata.backup_type);
     let target = file;
@@ -124,6 +125,7 @@ export async function bareMetalRestore(ctx: TaskContext, o: BareMetalOptions): P
       recoverTo: { id: null, file, filename: name },
       env: backupEnv,
       storageDir: config.paths.storage,
+      acceptDbChange: o.acceptDbChange,
       nothingRunning: true,
       prepareDatabase: async (env) => {
         const d = await ensureDatabaseAndUser(config, env, (m) => ctx.log('info', m));

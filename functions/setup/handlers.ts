@@ -9,7 +9,7 @@
 // initialized; the job routes need the token only (the job ends with the install initialized).
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
@@ -17,11 +17,14 @@ import type { AppEnv } from '../../runtime/bindings.ts';
 import { HttpError } from '../../runtime/errors.ts';
 import type { Actor } from '../../runtime/task.ts';
 import { getJob } from '../../state/jobs.ts';
-import { archiveFileName, checkIntegrity, isEncrypted, readHead } from '../../archive/index.ts';
+import { archiveFileName, checkIntegrity, ENTRY, isEncrypted, readHead } from '../../archive/index.ts';
 import { receive } from '../backup/upload.ts';
 import { startTask } from '../jobs/start.ts';
 import { checkSetupToken, installState, setupTokenPath } from './state.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { databaseTargetProblem } from '../../runtime/db-guard.ts';
+import { parseEnv } from '../../runtime/install.ts';
+import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 
 const SETUP_ACTOR: Actor = { id: null, name: 'setup-wizard' };
 
@@ -78,8 +81,12 @@ export async function setupStatusHandler(c: Context<AppEnv>): Promise<Response> 
  */
 export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response> {
   const { config } = c.env;
-  const storage = config.paths.storage;
-  await mkdir(storage, { recursive: true, mode: 0o700 });
+  let storage: string;
+  try {
+    storage = await ensureOwnStorageDir(config, config.paths.storage);
+  } catch (e) {
+    throw new HttpError(422, 'storage_unusable', `cannot use the storage directory: ${errorMessage(e)}`, { key: 'paths.storage' });
+  }
   const tmp = join(storage, `.setup-${randomBytes(8).toString('hex')}.partial`);
   let final: string | null = null;
   try {
@@ -96,6 +103,16 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
     } catch (e) {
       throw new HttpError(422, 'not_a_keeper_archive', `not a phpborg-keeper archive: ${errorMessage(e)}`);
     }
+    const envText = head.config.get(ENTRY.env);
+    const archiveEnv = envText ? (() => {
+      try {
+        return parseEnv(envText.toString('utf8')).env;
+      } catch {
+        return null;
+      }
+    })() : null;
+    const unsafe = archiveEnv ? databaseTargetProblem(archiveEnv) : null;
+    if (unsafe) throw new HttpError(422, 'unsafe_database', unsafe);
     const name = archiveFileName(new Date(head.metadata.backup_date), head.metadata.backup_type);
     final = join(storage, name);
     if (existsSync(final)) {
@@ -103,7 +120,7 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
       throw new HttpError(409, 'already_exists', `${name} already exists in ${storage}: restore that file from a terminal (keeper restore --fresh ${join(storage, name)}) or move it away and upload again`);
     }
     await rename(tmp, final);
-    const jobId = startTask(c, 'setup.restore', { file: final, origin: 'uploaded', ...(passphrase ? { passphrase } : {}) }, SETUP_ACTOR);
+    const jobId = startTask(c, 'setup.restore', { file: final, origin: 'uploaded', accept_db_change: got.acceptDbChange, ...(passphrase ? { passphrase } : {}) }, SETUP_ACTOR);
     return c.json({ job_id: jobId, status_url: `/api/setup/jobs/${jobId}`, events_url: `/api/setup/jobs/${jobId}/events` }, 202);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -10,6 +10,8 @@ export const SetupRestoreParams = v.strictObject({
   /** write-only; redacted from the job row by state/jobs.ts */
   passphrase: v.optional(v.nullable(v.pipe(v.string(), v.maxLength(1024)))),
   origin: v.optional(v.picklist(['fresh', 'uploaded']), 'fresh'),
+  /** the backup's DB_NAME / DB_USER may differ from a live .env's */
+  accept_db_change: v.optional(v.boolean('expected true or false'), false),
 });
 
 export const setupRestoreTask = defineTask({
@@ -17,6 +19,6 @@ export const setupRestoreTask = defineTask({
   maintenance: true,
   params: SetupRestoreParams,
   run(ctx, p): Promise<BareMetalResult> {
-    return bareMetalRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin });
+    return bareMetalRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin, acceptDbChange: p.accept_db_change });
   },
 });

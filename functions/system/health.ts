@@ -12,12 +12,13 @@ import { schemaVersion } from '../../state/ledger.ts';
 import { inconsistentOperation } from '../../state/operations.ts';
 import { getSettings } from '../../state/settings.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { ownStorageDir } from '../../runtime/storage-path.ts';
 
 const started = Date.now();
 
 /** The storage dir: the backup_storage_path setting (state/settings.ts), else the configured path. */
 export function storageDir(env: Pick<Bindings, 'config' | 'ledger'>): string {
-  return getSettings(env.ledger, env.config.paths.storage).backup_storage_path || env.config.paths.storage;
+  return ownStorageDir(getSettings(env.ledger, env.config.paths.storage).backup_storage_path || env.config.paths.storage);
 }
 
 /**

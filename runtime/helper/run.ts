@@ -15,6 +15,7 @@ import { assertRootOnly, elevatedFrom } from './trust.ts';
 import { handOverStorage, sudoCaller } from './handover.ts';
 import { getSettings } from '../../state/settings.ts';
 import { setTempStateDir } from '../temp.ts';
+import { ownStorageDir } from '../storage-path.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
 let ledger: Ledger | null = null;
@@ -185,7 +186,7 @@ async function main(tasks: TaskLookup): Promise<number> {
       // before the result goes out: the runner may stream the new archive at once
       try {
         const caller = sudoCaller();
-        if (caller && ledger) handOverStorage(getSettings(ledger, config.paths.storage).backup_storage_path, caller);
+        if (caller && ledger) handOverStorage(ownStorageDir(getSettings(ledger, config.paths.storage).backup_storage_path), caller);
       } catch (e) {
         ctx.log('warn', `could not hand the storage dir to the runner's user: ${errorMessage(e)}`);
       }

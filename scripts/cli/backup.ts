@@ -81,7 +81,7 @@ export const backupGroup: CliGroup = {
         for (const b of items) {
           ctx.print(
             `${String(b.id).padStart(4)}  ${b.created_at.replace('T', ' ').slice(0, 19)}  ${b.size_human.padStart(10)}  ` +
-              `${b.backup_type.padEnd(21)} ${(b.phpborg_version ?? '?').padEnd(12)} ${b.encrypted ? 'enc ' : '    '}${b.status.padEnd(9)} ${b.pinned ? 'pinned ' : ''}${b.filename}`,
+              `${b.backup_type.padEnd(21)} ${(b.phpborg_version ?? '?').padEnd(12)} ${b.encrypted ? 'enc ' : '    '}${b.status.padEnd(9)} ${b.pinned ? 'pinned ' : ''}${b.origin === 'uploaded' ? 'uploaded ' : ''}${b.filename}`,
           );
         }
       },
@@ -126,7 +126,7 @@ export const backupGroup: CliGroup = {
       },
       render(r, ctx) {
         const s = r as CatalogStats;
-        ctx.print(`backups    ${s.total} (${s.total_size_human}), ${s.encrypted} encrypted, ${s.failed} failed attempt(s)`);
+        ctx.print(`backups    ${s.total} (${s.total_size_human}), ${s.encrypted} encrypted, ${s.uploaded} uploaded, ${s.failed} failed attempt(s)`);
         ctx.print(`by type    ${Object.entries(s.by_type).map(([k, n]) => `${k} ${n}`).join(', ')}`);
         ctx.print(`last ok    ${s.last_success ? `${s.last_success.created_at} ${s.last_success.filename}` : 'never'}`);
       },

@@ -94,13 +94,14 @@ export const restoreCommand: CliCommand = {
   name: 'restore',
   summary: 'restore the whole installation from a backup (preview, safety backup, automatic rollback)',
   usage:
-    'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--json]\n' +
-    '       keeper restore --fresh FILE [--passphrase-file F]\n' +
+    'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--accept-db-change] [--json]\n' +
+    '       keeper restore --fresh FILE [--passphrase-file F] [--accept-db-change]\n' +
     '  --preview             show what would be lost, change nothing\n' +
     '  --yes                 do not ask for YES (needed when not on a terminal)\n' +
     '  --passphrase-file F   passphrase of an encrypted archive (first line of F); default: the stored one\n' +
     '  --force               go on when phpBorg jobs still run after the drain timeout (never kills them)\n' +
     '  --skip-safety-backup  no safety backup first (needs --force): a failure cannot be rolled back\n' +
+    "  --accept-db-change    the archive's .env may name another DB_NAME / DB_USER than the live one\n" +
     '  --fresh               bare metal: restore FILE onto a machine with no phpBorg (creates the database and its user)',
   options: {
     preview: { type: 'boolean' },
@@ -108,6 +109,7 @@ export const restoreCommand: CliCommand = {
     'passphrase-file': { type: 'string' },
     force: { type: 'boolean' },
     'skip-safety-backup': { type: 'boolean' },
+    'accept-db-change': { type: 'boolean' },
     fresh: { type: 'boolean' },
   },
   positionals: { min: 1, max: 1 },
@@ -127,6 +129,7 @@ export const restoreCommand: CliCommand = {
       ...ref,
       force: !!values.force,
       skip_safety_backup: !!values['skip-safety-backup'],
+      accept_db_change: !!values['accept-db-change'],
     });
     return { job_id: job.id, ...(job.result as RestoreResult) };
   },
@@ -142,7 +145,7 @@ export const restoreCommand: CliCommand = {
 async function bareMetal(ctx: CliContext, arg: string | undefined, values: ParsedArgs['values']): Promise<unknown> {
   const ref = archiveRef(arg);
   if (!('file' in ref)) throw usageError('--fresh needs an archive FILE (there is no catalog yet on a fresh machine)');
-  const job = await runTaskFromCli(ctx, 'setup.restore', { file: ref.file, origin: 'fresh', ...passphraseFrom(values) });
+  const job = await runTaskFromCli(ctx, 'setup.restore', { file: ref.file, origin: 'fresh', accept_db_change: !!values['accept-db-change'], ...passphraseFrom(values) });
   return { job_id: job.id, ...(job.result as RestoreResult) };
 }
 

@@ -9,9 +9,10 @@ import {
   ensureSeeded, parseSettingText, PASSPHRASE_KEY, publicSettings, SETTING_KEYS, SettingsError, updateSettings, type PublicSettings,
 } from '../../state/settings.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { storagePolicy } from '../../runtime/storage-path.ts';
 
 async function seeded(ctx: CliContext): Promise<void> {
-  await ensureSeeded(ctx.ledger(), async () => readSettingsTable(readEnv(ctx.config())));
+  await ensureSeeded(ctx.ledger(), async () => readSettingsTable(readEnv(ctx.config())), storagePolicy(ctx.config()));
 }
 
 /**
@@ -25,7 +26,7 @@ function rejected(ctx: CliContext, e: SettingsError): CliError {
 
 function apply(ctx: CliContext, patch: Record<string, unknown>): string[] {
   try {
-    const changed = updateSettings(ctx.ledger(), ctx.config().paths.storage, patch);
+    const changed = updateSettings(ctx.ledger(), ctx.config().paths.storage, patch, new Date(), storagePolicy(ctx.config()));
     if (changed.length) audit(ctx.ledger(), { actor: ctx.actor, action: 'settings.update', target: changed.join(','), outcome: 'succeeded', details: { changed } });
     return changed;
   } catch (e) {

@@ -1,7 +1,7 @@
 // A complete, disposable phpBorg installation under one directory, laid out
 // like a stock install (the paths of runtime/config.ts's defaults, rooted at DIR).
 // upSandbox builds it (or restarts it with its data), downSandbox stops every process it started.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, readlinkSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { sign } from 'hono/jwt';
@@ -111,6 +111,8 @@ async function fresh(L: Layout, opts: UpOptions, say: (s: string) => void): Prom
   const size = opts.size ?? 2;
   const workers = opts.workers ?? 4;
   for (const d of [L.bin, L.units, L.log, L.redisData, L.storage, L.state]) mkdirSync(d, { recursive: true });
+  // keeper's own storage dir (0700): a shared one would only be used as the parent of keeper's subfolder
+  chmodSync(L.storage, 0o700);
   const ports = { mysql: await freePort(), redis: await freePort(), api: await freePort(), keeper: await freePort() };
   const pw = () => randomBytes(12).toString('base64url');
   const meta: SandboxMeta = {

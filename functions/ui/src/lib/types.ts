@@ -27,6 +27,8 @@ export interface Stats {
   by_type: Record<string, number>;
   total_size_bytes: number;
   encrypted: number;
+  /** backups that came in through an upload */
+  uploaded: number;
   last_success: { created_at: string; filename?: string; backup_type?: string } | null;
 }
 
@@ -107,6 +109,7 @@ export function toStats(x: unknown): Stats {
     by_type: byType,
     total_size_bytes: num(o.total_size_bytes ?? o.total_size),
     encrypted: num(o.encrypted ?? o.encrypted_count),
+    uploaded: num(o.uploaded),
     last_success: isObj(ls)
       ? { created_at: String(ls.created_at ?? ls.date ?? ''), filename: strOrNull(ls.filename) ?? undefined, backup_type: strOrNull(ls.backup_type) ?? undefined }
       : typeof ls === 'string'

@@ -54,7 +54,7 @@ export const en = {
     missing: 'Missing',
   },
   days: { monday: 'Monday', tuesday: 'Tuesday', wednesday: 'Wednesday', thursday: 'Thursday', friday: 'Friday', saturday: 'Saturday', sunday: 'Sunday' },
-  stats: { total: 'Backups', size: 'Total size', encrypted: 'Encrypted', lastSuccess: 'Last successful backup', never: 'Never' },
+  stats: { total: 'Backups', size: 'Total size', encrypted: 'Encrypted', lastSuccess: 'Last successful backup', never: 'Never', uploaded: '{n} uploaded' },
   backup: {
     pageTitle: 'Backup & Restore',
     createTitle: 'Create a backup',

@@ -56,7 +56,7 @@ export const fr: typeof en = {
     missing: 'Manquante',
   },
   days: { monday: 'Lundi', tuesday: 'Mardi', wednesday: 'Mercredi', thursday: 'Jeudi', friday: 'Vendredi', saturday: 'Samedi', sunday: 'Dimanche' },
-  stats: { total: 'Sauvegardes', size: 'Taille totale', encrypted: 'Chiffrées', lastSuccess: 'Dernière sauvegarde réussie', never: 'Jamais' },
+  stats: { total: 'Sauvegardes', size: 'Taille totale', encrypted: 'Chiffrées', lastSuccess: 'Dernière sauvegarde réussie', never: 'Jamais', uploaded: '{n} importée(s)' },
   backup: {
     pageTitle: 'Sauvegarde & restauration',
     createTitle: 'Créer une sauvegarde',
