@@ -158,7 +158,7 @@ function drillPlan(s: DrillState): Plan<DrillState> {
           op.ownTemp(name, { database: true });
           st.database = name;
           await createScratchDatabase(op.config, name);
-          op.log('info', `scratch database ${name}`);
+          op.step(0.05, `Importing database.sql into the scratch database ${name}`, { database: name });
           await importIntoScratch(op.config, name, join(st.scratch!, ENTRY.database), { signal: op.signal });
         },
       },
