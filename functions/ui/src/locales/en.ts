@@ -129,6 +129,14 @@ export const en = {
     totalSize: 'Total size',
     deleteTitle: 'Delete this backup?',
     deleteConfirm: 'The archive and its sidecar files will be deleted from the server. This cannot be undone.',
+    drill: 'Drill',
+    drillHelp: 'Prove this backup restorable: restored into a scratch directory and a scratch database, compared table by table; the live installation is not touched.',
+    drilling: 'Drill running…',
+    drillPassed: 'Proven restorable {date}',
+    drillFailed: 'Drill failed {date}',
+    drillNever: 'Never drilled',
+    lastProven: 'Last proven restorable: {date}',
+    lastProvenNever: 'Last proven restorable: never. Run a drill on the newest backup.',
   },
   pinReasons: {
     newest_success: 'Pinned: the newest successful backup is always kept.',
@@ -263,6 +271,17 @@ export const en = {
 
 /** Job steps by key; {param} is replaced by the step's parameter. Unknown keys show the server's English message. */
 export const stepsEn: Record<string, string> = {
+  'drill.start': 'Preparing the restore drill',
+  'drill.verify': 'Verifying the backup',
+  'drill.extract': 'Extracting into a scratch directory',
+  'drill.database': 'Importing the database into a scratch database',
+  'drill.tables': 'Comparing every table',
+  'drill.code': 'Checking the code against the manifest',
+  'drill.cleanup': 'Cleaning up',
+  'drill.done': 'The backup is restorable',
+  'setup.check': 'Checking the backup and this machine',
+  'setup.register': 'Registering the backup in the catalog',
+  'setup.done': 'phpBorg restored',
   'backup.precheck': 'Checking storage and free space',
   'backup.prechecks': 'Checking storage and free space',
   'backup.drain': 'Waiting for running phpBorg jobs to finish',

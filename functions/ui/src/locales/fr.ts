@@ -131,6 +131,14 @@ export const fr: typeof en = {
     totalSize: 'Taille totale',
     deleteTitle: 'Supprimer cette sauvegarde ?',
     deleteConfirm: 'L’archive et ses fichiers annexes seront supprimés du serveur. Cette action est irréversible.',
+    drill: 'Exercice',
+    drillHelp: 'Prouver que cette sauvegarde se restaure : restaurée dans un dossier et une base de données temporaires, comparée table par table ; l’installation en service n’est pas touchée.',
+    drilling: 'Exercice en cours…',
+    drillPassed: 'Restauration prouvée le {date}',
+    drillFailed: 'Exercice échoué le {date}',
+    drillNever: 'Jamais exercée',
+    lastProven: 'Dernière restauration prouvée : {date}',
+    lastProvenNever: 'Dernière restauration prouvée : jamais. Lancez un exercice sur la sauvegarde la plus récente.',
   },
   pinReasons: {
     newest_success: 'Épinglée : la dernière sauvegarde réussie est toujours conservée.',
@@ -264,6 +272,17 @@ export const fr: typeof en = {
 };
 
 export const stepsFr: Record<string, string> = {
+  'drill.start': 'Préparation de l’exercice de restauration',
+  'drill.verify': 'Vérification de la sauvegarde',
+  'drill.extract': 'Extraction dans un dossier temporaire',
+  'drill.database': 'Import de la base dans une base temporaire',
+  'drill.tables': 'Comparaison de chaque table',
+  'drill.code': 'Vérification du code avec le manifeste',
+  'drill.cleanup': 'Nettoyage',
+  'drill.done': 'La sauvegarde se restaure',
+  'setup.check': 'Vérification de la sauvegarde et de cette machine',
+  'setup.register': 'Enregistrement de la sauvegarde dans le catalogue',
+  'setup.done': 'phpBorg restauré',
   'backup.precheck': 'Vérification du stockage et de l’espace libre',
   'backup.prechecks': 'Vérification du stockage et de l’espace libre',
   'backup.drain': 'Attente de la fin des tâches phpBorg en cours',
