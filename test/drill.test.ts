@@ -18,6 +18,8 @@ import { getBackup } from '../state/catalog.ts';
 import { getJob, listJobs, type JobView } from '../state/jobs.ts';
 import { openOperations } from '../state/operations.ts';
 import { archiveBaseName, archiveFileName, ENTRY, extractArchive, writeArchive, type ArchiveMetadata } from '../archive/index.ts';
+import { eventsForJob } from '../functions/notify/notify.ts';
+import { renderMail } from '../functions/notify/templates.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { apiRequest, jobOf as jobOf_, keeperCli, lastJson } from './support/install.ts';
 
@@ -135,6 +137,12 @@ test('a backup whose database import breaks fails the drill with the reason (API
   assert.equal(job.error?.step, 'drill.database');
   assert.match(job.error!.message, /database import failed/);
   await nothingLeft();
+  // the administrator is mailed
+  const mails = eventsForJob(runner.ledger, job, sb.config.paths.storage);
+  assert.deepEqual(mails.map((m) => m.kind), ['drill_failed']);
+  const mail = renderMail(mails[0], { lang: 'en', timezone: 'UTC' });
+  assert.match(mail.subject, /Restore Drill Failed/);
+  assert.match(mail.text, /database import failed/);
   const row = getBackup(runner.ledger, b.id)!;
   assert.equal(row.drill_status, 'failed');
   assert.match(row.drill_error ?? '', /drill\.database: database import failed/);
