@@ -15,7 +15,7 @@ import { createScratchDatabase, importIntoScratch, scratchDatabaseName, scratchR
 import { runOperation, type OperationContext, type Plan } from '../../runtime/operation/index.ts';
 import { defineTask, TaskError, type TaskContext } from '../../runtime/task.ts';
 import { lockHolder } from '../../state/jobs.ts';
-import { lastSucceededBackup, recordDrill } from '../../state/catalog.ts';
+import { getBackup, lastSucceededBackup, recordDrill } from '../../state/catalog.ts';
 import { ENTRY, extractArchive, verifyArchive, type ArchiveMetadata, type Manifest } from '../../archive/index.ts';
 import { locateArchive, type Located } from '../restore/locate.ts';
 
@@ -202,7 +202,18 @@ export async function runDrill(ctx: TaskContext, p: v.InferOutput<typeof BackupD
   outsideWindow(ctx);
   const backupId = p.backup_id ?? lastSucceededBackup(ctx.ledger)?.id;
   if (backupId === undefined) throw new TaskError('not_found', 'there is no successful backup to drill yet', 'drill.start', undefined, { changed: false });
-  const loc = await locateArchive(ctx.config, ctx.ledger, { backup_id: backupId });
+  let loc: Located;
+  try {
+    loc = await locateArchive(ctx.config, ctx.ledger, { backup_id: backupId });
+  } catch (e) {
+    // an archive that is gone or cannot be opened (no stored passphrase) is not restorable either
+    const reason = errorMessage(e);
+    const at = ctx.now().toISOString();
+    const code = e instanceof TaskError ? e.code : 'drill_failed';
+    if (code !== 'not_found') recordDrill(ctx.ledger, backupId, { status: 'failed', at, error: `drill.start: ${reason}` });
+    const result: DrillResult = { backup_id: backupId, filename: getBackup(ctx.ledger, backupId)?.filename ?? '', passed: false, tables: {}, code_entries: 0, duration_ms: Math.round(performance.now() - t0), drilled_at: at, error: reason, failed_step: 'drill.start' };
+    throw new TaskError(code === 'not_found' ? code : 'drill_failed', `the restore drill of backup ${backupId} cannot start: ${reason}`, 'drill.start', result, { changed: false, cause: e });
+  }
   const filename = loc.file.split('/').pop()!;
   ctx.progress('drill.start', 0, `Restore drill of ${filename}`, { backup: filename });
   const s: DrillState = {
