@@ -2,7 +2,8 @@
 // whose install is wiped (units stopped, code dir and state gone, database and its user dropped):
 // sign-in is impossible; the link keeper prints opens the wizard with its token; a wrong passphrase
 // is refused at the HMAC with nothing restored; the right one restores with live steps, ends with the
-// health table and what to do next; then phpBorg's health passes and the wizard answers 403.
+// health table and what to do next; then phpBorg's health passes and the wizard answers 403. Then an
+// administrator proves the restored backup restorable with the history's drill button.
 // French and English, light and dark, phone-sized; screenshots under var/screenshots/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,5 +181,24 @@ describe('setup wizard in chromium', { timeout: 240_000 }, () => {
     await shots('closed');
     const units = await sb.systemctl('is-active', ...maintenanceUnits(sb.config, sb.readEnv().env));
     assert.equal(units.code, 0, units.stdout);
+  });
+
+  test('an administrator proves the restored backup restorable with the history\'s drill button', async () => {
+    // the new ledger holds no passphrase yet: without one an encrypted backup cannot be drilled
+    const r = await keeperCli(sb, ['settings', 'set-passphrase', '--passphrase-file', passphraseFile(join(work, 'pass2'), PASSPHRASE), '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    await page.goto(`${serving.url}/`);
+    await page.evaluate((t) => localStorage.setItem('access_token', t), await sb.token());
+    await page.reload();
+    const row = page.getByTestId('backup-row').first();
+    await row.waitFor();
+    await page.getByTestId('lang-fr').click();
+    assert.match(await page.getByTestId('last-proven').innerText(), /jamais/);
+    await row.getByTestId('drill').click();
+    await page.waitForFunction(() => /Restauration prouvée|échoué/.test(document.querySelector('[data-testid="backup-row"] [data-testid="drill-status"]')?.textContent ?? ''), null, { timeout: 120_000 });
+    const verdict = row.getByTestId('drill-status');
+    assert.match(await verdict.innerText(), /Restauration prouvée/, `drill failed: ${await verdict.getAttribute('title')}`);
+    assert.match(await page.getByTestId('last-proven').innerText(), /Dernière restauration prouvée : \d/);
+    await shots('history-drill');
   });
 });
