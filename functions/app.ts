@@ -14,6 +14,7 @@ import { deleteHandler as deleteBackup, getHandler as getBackup, listHandler as 
 import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/download.ts';
 import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
 import { verifyBackupHandler } from './backup/verify.ts';
+import { drillBackupHandler } from './backup/drill.ts';
 import { uploadHandler } from './backup/upload.ts';
 import { previewGetHandler, previewPostHandler, restoreHandler } from './restore/handlers.ts';
 import { uiConfigHandler, uiSessionHandler } from './ui/config.ts';
@@ -54,6 +55,7 @@ export function createApp(): Hono<AppEnv> {
 
   // ── restore: verify, preview, restore, upload ───────────────────────────────────────────────
   app.post('/api/phpborg-backup/:id{[0-9]+}/verify', admin, verifyBackupHandler); //      admin, job backup.verify
+  app.post('/api/phpborg-backup/:id{[0-9]+}/drill', admin, drillBackupHandler); //        admin, job backup.drill (scratch database, live install untouched)
   app.get('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewGetHandler); // admin, stored passphrase, waits ≤30 s
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewPostHandler); // admin, {passphrase} in body
   app.post('/api/phpborg-backup/upload', admin, uploadHandler); //                 admin, multipart file (+ passphrase), 201/413/422

@@ -4,9 +4,11 @@ import type { Operations } from '../runtime/boot.ts';
 import { getTask } from './tasks.ts';
 import { recoverUpdates } from './update/recover.ts';
 import { notifyFinished } from './notify/listener.ts';
+import { drillAfterScheduledBackup } from './backup/drill-listener.ts';
 
 export const operations: Operations = {
   tasks: getTask,
   boot: [recoverUpdates],
-  finished: [notifyFinished],
+  // the backup's mail first, then its drill
+  finished: [notifyFinished, drillAfterScheduledBackup],
 };

@@ -5,6 +5,7 @@ import { testTasks } from '../runtime/helper/test-tasks.ts';
 import { servicesTask } from './system/services.task.ts';
 import { backupCreateTask } from './backup/create.task.ts';
 import { backupVerifyTask } from './backup/verify.task.ts';
+import { backupDrillTask } from './backup/drill.task.ts';
 import { restorePreviewTask } from './restore/preview.task.ts';
 import { backupRestoreTask } from './restore/restore.task.ts';
 import { checkTask } from './update/check.task.ts';
@@ -18,6 +19,7 @@ const tasks: Record<string, TaskDef> = {
   'system.services': servicesTask,
   // backup
   'backup.create': backupCreateTask,
+  'backup.drill': backupDrillTask,
   // restore
   'backup.verify': backupVerifyTask,
   'backup.restore_preview': restorePreviewTask,

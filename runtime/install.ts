@@ -64,3 +64,14 @@ export function maintenanceUnits(config: KeeperConfig, env: Pick<PhpborgEnv, 'WO
 export function allUnits(config: KeeperConfig, env: Pick<PhpborgEnv, 'WORKER_POOL_SIZE'>): string[] {
   return [...new Set([...maintenanceUnits(config, env), ...config.extra_units])];
 }
+
+/** keeper's own files (its unit, its sudoers line) share phpBorg's prefix but are never phpBorg's. */
+export const KEEPER_FILE = 'phpborg-keeper';
+
+/**
+ * Whether `name` in sudoers.d or the systemd dir is one of phpBorg's files: the prefix, and not one of
+ * keeper's own (a restore of an archive taken before keeper was installed must not remove keeper).
+ */
+export function isPhpborgFile(name: string, prefix: string): boolean {
+  return name.startsWith(prefix) && !name.startsWith(KEEPER_FILE);
+}

@@ -17,6 +17,8 @@ export interface JobFinishedContext {
   config: KeeperConfig;
   configPath: string;
   ledger: Ledger;
+  /** to start follow-up work (the restore drill after a scheduled backup) */
+  jobs: Pick<Jobs, 'start'>;
 }
 /** Called after every job ends (any status), in the process that ran its helper; a throw is logged. */
 export type JobFinishedListener = (job: JobView, ctx: JobFinishedContext) => void | Promise<void>;
@@ -88,7 +90,7 @@ export function createJobs(opts: JobsOptions): JobsRuntime {
     publish(jobId, seq);
     for (const l of finishedListeners) {
       try {
-        await l(job, { config, configPath, ledger });
+        await l(job, { config, configPath, ledger, jobs });
       } catch (e) {
         console.error(`[keeper] job-finished listener failed for ${jobId}: ${errorMessage(e)}`);
       }

@@ -1,8 +1,15 @@
-// MariaDB administration for the emergency and bare-metal restores: reach the server as its admin
-// (root over config.mariadb_admin.socket: unix-socket auth, no password anywhere), start it through
-// the service manager when it is down, and recreate phpBorg's database and user from a .env (the
-// BACKUP's own: no credential is ever written in keeper's code or configuration).
+// MariaDB administration for the emergency and bare-metal restores and the restore drill: reach the
+// server as its admin (root over config.mariadb_admin.socket: unix-socket auth, no password anywhere),
+// start it through the service manager when it is down, recreate phpBorg's database and user from a
+// .env (the BACKUP's own: no credential is ever written in keeper's code or configuration), and make,
+// fill, count and drop the drill's scratch databases.
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { safeEnv } from './exec.ts';
+import { withKeeperTemp } from './temp.ts';
 import type { KeeperConfig } from './config.ts';
 import type { PhpborgEnv } from './install.ts';
 import { probeDatabase } from './probes.ts';
@@ -125,4 +132,118 @@ export async function ensureDatabaseAndUser(config: KeeperConfig, env: PhpborgEn
   const again = await probeDatabase(env);
   if (!again.ok) throw new Error(`${env.DB_USER} still cannot open ${env.DB_NAME} after recreating it: ${again.error}`);
   return result;
+}
+
+// ── scratch databases (the restore drill) ──────────────────────────────────────────────────────
+
+/** Every scratch database keeper makes starts with this; nothing else is ever dropped by name. */
+export const SCRATCH_DB_PREFIX = 'keeper_drill_';
+const SCRATCH_DB_RE = /^keeper_drill_[a-z0-9_]{1,48}$/;
+
+/** A fresh scratch database name: unique per run, never one an install would use. */
+export function scratchDatabaseName(tag: string): string {
+  const clean = tag.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 32);
+  return `${SCRATCH_DB_PREFIX}${clean}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function assertScratch(name: string): void {
+  // the name comes back from the journal on recovery: a damaged entry must never reach a live database
+  if (!SCRATCH_DB_RE.test(name)) throw new Error(`refusing to touch ${JSON.stringify(name)}: not a keeper scratch database`);
+}
+
+/** Creates the scratch database as the admin; refuses a name that already exists. */
+export async function createScratchDatabase(config: KeeperConfig, name: string): Promise<void> {
+  assertScratch(name);
+  const c = await adminConnection(config);
+  try {
+    await c.query(`CREATE DATABASE ${c.escapeId(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Drops the scratch database as the admin (gone already is fine). */
+export async function dropScratchDatabase(config: KeeperConfig, name: string): Promise<void> {
+  assertScratch(name);
+  const c = await adminConnection(config);
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${c.escapeId(name)}`);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** The scratch databases that exist now (tests, and a person checking that nothing was left behind). */
+export async function scratchDatabases(config: KeeperConfig): Promise<string[]> {
+  const c = await adminConnection(config);
+  try {
+    const [rows] = await c.query('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?', [`${SCRATCH_DB_PREFIX}%`]);
+    return (rows as { n: string }[]).map((r) => r.n);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** The [client] options of the admin account: socket (or host/port), no password (unix-socket auth). */
+function adminOptions(config: KeeperConfig): string {
+  const a = config.mariadb_admin;
+  const q = (s: string) => '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+  const lines = ['[client]', `user=${q(a.user)}`];
+  if (a.socket) lines.push(`socket=${q(a.socket)}`);
+  else lines.push(`host=${q(a.host)}`, `port=${a.port}`, 'protocol=TCP');
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Imports `sqlFile` into the scratch database `name` as the admin, with `mariadb` (its stdin is the
+ * file). The client runs at the caller's CPU priority (it inherits the helper's nice value).
+ */
+export async function importIntoScratch(config: KeeperConfig, name: string, sqlFile: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  assertScratch(name);
+  await withKeeperTemp('my', async (dir) => {
+    const defaults = join(dir, 'admin.cnf');
+    await writeFile(defaults, adminOptions(config), { mode: 0o600, flag: 'wx' });
+    const child = spawn('mariadb', [`--defaults-extra-file=${defaults}`, '--batch', '--max-allowed-packet=1G', name], {
+      env: safeEnv(),
+      stdio: ['pipe', 'ignore', 'pipe'],
+      signal: opts.signal,
+    });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += b.toString('utf8');
+    });
+    const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
+      child.on('error', (e) => reject(new Error(`cannot run mariadb: ${e.message}`)));
+      child.on('close', (code, sig) => resolve({ code, sig }));
+    });
+    const input = createReadStream(sqlFile);
+    input.on('error', () => child.kill('SIGTERM'));
+    child.stdin.on('error', () => {}); // an early exit is reported by the exit status
+    input.pipe(child.stdin);
+    const { code, sig } = await exited;
+    if (code !== 0) {
+      const why = stderr.trim().split('\n').filter(Boolean).slice(-3).join(' | ') || `exit ${code ?? sig}`;
+      throw new Error(`database import failed: ${why}`);
+    }
+  }, config.paths.state);
+}
+
+/** Exact row count of every base table of the scratch database `name`. */
+export async function scratchRowCounts(config: KeeperConfig, name: string): Promise<Record<string, number>> {
+  assertScratch(name);
+  const c = await adminConnection(config);
+  try {
+    const [tables] = await c.query(
+      "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+      [name],
+    );
+    const out: Record<string, number> = {};
+    for (const { t } of tables as { t: string }[]) {
+      const [rows] = await c.query(`SELECT COUNT(*) AS n FROM ${c.escapeId(name)}.${c.escapeId(t)}`);
+      out[t] = Number((rows as { n: number | string }[])[0].n);
+    }
+    return out;
+  } finally {
+    await c.end().catch(() => {});
+  }
 }

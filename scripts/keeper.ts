@@ -74,8 +74,9 @@ async function main(argv: string[]): Promise<number> {
     if (g.json) process.stdout.write(JSON.stringify(asObject(result)) + '\n');
     else if (cmd.render) cmd.render(result, ctx);
     else if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    // a command may report failure through its result (e.g. status: degraded)
-    return typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false ? 1 : 0;
+    // a command may report failure through its result (status: degraded; a drill that did not pass)
+    const r = (typeof result === 'object' && result !== null ? result : {}) as { ok?: unknown; passed?: unknown };
+    return r.ok === false || r.passed === false ? 1 : 0;
   } catch (e) {
     return fail(e, g.json);
   } finally {

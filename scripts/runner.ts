@@ -50,7 +50,11 @@ async function main(): Promise<void> {
   console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
   // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
   const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
-  if (setup) console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
+  if (setup) {
+    console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
+    // the token rides in the fragment: the browser never sends it to a server or a proxy log
+    console.log(`setup wizard (restore a backup onto this machine): ${serving.url}/setup#setup_token=${setup.token}`);
+  }
   if (demoDir) {
     const token = await (await loadSandbox()).sandboxToken(demoDir, { expiresIn: 12 * 3600 });
     console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);

@@ -22,7 +22,14 @@ export interface BackupRow extends Omit<CompletedBackup, 'hash_sha256'> {
   origin: string;
   pinned: boolean;
   job_id: string | null;
+  /** the last restore drill: null = never drilled */
+  drill_status: DrillStatus | null;
+  drill_at: string | null;
+  /** why the last drill failed */
+  drill_error: string | null;
 }
+
+export type DrillStatus = 'passed' | 'failed';
 
 /** A row as the list shows it: the row plus a human size. */
 export type BackupListItem = BackupRow & { size_human: string };
@@ -215,6 +222,19 @@ export function usedBy(ledger: Ledger, id: number): string | null {
   return row?.id ?? null;
 }
 
+/** Records a restore drill's verdict on its backup (the newest verdict replaces the previous one). */
+export function recordDrill(ledger: Ledger, id: number, d: { status: DrillStatus; at: string; error?: string | null }): void {
+  ledger.prepare('UPDATE phpborg_backups SET drill_status = ?, drill_at = ?, drill_error = ? WHERE id = ?').run(d.status, d.at, d.status === 'failed' ? (d.error ?? 'failed') : null, id);
+}
+
+/** When a backup was last proven restorable by a drill (the newest passed drill of any backup still catalogued). */
+export function lastProvenRestorable(ledger: Ledger): { id: number; filename: string; drill_at: string } | null {
+  const r = ledger
+    .prepare(`SELECT id, filename, drill_at FROM phpborg_backups WHERE drill_status = 'passed' AND drill_at IS NOT NULL ORDER BY drill_at DESC, id DESC LIMIT 1`)
+    .get() as { id: number; filename: string; drill_at: string } | undefined;
+  return r ?? null;
+}
+
 export interface CatalogStats {
   total: number;
   by_type: Record<string, number>;
@@ -225,6 +245,8 @@ export interface CatalogStats {
   /** succeeded backups that came in through an upload (their contents and date are the uploader's claim) */
   uploaded: number;
   last_success: { id: number; filename: string; created_at: string; backup_type: string } | null;
+  /** the newest passed restore drill */
+  last_proven_restorable: { id: number; filename: string; drill_at: string } | null;
 }
 
 /** Counts over succeeded backups (failed attempts counted apart). */
@@ -252,5 +274,6 @@ export function catalogStats(ledger: Ledger): CatalogStats {
     failed,
     uploaded,
     last_success: last ?? null,
+    last_proven_restorable: lastProvenRestorable(ledger),
   };
 }

@@ -165,6 +165,12 @@ const MIGRATIONS: string[] = [
     FROM maintenance_journal WHERE state NOT IN ('closed', 'recovered');
   DROP TABLE maintenance_journal;
   `,
+  // the restore drill's verdict per backup: NULL = never drilled; 'passed' or 'failed' with the reason
+  `
+  ALTER TABLE phpborg_backups ADD COLUMN drill_status TEXT;
+  ALTER TABLE phpborg_backups ADD COLUMN drill_at TEXT;
+  ALTER TABLE phpborg_backups ADD COLUMN drill_error TEXT;
+  `,
 ];
 
 export function ledgerPath(stateDir: string): string {

@@ -25,6 +25,8 @@ export interface SafetyPoint {
 export interface TempPath {
   path: string;
   aside?: boolean;
+  /** `path` is the name of a scratch database on phpBorg's MariaDB (the restore drill's), dropped as the admin */
+  database?: boolean;
 }
 
 export interface StepMark {

@@ -5,7 +5,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import type { PhpborgEnv } from '../../runtime/install.ts';
-import { envPath } from '../../runtime/install.ts';
+import { envPath, isPhpborgFile } from '../../runtime/install.ts';
 import type { PhpborgSettingRow } from '../../runtime/mariadb.ts';
 import { ENTRY, isSecretSetting, secretHash, type SettingsFile } from '../../archive/format.ts';
 import type { Source } from '../../archive/write.ts';
@@ -46,7 +46,7 @@ async function kind(path: string): Promise<'file' | 'dir' | 'symlink' | 'other' 
 /** Entries of `dir` whose names start with `prefix`, sorted; [] when the dir is missing. */
 async function prefixed(dir: string, prefix: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).filter((n) => n.startsWith(prefix)).sort();
+    return (await readdir(dir)).filter((n) => isPhpborgFile(n, prefix)).sort();
   } catch {
     return [];
   }

@@ -10,7 +10,7 @@ import type { Actor } from '../../runtime/task.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import type { JobView } from '../../state/jobs.ts';
 import { audit } from '../../state/audit.ts';
-import { getBackup, getBackupByFilename, type BackupRow } from '../../state/catalog.ts';
+import { getBackup, getBackupByFilename, lastProvenRestorable, type BackupRow } from '../../state/catalog.ts';
 import { getSettings } from '../../state/settings.ts';
 import { updateOfJob } from '../../state/updates.ts';
 import { appSecret } from '../../runtime/auth.ts';
@@ -181,7 +181,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
       const facts = backupFacts(ledger, { id: result.id ?? result.backup_id, file: result.file }, result);
       if (facts) {
         if (!facts.created_by) facts.created_by = who;
-        events.push({ kind: 'backup_created', backup: facts, retention_count: retention });
+        events.push({ kind: 'backup_created', backup: facts, retention_count: retention, last_proven: lastProvenRestorable(ledger)?.drill_at ?? null });
       }
     } else {
       events.push({ kind: 'backup_failed', type: str(params.type) ?? 'manual', who, at, failure });
@@ -223,6 +223,13 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
         safety_backup: safetyFile,
         ...of,
       });
+    }
+  } else if (job.type === 'backup.drill') {
+    // a drill kept out of a maintenance window proved nothing either way: no mail
+    if (job.status === 'failed' && job.error?.code !== 'busy') {
+      const d = asObj(job.error?.details);
+      const facts = backupFacts(ledger, { id: d.backup_id ?? params.backup_id }, {});
+      events.push({ kind: 'drill_failed', backup: facts ?? { file: str(d.filename) ?? '—' }, at, who, failure: { step: str(d.failed_step) ?? failure.step, error: str(d.error) ?? failure.error } });
     }
   } else if (job.type === 'update.apply') {
     const u = updateRow(ledger, job.id) ?? {};

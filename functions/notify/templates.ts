@@ -27,7 +27,15 @@ export interface Failure {
 }
 
 export type NotifyEvent =
-  | { kind: 'backup_created'; backup: BackupFacts; retention_count?: number | null; deleted?: string[] }
+  | {
+      kind: 'backup_created';
+      backup: BackupFacts;
+      retention_count?: number | null;
+      deleted?: string[];
+      /** when a restore drill last proved a backup restorable (null: never) */
+      last_proven?: string | Date | null;
+    }
+  | { kind: 'drill_failed'; backup: BackupFacts; at: string | Date; who?: string | null; failure: Failure }
   | { kind: 'backup_failed'; type?: string | null; who?: string | null; at: string | Date; failure: Failure }
   | {
       kind: 'restore_completed';
@@ -208,6 +216,9 @@ const T = {
     from: 'From',
     to: 'To',
     preBackup: 'Backup taken before the update',
+    drill: 'Restore drill',
+    lastProven: 'Last proven restorable',
+    never: 'never',
   },
   fr: {
     hello: 'Bonjour,',
@@ -243,6 +254,9 @@ const T = {
     from: 'De',
     to: 'Vers',
     preBackup: 'Sauvegarde prise avant la mise à jour',
+    drill: 'Exercice de restauration',
+    lastProven: 'Dernière restauration prouvée',
+    never: 'jamais',
   },
 };
 
@@ -336,6 +350,9 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
       const sections = backupSections(e.backup, o);
       const r = retentionSection(e.retention_count, e.deleted, o);
       if (r) sections.push(r);
+      if (e.last_proven !== undefined) {
+        sections.push({ icon: '🧪', title: t.drill, rows: [[t.lastProven, e.last_proven ? formatDate(e.last_proven, o.timezone) : t.never]] });
+      }
       return {
         tone: 'ok',
         subject: fr ? '[phpBorg] Sauvegarde créée avec succès' : '[phpBorg] Backup Created Successfully',
@@ -345,6 +362,15 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
         sections,
       };
     }
+    case 'drill_failed':
+      return {
+        tone: 'fail',
+        subject: fr ? "[phpBorg] Échec de l'exercice de restauration" : '[phpBorg] Restore Drill Failed',
+        intro: fr
+          ? "L'exercice de restauration n'a pas pu prouver que cette sauvegarde est restaurable. L'installation en service n'a pas été touchée ; faites une nouvelle sauvegarde et vérifiez-la."
+          : 'The restore drill could not prove this backup restorable. The live installation was not touched; take a new backup and check it.',
+        sections: [...backupSections(e.backup, o).slice(0, 1), { icon: '🕒', title: t.date, lines: [formatDate(e.at, o.timezone)] }, failureSection(e.failure, o)],
+      };
     case 'backup_failed':
       return {
         tone: 'fail',

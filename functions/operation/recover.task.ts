@@ -11,6 +11,7 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { dropScratchDatabase } from '../../runtime/mariadb-admin.ts';
 import { emergencyCommand } from '../../runtime/operation/index.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { sweepTemp } from '../../runtime/temp.ts';
@@ -51,13 +52,20 @@ export interface RecoveryResult {
 // an entry whose recoveries keep dying is not tried again
 const MAX_RECOVERIES = 3;
 
-/** Removes an entry's temporaries (asides too unless `keepAsides`) and the archive writer's partials beside them. */
+/** Removes an entry's temporaries (asides too unless `keepAsides`; scratch databases dropped) and the archive writer's partials beside them. */
 async function removeTemps(ctx: TaskContext, e: OperationEntry, keepAsides: boolean): Promise<string[]> {
   const removed: string[] = [];
   const dirs = new Set<string>();
   for (const t of e.temp) {
     if (keepAsides && t.aside) continue;
     try {
+      if (t.database) {
+        // a scratch database (the restore drill's): dropped as the MariaDB admin, never a live one
+        await dropScratchDatabase(ctx.config, t.path);
+        dropTemp(ctx.ledger, e.id, [t.path]);
+        removed.push(`database ${t.path}`);
+        continue;
+      }
       await rm(t.path, { recursive: true, force: true });
       dropTemp(ctx.ledger, e.id, [t.path]);
       removed.push(t.path);

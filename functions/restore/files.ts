@@ -18,6 +18,7 @@ import {
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { runOk } from '../../runtime/exec.ts';
+import { isPhpborgFile } from '../../runtime/install.ts';
 
 export async function exists(p: string): Promise<boolean> {
   try {
@@ -138,8 +139,8 @@ export async function syncPrefixed(
   opts: { check?: (tmpFile: string) => Promise<void> } = {},
 ): Promise<SyncChange> {
   const change: SyncChange = { added: [], removed: [] };
-  const srcNames = src && (await exists(src)) ? (await readdir(src)).filter((n) => n.startsWith(prefix)) : [];
-  const destNames = (await exists(dest)) ? (await readdir(dest)).filter((n) => n.startsWith(prefix)) : [];
+  const srcNames = src && (await exists(src)) ? (await readdir(src)).filter((n) => isPhpborgFile(n, prefix)) : [];
+  const destNames = (await exists(dest)) ? (await readdir(dest)).filter((n) => isPhpborgFile(n, prefix)) : [];
   if (srcNames.length) await mkdir(dest, { recursive: true });
   for (const name of srcNames) {
     const s = join(src!, name);

@@ -4,7 +4,7 @@
 import { readFile, readdir, lstat, statfs, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
-import { envPath, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
+import { envPath, isPhpborgFile, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit } from '../../runtime/git.ts';
 import { readSettingsTable, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
 import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
@@ -90,7 +90,7 @@ async function livePrefixedFiles(dir: string, prefix: string): Promise<Map<strin
   const out = new Map<string, string>();
   if (!(await exists(dir))) return out;
   for (const name of await readdir(dir)) {
-    if (!name.startsWith(prefix)) continue;
+    if (!isPhpborgFile(name, prefix)) continue;
     const p = join(dir, name);
     if ((await lstat(p)).isFile()) out.set(name, await sha(p));
   }
@@ -104,14 +104,14 @@ async function liveSystemdFiles(dir: string, prefix: string): Promise<Map<string
   for (const name of await readdir(dir)) {
     const p = join(dir, name);
     const st = await lstat(p);
-    if (name.startsWith(prefix)) {
+    if (isPhpborgFile(name, prefix)) {
       for (const [rel, e] of Object.entries(await describeTree(p))) {
         if (e.type === 'file') out.set(rel ? `${name}/${rel}` : name, e.sha256!);
       }
     } else if (st.isDirectory() && name.endsWith('.wants')) {
       for (const sub of await readdir(p)) {
         const q = join(p, sub);
-        if (sub.startsWith(prefix) && (await lstat(q)).isFile()) out.set(`${name}/${sub}`, await sha(q));
+        if (isPhpborgFile(sub, prefix) && (await lstat(q)).isFile()) out.set(`${name}/${sub}`, await sha(q));
       }
     }
   }

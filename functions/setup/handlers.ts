@@ -2,7 +2,8 @@
 // (functions/setup/state.ts), sent as `X-Setup-Token: <token>`; `?setup_token=` is accepted on the SSE
 // events route only (EventSource cannot send headers; a token in a URL ends up in logs and history).
 //   GET  /api/setup/status              → {initialized: false, reason}
-//   POST /api/setup/restore             multipart `file` (+ `passphrase`) → 202 {job_id, status_url, events_url}
+//   POST /api/setup/restore             multipart `file` (+ `passphrase`) → 202 {job_id, status_url, events_url, archive}
+//                                       (`archive`: what was checked before the job started — SHA-256, HMAC, metadata)
 //   GET  /api/setup/jobs/:id            the setup job (setup.restore only)
 //   GET  /api/setup/jobs/:id/events     its progress over SSE, like every job
 // status and restore answer 403 without the token and, whatever the token, once the install is
@@ -121,7 +122,19 @@ export async function setupRestoreHandler(c: Context<AppEnv>): Promise<Response>
     }
     await rename(tmp, final);
     const jobId = startTask(c, 'setup.restore', { file: final, origin: 'uploaded', accept_db_change: got.acceptDbChange, ...(passphrase ? { passphrase } : {}) }, SETUP_ACTOR);
-    return c.json({ job_id: jobId, status_url: `/api/setup/jobs/${jobId}`, events_url: `/api/setup/jobs/${jobId}/events` }, 202);
+    // the wizard shows what was proven before anything is laid down
+    const archive = {
+      filename: name,
+      size_bytes: integrity.size_bytes,
+      sha256: integrity.sha256,
+      encrypted,
+      /** the HMAC was recomputed with the passphrase and matched (null: a plain archive has none) */
+      hmac: encrypted ? (integrity.mac ? 'ok' : null) : null,
+      backup_date: head.metadata.backup_date,
+      backup_type: head.metadata.backup_type,
+      phpborg_version: head.metadata.phpborg_version,
+    };
+    return c.json({ job_id: jobId, status_url: `/api/setup/jobs/${jobId}`, events_url: `/api/setup/jobs/${jobId}/events`, archive }, 202);
   } catch (e) {
     await rm(tmp, { force: true });
     if (final) await rm(final, { force: true });

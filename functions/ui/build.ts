@@ -2,13 +2,14 @@
 // `npm start` runs it first (package.json prestart); `npm run build:ui` forces it. The build output
 // is never committed. Vite is spawned with an argument array, like every other program we run.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { run, safeEnv } from '../../runtime/exec.ts';
 
-export const UI_DIR = dirname(fileURLToPath(import.meta.url));
+// from the project root (two levels up, here as in the runner's bundle under var/build/)
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const UI_DIR = join(ROOT, 'functions', 'ui');
 export const DIST_DIR = join(UI_DIR, 'dist');
-const ROOT = join(UI_DIR, '..', '..');
 // the last: a module of the server's that the UI bundles too
 const SOURCES = ['src', 'index.html', 'vite.config.ts', 'tsconfig.json', '../../runtime/error-message.ts', '../../archive/error-message.ts'];
 
@@ -58,8 +59,8 @@ export async function ensureUiBuilt(opts: EnsureUiOptions = {}): Promise<boolean
   return true;
 }
 
-// `tsx functions/ui/build.ts [--force]`
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// `tsx functions/ui/build.ts [--force]` (not the runner's bundle, which holds this module too)
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && basename(process.argv[1] ?? '') === 'build.ts') {
   ensureUiBuilt({ force: process.argv.includes('--force') }).then(
     (built) => {
       if (!built) console.error('[keeper ui] web UI is up to date');

@@ -34,6 +34,24 @@ function stale(): boolean {
   return statSync(HELPER_ENTRY).mtimeMs > built || SOURCES.some((d) => newestSource(d) > built);
 }
 
+/**
+ * Bundles one entry point into one ESM file (dependencies stay in node_modules). Bundles live two
+ * levels below the project root (var/build/), like their sources (scripts/…, runtime/helper/…), so every
+ * path a module derives from its own location (`../..` = the project root) stays right.
+ */
+export function buildBundle(entry: string, outfile: string): void {
+  buildSync({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'error',
+  });
+}
+
 let checked = false;
 
 /** Builds the helper bundle when missing or older than its sources (once per process). */
@@ -43,16 +61,7 @@ export function ensureHelperBundle(): string {
     mkdirSync(dirname(HELPER_BUNDLE), { recursive: true });
     // a unique temporary name, then rename: processes building at once never see half a file
     const tmp = `${HELPER_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
-    buildSync({
-      entryPoints: [HELPER_ENTRY],
-      outfile: tmp,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      logLevel: 'error',
-    });
+    buildBundle(HELPER_ENTRY, tmp);
     renameSync(tmp, HELPER_BUNDLE);
   }
   checked = true;

@@ -21,6 +21,7 @@ import {
   type TempPath,
 } from '../../state/operations.ts';
 import { emergencyCommand } from './emergency.ts';
+import { dropScratchDatabase } from '../mariadb-admin.ts';
 import type { OperationContext, OperationResult, Plan, Step, StepRecord } from './types.ts';
 
 /**
@@ -68,7 +69,7 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
     },
     stepRange: () => [current.from, current.from + current.span],
     ownTemp(path, t = {}) {
-      const entry: TempPath = { path, ...(t.aside ? { aside: true } : {}) };
+      const entry: TempPath = { path, ...(t.aside ? { aside: true } : {}), ...(t.database ? { database: true } : {}) };
       temps.set(path, entry);
       addTemp(ledger, journalId, [entry]);
     },
@@ -90,7 +91,8 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
     for (const t of [...temps.values()].reverse()) {
       if (keepAsides && t.aside) continue;
       try {
-        await rm(t.path, { recursive: true, force: true });
+        if (t.database) await dropScratchDatabase(ctx.config, t.path);
+        else await rm(t.path, { recursive: true, force: true });
         op.releaseTemp(t.path);
       } catch (e) {
         ctx.log('warn', `could not remove ${t.path}: ${errorMessage(e)}`);

@@ -17,8 +17,9 @@ export interface OperationContext extends TaskContext {
   /**
    * Journals a temporary path BEFORE it is created; whatever is still owned at the end is removed.
    * `aside`: the previous install moved aside, kept if the install is left inconsistent.
+   * `database`: `path` names a scratch database (runtime/mariadb-admin.ts), dropped instead of removed.
    */
-  ownTemp(path: string, o?: { aside?: boolean }): void;
+  ownTemp(path: string, o?: { aside?: boolean; database?: boolean }): void;
   /** the path is gone or handed over: no longer removed by the runner or recovery */
   releaseTemp(path: string): void;
   /** the archive this operation rolls back to, once it exists */

@@ -5,6 +5,7 @@ import { jobsGroup } from './jobs.ts';
 import { backupGroup } from './backup.ts';
 import { settingsGroup } from './settings.ts';
 import { restoreCommand } from './restore.ts';
+import { drillCommand } from './drill.ts';
 import { testGroup } from './test-task.ts';
 import { auditCommand } from './audit.ts';
 import { kitCommand } from './kit.ts';
@@ -15,6 +16,7 @@ export const commands: CliModule[] = [
   jobsGroup,
   backupGroup,
   restoreCommand,
+  drillCommand,
   updateGroup,
   settingsGroup,
   auditCommand,

@@ -8,7 +8,7 @@ import { borgVersion, gitCommit, phpborgVersion, phpVersion } from '../../runtim
 import { nextScheduledBackup } from '../../runtime/boot.ts';
 import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
 import { countJobs, getJob, lockHolder } from '../../state/jobs.ts';
-import { catalogStats } from '../../state/catalog.ts';
+import { catalogStats, lastProvenRestorable } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
@@ -22,6 +22,8 @@ export interface StatusResult {
   ledger: { path: string; schema_version: number; backups: number; jobs: number; running_job: { id: string; type: string; percent: number; step: string | null } | null };
   storage: { path: string; exists: boolean; writable: boolean; free_bytes: number | null };
   next_scheduled_backup: string | null;
+  /** the newest passed restore drill: when a backup was last proven restorable (null: never) */
+  last_proven_restorable: { backup_id: number; filename: string; at: string } | null;
   /** set when the next backup catches up a missed run: that run's due time */
   next_scheduled_backup_catch_up_of: string | null;
 }
@@ -65,6 +67,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
     /* unknown */
   }
   const next = await nextScheduledBackup({ config, configPath: ctx.configPath(), ledger });
+  const proven = lastProvenRestorable(ledger);
   const result: StatusResult = {
     ok: false,
     config: ctx.configPath(),
@@ -88,6 +91,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
     },
     storage: { path: dir, exists, writable, free_bytes: free },
     next_scheduled_backup: next.next_run,
+    last_proven_restorable: proven ? { backup_id: proven.id, filename: proven.filename, at: proven.drill_at } : null,
     next_scheduled_backup_catch_up_of: next.catch_up_of,
   };
   result.ok = units.every((u) => u.active) && checks.every((c) => c.ok) && writable;
@@ -123,6 +127,8 @@ export const statusCommand: CliCommand = {
     ctx.print(`storage   ${s.storage.path} ${s.storage.exists ? '' : '(not created yet) '}${s.storage.writable ? 'writable' : 'NOT WRITABLE'}, ${human(s.storage.free_bytes)} free`);
     const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${s.next_scheduled_backup_catch_up_of}: starts when the runner runs it)` : '';
     ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}${catchUp}`);
+    const p = s.last_proven_restorable;
+    ctx.print(`last proven restorable: ${p ? `${p.at} (backup ${p.backup_id}, ${p.filename}; keeper drill)` : 'never (run keeper drill)'}`);
     ctx.print(s.ok ? 'status: ok' : 'status: degraded');
   },
 };

@@ -1,6 +1,7 @@
 // A stand-in for systemctl inside a sandbox (containers have no systemd). Plain Node so it starts fast.
 // Usage (through DIR/bin/systemctl): systemctl.mjs DIR VERB [--quiet] UNIT...
-// Units come from DIR/sandbox.json; each runs detached in its own session, with a pidfile under
+// Units come from DIR/sandbox.json, else from their unit file DIR/etc/systemd/system/<unit>.service
+// (ExecStart, WorkingDirectory, Environment: what an installer writes); each runs detached in its own session, with a pidfile under
 // DIR/run/units/ and its output in DIR/var/log/<unit>.log. Every call is logged to DIR/var/log/systemctl.log.
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, linkSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,10 +39,34 @@ function workerCount() {
   }
 }
 
+/** A unit file's ExecStart (split on blanks: no quoting), WorkingDirectory and Environment lines. */
+function fromUnitFile(n) {
+  let text;
+  try {
+    text = readFileSync(join(dir, 'etc/systemd/system', `${n}.service`), 'utf8');
+  } catch {
+    return null;
+  }
+  const spec = { argv: [], env: {} };
+  for (const line of text.split('\n')) {
+    const m = /^\s*(ExecStart|WorkingDirectory|Environment)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'ExecStart') spec.argv = m[2].trim().split(/\s+/);
+    else if (m[1] === 'WorkingDirectory') spec.cwd = m[2].trim();
+    else {
+      const eq = m[2].indexOf('=');
+      if (eq > 0) spec.env[m[2].slice(0, eq).trim()] = m[2].slice(eq + 1).trim();
+    }
+  }
+  return spec.argv.length ? spec : null;
+}
+
 /** unit name → { name, spec, instance } or null when unknown */
 function resolve(name) {
   const n = short(name);
   if (meta.units[n]) return { name: n, spec: meta.units[n], instance: '' };
+  const file = fromUnitFile(n);
+  if (file) return { name: n, spec: file, instance: '' };
   const at = n.indexOf('@');
   if (at > 0) {
     const tpl = meta.units[n.slice(0, at + 1)];
@@ -170,7 +195,7 @@ async function startUnlocked(unit) {
   rmSync(notifyFile(unit), { force: true });
   const log = openSync(join(logDir, `${unit}.log`), 'a');
   const argv = spec.argv.map((a) => a.replaceAll('%i', u.instance));
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: process.env.LANG ?? 'C.UTF-8', SANDBOX_DIR: dir, UNIT_NAME: unit, NOTIFY_FILE: notifyFile(unit) };
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: process.env.LANG ?? 'C.UTF-8', ...(spec.env ?? {}), SANDBOX_DIR: dir, UNIT_NAME: unit, NOTIFY_FILE: notifyFile(unit) };
   let child;
   try {
     child = spawn(argv[0], argv.slice(1), { cwd: spec.cwd ?? dir, env, detached: true, stdio: ['ignore', log, log] });

@@ -95,11 +95,12 @@ export function upload(
   file: File,
   onProgress: (loaded: number, total: number) => void,
   passphrase?: string,
+  headers: Record<string, string> = {},
 ): { promise: Promise<unknown>; abort: () => void } {
   const xhr = new XMLHttpRequest();
   const promise = new Promise<unknown>((resolve, reject) => {
     xhr.open('POST', apiUrl(path));
-    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries({ ...authHeaders(), ...headers })) xhr.setRequestHeader(k, v);
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
     xhr.onerror = () => reject(new ApiError(0, 'network', 'upload interrupted'));

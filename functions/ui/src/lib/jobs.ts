@@ -119,9 +119,13 @@ export function applyEnd(job: LiveJob, end: JobView): void {
 
 /**
  * Follows a job until it ends. `onDone` runs once with the final job.
- * Returns the reactive job and a stop function (for unmount).
+ * Returns the reactive job and a stop function (for unmount). `path`/`headers`: another events route.
  */
-export function followJob(id: string, onDone?: (job: LiveJob) => void): { job: LiveJob; stop: () => void } {
+export function followJob(
+  id: string,
+  onDone?: (job: LiveJob) => void,
+  o: { path?: string; headers?: Record<string, string> } = {},
+): { job: LiveJob; stop: () => void } {
   const job = reactive<LiveJob>({
     id,
     status: 'queued',
@@ -136,7 +140,9 @@ export function followJob(id: string, onDone?: (job: LiveJob) => void): { job: L
     done: false,
     streamError: '',
   });
-  const stopStream = followEvents(`api/jobs/${encodeURIComponent(id)}/events`, {
+  // the setup wizard follows its job on its own route, with its token instead of a session
+  const stopStream = followEvents(o.path ?? `api/jobs/${encodeURIComponent(id)}/events`, {
+    headers: o.headers,
     onMessage: (m) => {
       let payload: Record<string, unknown> = {};
       try {

@@ -16,6 +16,8 @@ export interface SseOptions {
   onError: (e: Error) => void;
   /** stop reconnecting after this many consecutive failures */
   maxRetries?: number;
+  /** sent with every request (the setup wizard's X-Setup-Token) */
+  headers?: Record<string, string>;
 }
 
 /** Parses a chunked event stream; returns the events completed by this chunk. */
@@ -68,7 +70,7 @@ export function followEvents(path: string, opts: SseOptions): () => void {
     let end: SseMessage | null = null;
     while (!stopped && !end) {
       try {
-        const headers: Record<string, string> = { Accept: 'text/event-stream', ...authHeaders() };
+        const headers: Record<string, string> = { Accept: 'text/event-stream', ...authHeaders(), ...(opts.headers ?? {}) };
         if (lastId !== null) headers['Last-Event-ID'] = lastId;
         const res = await fetch(apiUrl(path), { headers, signal: ctrl.signal, cache: 'no-store' });
         if (!res.ok) {

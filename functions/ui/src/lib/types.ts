@@ -20,6 +20,10 @@ export interface Backup {
   pinned: boolean;
   pinned_reason?: string | null;
   in_use?: boolean;
+  /** the last restore drill: null = never drilled */
+  drill_status: 'passed' | 'failed' | null;
+  drill_at: string | null;
+  drill_error: string | null;
 }
 
 export interface Stats {
@@ -76,6 +80,9 @@ export function toBackup(x: unknown): Backup {
     pinned: bool(o.pinned),
     pinned_reason: strOrNull(o.pinned_reason ?? o.pin_reason ?? o.protected_reason),
     in_use: bool(o.in_use),
+    drill_status: o.drill_status === 'passed' || o.drill_status === 'failed' ? o.drill_status : null,
+    drill_at: strOrNull(o.drill_at),
+    drill_error: strOrNull(o.drill_error),
   };
 }
 
