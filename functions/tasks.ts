@@ -12,12 +12,16 @@ import { applyTask } from './update/apply.task.ts';
 import { rollbackPreviewTask, rollbackTask } from './update/rollback.task.ts';
 import { setupRestoreTask } from './setup/restore.task.ts';
 import { recoverTask } from './operation/recover.task.ts';
+import { offsitePushTask, offsiteTestTask } from './offsite/tasks.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
   'system.services': servicesTask,
   // backup
   'backup.create': backupCreateTask,
+  // off-site copies
+  'offsite.push': offsitePushTask,
+  'offsite.test': offsiteTestTask,
   // restore
   'backup.verify': backupVerifyTask,
   'backup.restore_preview': restorePreviewTask,
