@@ -1,4 +1,4 @@
-// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE]
+// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE] [--from TARGET]
 // For the day the web UI is dead: no runner, MariaDB stopped or its database dropped, code damaged,
 // .env gone. Must run as root. Lists the backups from the ledger (read-only) or, when the ledger is
 // missing or corrupt, from the sidecars; shows the chosen one; asks for the passphrase (no echo) and
@@ -18,6 +18,8 @@ import { emergencyRestore } from '../functions/emergency/run.ts';
 import { setTempStateDir } from '../runtime/temp.ts';
 import { cliActor } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
+import { findTarget } from '../functions/offsite/copy.ts';
+import { pullArchive } from '../functions/offsite/remote.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -39,7 +41,9 @@ const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--ye
   NAME                 (part of) an archive file name as listed, e.g. 2025-01-24-143022
   --yes                do not ask to type YES
   --passphrase-file F  passphrase of an encrypted archive (first line of F)
-  --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)`;
+  --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)
+  --from TARGET        first pull NAME (default: the newest complete archive) from that off-site target
+                       of keeper.json into the storage dir, checked against its sidecars`;
 
 function banner(): void {
   out('╔══════════════════════════════════════════════════════════╗');
@@ -201,7 +205,7 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, from: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
@@ -227,6 +231,24 @@ async function main(argv: string[]): Promise<number> {
   // the catalog: the ledger read directly, or the sidecars
   const ledger = probeLedger(config);
   const storage = storageDir(config, ledger);
+  let pick = args.positionals[0];
+  if (args.values.from !== undefined) {
+    // the machine lost its storage: fetch the archive from off-site before anything else
+    const target = findTarget(config, args.values.from);
+    if (!target) throw fail(`❌ No off-site target named ${JSON.stringify(args.values.from)} in ${cfgPath}`, 2);
+    out(`☁️  Pulling ${pick ?? 'the newest archive'} from ${target.name}...`);
+    const db = ledger.state === 'ok' ? openLedger(ledger.file, { readonly: true }) : null;
+    try {
+      const p = await pullArchive(target, pick ?? null, storage, config.paths.state, { ledger: db });
+      out(`   ${p.reused ? 'already here' : 'pulled'}: ${p.file} (${sizeHuman(p.size_bytes)}, SHA-256 checked against its sidecars)`);
+      pick = p.file;
+    } catch (e) {
+      throw fail(`❌ Cannot pull from ${target.name}: ${errorMessage(e)}; nothing was changed`);
+    } finally {
+      db?.close();
+    }
+    out('');
+  }
   let items: FoundBackup[];
   if (ledger.state === 'ok') {
     items = await listFromLedger(ledger.file);
@@ -238,8 +260,8 @@ async function main(argv: string[]): Promise<number> {
       : `Catalog: the ledger ${ledger.file} is corrupt (${ledger.error}); backups found through their sidecars in ${storage}`);
   }
   out('');
-  if (args.positionals[0] === undefined || items.length) listBackups(items);
-  const backup = await choose(args.positionals[0], items, ledger);
+  if (pick === undefined || items.length) listBackups(items);
+  const backup = await choose(pick, items, ledger);
   showBackup(backup);
 
   // passphrase: the file, else the stored one, else asked without echo
