@@ -137,6 +137,16 @@ class SftpTransport implements Transport {
 
   async put(local: string, name: string, signal?: AbortSignal): Promise<void> {
     const tmp = this.remote(partialName(name));
+    try {
+      await this.put1(local, name, tmp, signal);
+    } catch (e) {
+      // best effort: a full disk keeps nothing of a cut copy (the next attempt replaces it anyway)
+      await this.batch([`-rm ${word(tmp)}`]).catch(() => {});
+      throw e;
+    }
+  }
+
+  private async put1(local: string, name: string, tmp: string, signal?: AbortSignal): Promise<void> {
     await this.batchOk(
       [
         // "-" lets a line fail: the dir may exist, the partial of an earlier cut copy may not
@@ -226,8 +236,13 @@ class RcloneTransport implements Transport {
 
   async put(local: string, name: string, signal?: AbortSignal): Promise<void> {
     const tmp = this.remote(partialName(name));
-    await this.ok(['copyto', '--ignore-times', local, tmp], signal);
-    await this.ok(['moveto', tmp, this.remote(name)], signal);
+    try {
+      await this.ok(['copyto', '--ignore-times', local, tmp], signal);
+      await this.ok(['moveto', tmp, this.remote(name)], signal);
+    } catch (e) {
+      await exec('rclone', this.args(['deletefile', tmp])).catch(() => {});
+      throw e;
+    }
   }
 
   async list(): Promise<RemoteEntry[]> {

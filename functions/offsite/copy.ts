@@ -235,7 +235,8 @@ export async function offsiteRetention(env: OffsiteEnv, target: OffsiteTarget, k
 export async function testTarget(target: OffsiteTarget, dir: string): Promise<{ target: string; where: string; ok: true; ms: number; method: string }> {
   const t0 = performance.now();
   const tr = transportFor(target);
-  const name = `.keeper-test-${process.pid}-${Date.now()}`;
+  // not a keeper archive name: retention and listings never take it for one
+  const name = `keeper-connection-test-${process.pid}-${Date.now()}`;
   const local = `${dir}/probe`;
   const back = `${dir}/probe.back`;
   const body = `phpborg-keeper connection test ${new Date().toISOString()}\n`;
