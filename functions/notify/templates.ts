@@ -27,7 +27,14 @@ export interface Failure {
 }
 
 export type NotifyEvent =
-  | { kind: 'backup_created'; backup: BackupFacts; retention_count?: number | null; deleted?: string[] }
+  | {
+      kind: 'backup_created';
+      backup: BackupFacts;
+      retention_count?: number | null;
+      deleted?: string[];
+      /** the off-site copy of this backup per target */
+      offsite?: { target: string; status: string; error?: string | null }[];
+    }
   | { kind: 'backup_failed'; type?: string | null; who?: string | null; at: string | Date; failure: Failure }
   | {
       kind: 'restore_completed';
@@ -306,6 +313,18 @@ function retentionSection(count: number | null | undefined, deleted: string[] | 
   return { icon: '🔄', title: t.retention, lines };
 }
 
+/** One line per target: verified, or failed with the reason and that it will be retried. */
+function offsiteSection(copies: { target: string; status: string; error?: string | null }[] | undefined, o: RenderOptions): Section | null {
+  if (!copies?.length) return null;
+  const fr = o.lang === 'fr';
+  const lines = copies.map((c) =>
+    c.status === 'verified'
+      ? `${c.target}: ${fr ? 'copiée et vérifiée' : 'copied and verified'}`
+      : `${c.target}: ${fr ? 'ÉCHEC' : 'FAILED'}${c.error ? ` (${c.error})` : ''}${fr ? ' — nouvel essai automatique plus tard' : ' — retried automatically later'}`,
+  );
+  return { icon: '☁️', title: fr ? 'Copies hors site' : 'Off-site copies', lines };
+}
+
 function rollbackText(e: Extract<NotifyEvent, { kind: 'restore_failed' }>, lang: Lang): string {
   const fr = lang === 'fr';
   switch (e.rollback) {
@@ -336,6 +355,8 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
       const sections = backupSections(e.backup, o);
       const r = retentionSection(e.retention_count, e.deleted, o);
       if (r) sections.push(r);
+      const off = offsiteSection(e.offsite, o);
+      if (off) sections.push(off);
       return {
         tone: 'ok',
         subject: fr ? '[phpBorg] Sauvegarde créée avec succès' : '[phpBorg] Backup Created Successfully',
