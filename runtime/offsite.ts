@@ -30,6 +30,8 @@ export interface Transport {
   readonly target: OffsiteTarget;
   /** Copies `local` to `name` through `.<name>.partial` and a rename: a cut copy never holds the final name. */
   put(local: string, name: string, signal?: AbortSignal): Promise<void>;
+  /** put() of several files in order (one connection where the tool allows it). */
+  putAll(files: { local: string; name: string }[], signal?: AbortSignal): Promise<void>;
   /** Regular files directly in the target's dir (a missing dir is empty). */
   list(): Promise<RemoteEntry[]>;
   /** SHA-256 of remote files computed on the remote side; null when the target cannot (then: read back). */
@@ -135,29 +137,26 @@ class SftpTransport implements Transport {
     return r;
   }
 
-  async put(local: string, name: string, signal?: AbortSignal): Promise<void> {
-    const tmp = this.remote(partialName(name));
-    try {
-      await this.put1(local, name, tmp, signal);
-    } catch (e) {
-      // best effort: a full disk keeps nothing of a cut copy (the next attempt replaces it anyway)
-      await this.batch([`-rm ${word(tmp)}`]).catch(() => {});
-      throw e;
-    }
+  put(local: string, name: string, signal?: AbortSignal): Promise<void> {
+    return this.putAll([{ local, name }], signal);
   }
 
-  private async put1(local: string, name: string, tmp: string, signal?: AbortSignal): Promise<void> {
-    await this.batchOk(
-      [
-        // "-" lets a line fail: the dir may exist, the partial of an earlier cut copy may not
-        `-mkdir ${word(this.target.path)}`,
-        `-rm ${word(tmp)}`,
-        `put ${word(local)} ${word(tmp)}`,
-        // OpenSSH's sftp renames with posix-rename when the server offers it: atomic, replaces
-        `rename ${word(tmp)} ${word(this.remote(name))}`,
-      ],
-      signal,
-    );
+  async putAll(files: { local: string; name: string }[], signal?: AbortSignal): Promise<void> {
+    const tmps = files.map((f) => this.remote(partialName(f.name)));
+    // one sftp session for every file; "-" lets a line fail (the dir may exist, an old partial may not)
+    const lines = [`-mkdir ${word(this.target.path)}`];
+    files.forEach((f, i) => {
+      lines.push(`-rm ${word(tmps[i])}`, `put ${word(f.local)} ${word(tmps[i])}`);
+      // OpenSSH's sftp renames with posix-rename when the server offers it: atomic, replaces
+      lines.push(`rename ${word(tmps[i])} ${word(this.remote(f.name))}`);
+    });
+    try {
+      await this.batchOk(lines, signal);
+    } catch (e) {
+      // best effort: a full disk keeps nothing of a cut copy (the next attempt replaces it anyway)
+      await this.batch(tmps.map((t) => `-rm ${word(t)}`)).catch(() => {});
+      throw e;
+    }
   }
 
   async list(): Promise<RemoteEntry[]> {
@@ -232,6 +231,10 @@ class RcloneTransport implements Transport {
     const r = await exec('rclone', this.args(rest), { signal });
     if (r.code !== 0) throw classify('rclone', r);
     return r;
+  }
+
+  async putAll(files: { local: string; name: string }[], signal?: AbortSignal): Promise<void> {
+    for (const f of files) await this.put(f.local, f.name, signal);
   }
 
   async put(local: string, name: string, signal?: AbortSignal): Promise<void> {

@@ -18,6 +18,8 @@ import { ledgerPath } from '../state/ledger.ts';
 import { freePort } from '../scripts/sandbox-kit/meta.ts';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
+import { parseConfig } from '../runtime/config.ts';
+import { renderMail } from '../functions/notify/templates.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { startSshd, type Sshd } from './support/sshd.ts';
 import { apiRequest, installSnapshot, jobOf, keeperCli, lastJson, passphraseFile, patchConfig, scriptPath, spawnOut, unitsActive } from './support/install.ts';
@@ -244,4 +246,26 @@ test('the server dies: from keeper.json, the key and the passphrase alone, resto
   assert.match(e.stdout, /pulled: .*SHA-256 checked/);
   assert.ok(existsSync(join(c.paths.storage, b.filename)));
   assert.deepEqual((await installSnapshot(sb)).tables, before0.tables);
+});
+
+test('configuration: each kind validated, unsafe values refused with the field named; the mail says how each copy went', () => {
+  const ok = parseConfig({ offsite: [{ name: 'nas', kind: 'sftp', host: 'backup.example.org', user: 'keeper', path: '/srv/k', key_file: '/k', known_hosts: '/kh' }, { name: 's3', kind: 'rclone', remote: 's3:my-bucket/phpborg', config_file: '/etc/phpborg-keeper/rclone.conf', keep: 10 }] });
+  assert.equal(ok.offsite[0].kind === 'sftp' && ok.offsite[0].port, 22);
+  assert.equal(ok.offsite[0].enabled, true);
+  for (const bad of [
+    { name: 'x', kind: 'sftp', host: '-oProxyCommand=sh', user: 'u', path: '/p', key_file: '/k', known_hosts: '/kh' },
+    { name: 'x', kind: 'sftp', host: 'h', user: 'u', path: "/p'; rm -rf /", key_file: '/k', known_hosts: '/kh' },
+    { name: 'x', kind: 'ftp' },
+    { name: 'x', kind: 'rclone', remote: 'no-colon', config_file: '/c' },
+  ]) assert.throws(() => parseConfig({ offsite: [bad] }), /offsite\.0/);
+  assert.throws(() => parseConfig({ offsite: [{ name: 'a', kind: 'rclone', remote: 'r:', config_file: '/c' }, { name: 'a', kind: 'rclone', remote: 'r:', config_file: '/c' }] }), /each target name once/);
+
+  const mail = (lang: 'en' | 'fr') =>
+    renderMail(
+      { kind: 'backup_created', backup: { file: 'phpborg-backup-2026-01-01-000000-manual.tar.gz' }, offsite: [{ target: 'nas', status: 'verified' }, { target: 's3', status: 'failed', error: 'rclone: connection refused' }] },
+      { lang, timezone: 'UTC' },
+    ).text;
+  assert.match(mail('en'), /nas: copied and verified/);
+  assert.match(mail('en'), /s3: FAILED \(rclone: connection refused\) — retried automatically later/);
+  assert.match(mail('fr'), /s3: ÉCHEC/);
 });

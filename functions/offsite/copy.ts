@@ -94,7 +94,7 @@ export async function copyBackup(env: OffsiteEnv, row: BackupRow, target: Offsit
         throw new OffsiteError('failed', `the local archive ${row.filename} is ${expect[0].size} bytes, the catalog says ${row.size_bytes}: not copied`);
       }
       const tr = transportFor(target);
-      for (const f of expect) await tr.put(f.local, f.name, env.signal);
+      await tr.putAll(expect, env.signal);
       markCopied(env.ledger, row.id, target.name, now());
       const method = await verifyArrival(tr, expect, env.config.paths.state, env.signal);
       markVerified(env.ledger, row.id, target.name, method, now());
