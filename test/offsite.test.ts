@@ -21,7 +21,7 @@ import type { Runner } from '../runtime/runner.ts';
 import { parseConfig } from '../runtime/config.ts';
 import { renderMail } from '../functions/notify/templates.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
-import { startSshd, type Sshd } from './support/sshd.ts';
+import { startSshd, type Sshd } from '../scripts/sandbox-kit/sshd.ts';
 import { apiRequest, installSnapshot, jobOf, keeperCli, lastJson, passphraseFile, patchConfig, scriptPath, spawnOut, unitsActive } from './support/install.ts';
 
 let sb: Sandbox;

@@ -1,4 +1,4 @@
-// A private OpenSSH server for the off-site tests: Debian's sshd on a loopback port, with its own host
+// A private OpenSSH server for the off-site tests and the bench: Debian's sshd on a loopback port, with its own host
 // key, one authorized client key and internal-sftp; everything under one temp dir, stopped by stop().
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runOk } from '../../runtime/exec.ts';
-import { freePort } from '../../scripts/sandbox-kit/meta.ts';
+import { freePort } from './meta.ts';
 
 export interface Sshd {
   dir: string;
