@@ -36,6 +36,11 @@ export interface Transport {
   list(): Promise<RemoteEntry[]>;
   /** SHA-256 of remote files computed on the remote side; null when the target cannot (then: read back). */
   remoteSha256(names: string[]): Promise<Map<string, string> | null>;
+  /**
+   * Size and SHA-256 of remote files in one remote call where the target has a shell (sftp with
+   * sha256sum); null when it cannot, and the caller lists and hashes instead.
+   */
+  remoteCheck(names: string[]): Promise<Map<string, { size: number; sha256: string }> | null>;
   get(name: string, local: string, signal?: AbortSignal): Promise<void>;
   remove(names: string[]): Promise<void>;
 }
@@ -198,6 +203,32 @@ class SftpTransport implements Transport {
     return m;
   }
 
+  async remoteCheck(names: string[]): Promise<Map<string, { size: number; sha256: string }> | null> {
+    const t = this.target;
+    const q = names.map((n) => `'${this.remote(n)}'`).join(' ');
+    // one connection: sizes, then hashes (a marker line between them)
+    const cmd = `stat -c '%s %n' -- ${q} && echo --- && sha256sum -- ${q}`;
+    const r = await exec('ssh', ['-p', String(t.port), ...sshOptions(t), `${t.user}@${t.host}`, cmd], { timeoutMs: 3600_000 });
+    if (r.code !== 0) {
+      const e = classify('ssh', r);
+      if (e.code === 'unreachable' || e.code === 'host_key_refused' || e.code === 'auth_failed') throw e;
+      return null;
+    }
+    const [sizes, hashes] = r.stdout.split('\n---\n');
+    const out = new Map<string, { size: number; sha256: string }>();
+    const size = new Map<string, number>();
+    for (const line of (sizes ?? '').split('\n')) {
+      const x = /^(\d+) (.+)$/.exec(line.trim());
+      if (x) size.set(x[2].split('/').pop()!, Number(x[1]));
+    }
+    for (const line of (hashes ?? '').split('\n')) {
+      const x = /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line.trim());
+      const n = x?.[2].split('/').pop();
+      if (x && n && size.has(n)) out.set(n, { size: size.get(n)!, sha256: x[1] });
+    }
+    return names.every((n) => out.has(n)) ? out : null;
+  }
+
   async get(name: string, local: string, signal?: AbortSignal): Promise<void> {
     await this.batchOk([`get ${word(this.remote(name))} ${word(local)}`], signal);
   }
@@ -272,6 +303,11 @@ class RcloneTransport implements Transport {
     }
     // a backend without SHA-256 prints empty hashes rather than failing
     return names.every((n) => m.has(n)) ? m : null;
+  }
+
+  async remoteCheck(): Promise<null> {
+    // rclone has no single call for both: the caller lists, then asks for hashes
+    return null;
   }
 
   async get(name: string, local: string, signal?: AbortSignal): Promise<void> {

@@ -122,6 +122,15 @@ export async function copyBackup(env: OffsiteEnv, row: BackupRow, target: Offsit
 
 /** Size (from the listing) and SHA-256 (remote, else read back) of every file that should have arrived. */
 async function verifyArrival(tr: Transport, expect: { name: string; size: number; sha256: string }[], stateDir: string, signal?: AbortSignal): Promise<string> {
+  const quick = await tr.remoteCheck(expect.map((f) => f.name));
+  if (quick) {
+    for (const f of expect) {
+      const got = quick.get(f.name)!;
+      if (got.size !== f.size) throw new OffsiteError('failed', `${f.name} arrived with ${got.size} bytes, ${f.size} were sent`);
+      if (got.sha256 !== f.sha256) throw new OffsiteError('failed', `${f.name} arrived with SHA-256 ${got.sha256}, ${f.sha256} was sent`);
+    }
+    return 'remote';
+  }
   const listing = new Map((await tr.list()).map((e) => [e.name, e.size]));
   for (const f of expect) {
     const size = listing.get(f.name);
