@@ -129,6 +129,8 @@ export async function pullArchive(
       }
       const partial = join(storageDir, partialName(name!));
       try {
+        // a pull killed earlier left its partial: this one starts over
+        await rm(partial, { force: true });
         await tr.get(name!, partial, opts.signal);
         const st = await stat(partial);
         if (st.size !== side.size_bytes) throw new TaskError('offsite_tampered', `${name} on ${target.name} is ${st.size} bytes, its sidecar says ${side.size_bytes}: cut or tampered; not pulled`);
