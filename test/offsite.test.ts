@@ -131,6 +131,8 @@ test('every backup is copied to sftp, rclone-over-sftp and rclone-local, verifie
     assert.deepEqual(tv.targets.map((t) => t.name), ['nas', 'rs', 'loc']);
     assert.ok(tv.targets.every((t) => t.last_success), 'each target has a last success');
     assert.ok(!JSON.stringify(tv).includes(readFileSync(sshd.key, 'utf8').split('\n')[1]), 'never the key');
+    res = await api('/api/phpborg-backup/settings');
+    assert.deepEqual(((await res.json()) as { offsite_targets: { name: string }[] }).offsite_targets.map((t) => t.name), ['nas', 'rs', 'loc']);
     res = await api('/api/phpborg-backup/list');
     const items = ((await res.json()) as { items: { id: number; offsite: { target: string; status: string; removed_at: string | null }[] }[] }).items;
     const first = items.find((i) => i.id === b1.id)!;

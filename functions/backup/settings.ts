@@ -7,6 +7,7 @@ import { audit } from '../../state/audit.ts';
 import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE_KEY } from '../../state/settings.ts';
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { targetsView } from '../offsite/routes.ts';
 
 async function view(c: Context<AppEnv>) {
   await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
@@ -16,7 +17,8 @@ async function view(c: Context<AppEnv>) {
 }
 
 export async function getSettingsHandler(c: Context<AppEnv>): Promise<Response> {
-  return c.json(await view(c));
+  // the off-site targets come from keeper.json, not from these settings: shown, never written here
+  return c.json({ ...(await view(c)), offsite_targets: targetsView(c.env.config, c.env.ledger) });
 }
 
 export async function putSettingsHandler(c: Context<AppEnv>): Promise<Response> {
