@@ -34,6 +34,9 @@ class Exit extends Error {
   }
 }
 const fail = (message: string, code = 1) => new Exit(code, message);
+/** --json: the outcome (or the error) as the last line on stdout */
+let json = false;
+let pulled: unknown = null;
 
 const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE]
   BACKUP_ID            a catalog id (needs a readable ledger)
@@ -42,6 +45,7 @@ const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--ye
   --yes                do not ask to type YES
   --passphrase-file F  passphrase of an encrypted archive (first line of F)
   --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)
+  --json               the last line on stdout is one JSON object: the outcome, or {"error": {code, message}}
   --from TARGET        first pull NAME (default: the newest complete archive) from that off-site target
                        of keeper.json into the storage dir, checked against its sidecars`;
 
@@ -205,7 +209,7 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, from: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, config: { type: 'string' }, from: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
@@ -231,6 +235,7 @@ async function main(argv: string[]): Promise<number> {
   // the catalog: the ledger read directly, or the sidecars
   const ledger = probeLedger(config);
   const storage = storageDir(config, ledger);
+  json = !!args.values.json;
   let pick = args.positionals[0];
   if (args.values.from !== undefined) {
     // the machine lost its storage: fetch the archive from off-site before anything else
@@ -240,6 +245,7 @@ async function main(argv: string[]): Promise<number> {
     const db = ledger.state === 'ok' ? openLedger(ledger.file, { readonly: true }) : null;
     try {
       const p = await pullArchive(target, pick ?? null, storage, config.paths.state, { ledger: db });
+      pulled = p;
       out(`   ${p.reused ? 'already here' : 'pulled'}: ${p.file} (${sizeHuman(p.size_bytes)}, SHA-256 checked against its sidecars)`);
       pick = p.file;
     } catch (e) {
@@ -353,6 +359,9 @@ async function main(argv: string[]): Promise<number> {
     out('  2. Access the web interface');
     out('  3. Verify data integrity');
   }
+  if (json) {
+    out(JSON.stringify({ ok: r.ok, message: r.message, nothing_changed: r.nothing_changed, file: backup.file, pulled, safety: r.safety ?? null, health: r.health }));
+  }
   return r.ok ? 0 : 1;
 }
 
@@ -364,6 +373,7 @@ main(process.argv.slice(2)).then(
   (e) => {
     if (e instanceof Exit) {
       (e.code === 0 ? out : err)(e.message);
+      if (json && e.code !== 0) out(JSON.stringify({ error: { code: e.code === 2 ? 'usage' : 'failed', message: e.message.replace(/^❌ /, '') } }));
       process.exit(e.code);
     }
     err(`❌ ${(e as Error).stack ?? e}`);

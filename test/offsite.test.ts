@@ -243,9 +243,12 @@ test('the server dies: from keeper.json, the key and the passphrase alone, resto
 
   // scripts/emergency-restore --from: the archive pulled again (the local one removed), restored
   for (const f of files(c.paths.storage)) if (f.startsWith(b.filename)) rmSync(join(c.paths.storage, f));
-  const e = await spawnOut(scriptPath('emergency-restore'), ['--config', sb.info.config, '--from', 'rs', b.filename, '--yes', '--passphrase-file', passFile]);
+  const e = await spawnOut(scriptPath('emergency-restore'), ['--config', sb.info.config, '--from', 'rs', b.filename, '--yes', '--passphrase-file', passFile, '--json']);
   assert.equal(e.code, 0, e.stdout + e.stderr);
   assert.match(e.stdout, /pulled: .*SHA-256 checked/);
+  const ej = lastJson(e.stdout) as { ok: boolean; pulled: { filename: string; reused: boolean } };
+  assert.equal(ej.ok, true);
+  assert.deepEqual([ej.pulled.filename, ej.pulled.reused], [b.filename, false]);
   assert.ok(existsSync(join(c.paths.storage, b.filename)));
   assert.deepEqual((await installSnapshot(sb)).tables, before0.tables);
 });
