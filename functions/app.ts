@@ -29,6 +29,7 @@ import { getChangelog } from './update/changelog.ts';
 import { applyHandler } from './update/apply.ts';
 import { getUpdateHistory } from './update/history.ts';
 import { rollbackHandler, rollbackPreviewHandler } from './update/rollback.ts';
+import { pushHandler as offsitePush, targetsHandler as offsiteTargets, testHandler as offsiteTest } from './offsite/routes.ts';
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -60,6 +61,11 @@ export function createApp(): Hono<AppEnv> {
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore-preview', admin, previewPostHandler); // admin, {passphrase} in body
   app.post('/api/phpborg-backup/upload', admin, uploadHandler); //                 admin, multipart file (+ passphrase), 201/413/422
   app.post('/api/phpborg-backup/:id{[0-9]+}/restore', admin, restoreHandler); //     admin, {confirm: true}, job backup.restore
+
+  // ── off-site copies: targets, copy now, test connection ─────────────────────────────────────
+  app.get('/api/phpborg-backup/offsite', admin, offsiteTargets); //                admin, targets (no secrets) + last success
+  app.post('/api/phpborg-backup/:id{[0-9]+}/offsite', admin, offsitePush); //      admin, {target?}, job offsite.push
+  app.post('/api/phpborg-backup/offsite/:name/test', admin, offsiteTest); //       admin, job offsite.test (write, read back, delete)
 
   // ── update: status, check, changelog, apply, history, rollback ──────────────────────────────
   app.get('/api/phpborg-update/status', admin, getUpdateStatus); //                 admin, local refs only

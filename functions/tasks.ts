@@ -13,6 +13,7 @@ import { applyTask } from './update/apply.task.ts';
 import { rollbackPreviewTask, rollbackTask } from './update/rollback.task.ts';
 import { setupRestoreTask } from './setup/restore.task.ts';
 import { recoverTask } from './operation/recover.task.ts';
+import { offsitePushTask, offsiteTestTask } from './offsite/tasks.ts';
 
 const tasks: Record<string, TaskDef> = {
   // system
@@ -20,6 +21,9 @@ const tasks: Record<string, TaskDef> = {
   // backup
   'backup.create': backupCreateTask,
   'backup.drill': backupDrillTask,
+  // off-site copies
+  'offsite.push': offsitePushTask,
+  'offsite.test': offsiteTestTask,
   // restore
   'backup.verify': backupVerifyTask,
   'backup.restore_preview': restorePreviewTask,

@@ -16,6 +16,48 @@ const Command = v.pipe(
 const UnitName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9@._:-]+$/, 'expected a systemd unit name'));
 const Port = v.pipe(v.number('expected a port number'), v.integer(), v.minValue(1), v.maxValue(65535));
 
+// An off-site target. Every field that reaches an ssh/sftp/rclone argument or a remote shell word
+// is pinned to a safe alphabet here, so nothing a config holds can become an option or a shell word.
+const TargetName = v.pipe(v.string('expected a target name'), v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'expected a target name (letters, digits, . _ -)'));
+const Keep = v.optional(v.nullable(v.pipe(v.number('expected a number of archives'), v.integer(), v.minValue(1), v.maxValue(500))), null);
+const BwLimit = v.optional(v.nullable(v.pipe(v.number('expected kbit/s'), v.integer(), v.minValue(8))), null);
+const RemotePath = v.pipe(
+  v.string('expected an absolute remote path'),
+  v.regex(/^\/[A-Za-z0-9._\/+@-]*$/, 'expected an absolute remote path of letters, digits and . _ / + @ -'),
+);
+export const SftpTargetSchema = v.strictObject({
+  name: TargetName,
+  kind: v.literal('sftp'),
+  host: v.pipe(v.string('expected a host name'), v.regex(/^[A-Za-z0-9._:-]+$/, 'expected a host name or address'), v.check((h) => !h.startsWith('-'), 'expected a host name')),
+  port: v.optional(Port, 22),
+  user: v.pipe(v.string('expected a user name'), v.regex(/^[A-Za-z0-9._][A-Za-z0-9._-]*$/, 'expected a user name')),
+  path: RemotePath,
+  /** the private key (its passphrase-less file; never copied, never logged) */
+  key_file: AbsPath,
+  /** the pinned host key(s): the host is refused unless it is listed here */
+  known_hosts: AbsPath,
+  /** archives per type kept there; null = as many as locally (backup_retention_count) */
+  keep: Keep,
+  enabled: v.optional(v.boolean(), true),
+  /** bandwidth cap of the copy (kbit/s); null = none */
+  bwlimit_kbps: BwLimit,
+});
+export const RcloneTargetSchema = v.strictObject({
+  name: TargetName,
+  kind: v.literal('rclone'),
+  /** `<remote>:<path>` of the rclone configuration file */
+  remote: v.pipe(v.string('expected an rclone remote'), v.regex(/^[A-Za-z0-9_][A-Za-z0-9._ -]*:[A-Za-z0-9._\/+@ -]*$/, 'expected "<remote>:<path>" (e.g. s3:my-bucket/phpborg)')),
+  /** rclone's own configuration: keeper passes it to rclone and never reads it */
+  config_file: AbsPath,
+  keep: Keep,
+  enabled: v.optional(v.boolean(), true),
+  bwlimit_kbps: BwLimit,
+});
+export const OffsiteTargetSchema = v.variant('kind', [SftpTargetSchema, RcloneTargetSchema], 'expected kind "sftp" or "rclone"');
+export type SftpTarget = v.InferOutput<typeof SftpTargetSchema>;
+export type RcloneTarget = v.InferOutput<typeof RcloneTargetSchema>;
+export type OffsiteTarget = v.InferOutput<typeof OffsiteTargetSchema>;
+
 export const ConfigSchema = v.strictObject({
   paths: v.optional(
     v.strictObject({
@@ -93,6 +135,14 @@ export const ConfigSchema = v.strictObject({
   system_dependencies: v.optional(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._+-]+$/))), ['git', 'tar']),
   /** directory names skipped inside the code dir */
   exclude_dirs: v.optional(v.array(v.string()), ['node_modules', 'cache', 'tmp', 'var/cache', 'var/tmp']),
+  /** where every successful backup is copied as well (docs: README, Off-site copies) */
+  offsite: v.optional(
+    v.pipe(
+      v.array(OffsiteTargetSchema),
+      v.check((ts) => new Set(ts.map((t) => t.name)).size === ts.length, 'expected each target name once'),
+    ),
+    [],
+  ),
   /** keeper's own SMTP, used instead of phpBorg's smtp.* settings when given */
   smtp: v.optional(
     v.nullable(

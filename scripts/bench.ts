@@ -13,9 +13,10 @@ import { clientOptions } from '../runtime/mariadb.ts';
 import { PROJECT_ROOT } from './cli/framework.ts';
 import { benchSandbox } from './bench/shape.ts';
 import { downSandbox } from './sandbox-kit/index.ts';
+import { startSshd, type Sshd } from './sandbox-kit/sshd.ts';
 import { spread, type Spread } from './bench/measure.ts';
 import {
-  keeperBackup, keeperPreview, keeperPreviewCli, keeperRestore, keeperVerify, originalBackup, setEncryption, shellRestore, streamBackup, warmCache,
+  benchSftpTarget, keeperBackup, keeperOffsite, keeperPreview, keeperPreviewCli, keeperRestore, keeperVerify, originalBackup, scpCopy, setEncryption, shellRestore, streamBackup, warmCache,
   type BenchCtx, type Sample,
 } from './bench/contenders.ts';
 
@@ -33,6 +34,8 @@ const CONTENDERS = {
   preview: 'restore preview, encrypted (in-process: locate + buildPreview)',
   preview_cli: 'restore preview through keeper CLI → helper',
   verify: 'verify, encrypted (in-process verifyArchive)',
+  offsite_sftp: "keeper off-site copy to a local sftp target (archive + sidecars, temp names, rename, remote sha256sum)",
+  scp: 'scp of the same archive to the same sshd (no check)',
 } as const;
 type Name = keyof typeof CONTENDERS;
 
@@ -114,7 +117,7 @@ const sec = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000)
 const range = (s: Spread | null | undefined, f = sec) => (s ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : '-');
 
 /** keeper's counterpart of each shell contender, for the ratio column */
-const KEEPER_OF: Partial<Record<Name, Name>> = { original_enc: 'keeper_enc', stream_enc: 'keeper_enc', stream_plain: 'keeper_plain', shell_restore: 'keeper_restore' };
+const KEEPER_OF: Partial<Record<Name, Name>> = { original_enc: 'keeper_enc', stream_enc: 'keeper_enc', stream_plain: 'keeper_plain', shell_restore: 'keeper_restore', scp: 'offsite_sftp' };
 
 function table(sum: Partial<Record<Name, Summary>>): string {
   const head = ['contender', 'wall s median (min–max)', 'CPU s', 'peak RSS MiB (helper)', 'window s (dump s)', 'keeper ÷ this'];
@@ -201,6 +204,8 @@ async function measure(
     say(`  ${n}: ${sec(s.wall_ms)} s wall, ${sec(s.cpu_ms)} s CPU${s.maintenance_window_ms !== undefined ? `, window ${s.maintenance_window_ms} ms (dump ${s.dump_ms} ms)` : ''}${s.rss?.peak_mib.helper ? `, helper ${s.rss.peak_mib.helper} MiB` : ''}`);
   };
   let dumpBytes = 0;
+  let sshd: Sshd | null = null;
+  try {
   for (let r = 0; r < a.runs; r++) {
     say(`run ${r + 1}/${a.runs}`);
     let enc: { id: number; file: string } | null = null;
@@ -221,6 +226,16 @@ async function measure(
     if (a.only.has('preview')) for (let i = 0; i < 3; i++) add('preview', await keeperPreview(c, enc.id));
     if (a.only.has('preview_cli')) add('preview_cli', await keeperPreviewCli(c, enc.id));
     if (a.only.has('verify')) add('verify', await keeperVerify(c, enc.file));
+    if (a.only.has('offsite_sftp') || a.only.has('scp')) {
+      sshd ??= await startSshd(join(work, 'sshd'));
+      const target = benchSftpTarget(sshd, join(sshd.path, 'bench'));
+      mkdirSync(target.path, { recursive: true });
+      for (const n of rotate(['offsite_sftp', 'scp'] as Name[], r)) {
+        if (!a.only.has(n)) continue;
+        add(n, n === 'scp' ? await scpCopy(target, enc.file) : await keeperOffsite(c, target, enc.id));
+      }
+      rmSync(target.path, { recursive: true, force: true });
+    }
     const restores: Name[] = rotate(['keeper_restore', 'shell_restore', 'keeper_restore_safety'], r);
     for (const n of restores) {
       if (!a.only.has(n)) continue;
@@ -230,6 +245,9 @@ async function measure(
     }
     const side = JSON.parse(readFileSync(`${enc.file}.json`, 'utf8')) as { metadata: { database_size_bytes: number } };
     dumpBytes = side.metadata.database_size_bytes;
+  }
+  } finally {
+    await sshd?.stop();
   }
   const load1 = loadavg();
 
@@ -243,6 +261,7 @@ async function measure(
     backup_keeper_enc_job_vs_stream_enc: ratio(med('keeper_enc', 'job_ms'), med('stream_enc')),
     restore_keeper_vs_shell: ratio(med('keeper_restore'), med('shell_restore')),
     restore_keeper_with_safety_vs_shell: ratio(med('keeper_restore_safety'), med('shell_restore')),
+    offsite_keeper_vs_scp: ratio(med('offsite_sftp'), med('scp')),
     cpu_keeper_enc_vs_stream_enc: ratio(med('keeper_enc', 'cpu_ms'), med('stream_enc', 'cpu_ms')),
   };
   const keeperRss = Math.max(
@@ -279,6 +298,7 @@ async function measure(
     '',
     table(sum),
     '',
+    `off-site copy ${sum.offsite_sftp?.mib_s?.median.toFixed(0) ?? '-'} MiB/s (with the remote check), scp ${sum.scp?.mib_s?.median.toFixed(0) ?? '-'} MiB/s;`,
     `preview in-process median ${med('preview')?.toFixed(0)} ms; verify ${sum.verify?.mib_s?.median.toFixed(0)} MiB/s; keeper enc job (helper only) ${sec(med('keeper_enc', 'job_ms'))} s; dump inside keeper ${sec(med('keeper_enc', 'dump_ms'))} s`,
     `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`,
     '',

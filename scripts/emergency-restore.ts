@@ -1,4 +1,4 @@
-// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--accept-db-change] [--config FILE]
+// scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--accept-db-change] [--config FILE] [--from TARGET]
 // For the day the web UI is dead: no runner, MariaDB stopped or its database dropped, code damaged,
 // .env gone. Must run as root. Lists the backups from the ledger (read-only) or, when the ledger is
 // missing or corrupt, from the sidecars; shows the chosen one; asks for the passphrase (no echo) and
@@ -18,6 +18,8 @@ import { emergencyRestore } from '../functions/emergency/run.ts';
 import { setTempStateDir } from '../runtime/temp.ts';
 import { cliActor } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
+import { findTarget } from '../functions/offsite/copy.ts';
+import { pullArchive } from '../functions/offsite/remote.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -32,6 +34,9 @@ class Exit extends Error {
   }
 }
 const fail = (message: string, code = 1) => new Exit(code, message);
+/** --json: the outcome (or the error) as the last line on stdout */
+let json = false;
+let pulled: unknown = null;
 
 const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--yes] [--passphrase-file F] [--config FILE]
   BACKUP_ID            a catalog id (needs a readable ledger)
@@ -41,7 +46,10 @@ const USAGE = `Usage: sudo scripts/emergency-restore [BACKUP_ID|FILE|NAME] [--ye
   --yes                do not ask to type YES
   --passphrase-file F  passphrase of an encrypted archive (first line of F)
   --accept-db-change   the backup's .env may name another DB_NAME / DB_USER than the live .env
-  --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)`;
+  --config FILE        keeper configuration (default: $KEEPER_CONFIG, /etc/phpborg-keeper/keeper.json)
+  --json               the last line on stdout is one JSON object: the outcome, or {"error": {code, message}}
+  --from TARGET        first pull NAME (default: the newest complete archive) from that off-site target
+                       of keeper.json into the storage dir, checked against its sidecars`;
 
 function banner(): void {
   out('╔══════════════════════════════════════════════════════════╗');
@@ -208,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
     args = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, 'accept-db-change': { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { yes: { type: 'boolean' }, 'passphrase-file': { type: 'string' }, 'accept-db-change': { type: 'boolean' }, config: { type: 'string' }, from: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     throw fail(`❌ ${errorMessage(e)}\n${USAGE}`, 2);
@@ -234,6 +242,26 @@ async function main(argv: string[]): Promise<number> {
   // the catalog: the ledger read directly, or the sidecars
   const ledger = probeLedger(config);
   const storage = storageDir(config, ledger);
+  json = !!args.values.json;
+  let pick = args.positionals[0];
+  if (args.values.from !== undefined) {
+    // the machine lost its storage: fetch the archive from off-site before anything else
+    const target = findTarget(config, args.values.from);
+    if (!target) throw fail(`❌ No off-site target named ${JSON.stringify(args.values.from)} in ${cfgPath}`, 2);
+    out(`☁️  Pulling ${pick ?? 'the newest archive'} from ${target.name}...`);
+    const db = ledger.state === 'ok' ? openLedger(ledger.file, { readonly: true }) : null;
+    try {
+      const p = await pullArchive(target, pick ?? null, storage, config.paths.state, { ledger: db });
+      pulled = p;
+      out(`   ${p.reused ? 'already here' : 'pulled'}: ${p.file} (${sizeHuman(p.size_bytes)}, SHA-256 checked against its sidecars)`);
+      pick = p.file;
+    } catch (e) {
+      throw fail(`❌ Cannot pull from ${target.name}: ${errorMessage(e)}; nothing was changed`);
+    } finally {
+      db?.close();
+    }
+    out('');
+  }
   let items: FoundBackup[];
   if (ledger.state === 'ok') {
     items = await listFromLedger(ledger.file);
@@ -245,8 +273,8 @@ async function main(argv: string[]): Promise<number> {
       : `Catalog: the ledger ${ledger.file} is corrupt (${ledger.error}); backups found through their sidecars in ${storage}`);
   }
   out('');
-  if (args.positionals[0] === undefined || items.length) listBackups(items);
-  const backup = await choose(args.positionals[0], items, ledger);
+  if (pick === undefined || items.length) listBackups(items);
+  const backup = await choose(pick, items, ledger);
   showBackup(backup);
 
   // passphrase: the file, else the stored one, else asked without echo
@@ -339,6 +367,9 @@ async function main(argv: string[]): Promise<number> {
     out('  2. Access the web interface');
     out('  3. Verify data integrity');
   }
+  if (json) {
+    out(JSON.stringify({ ok: r.ok, message: r.message, nothing_changed: r.nothing_changed, file: backup.file, pulled, safety: r.safety ?? null, health: r.health }));
+  }
   return r.ok ? 0 : 1;
 }
 
@@ -350,6 +381,7 @@ main(process.argv.slice(2)).then(
   (e) => {
     if (e instanceof Exit) {
       (e.code === 0 ? out : err)(e.message);
+      if (json && e.code !== 0) out(JSON.stringify({ error: { code: e.code === 2 ? 'usage' : 'failed', message: e.message.replace(/^❌ /, '') } }));
       process.exit(e.code);
     }
     err(`❌ ${(e as Error).stack ?? e}`);

@@ -171,6 +171,29 @@ const MIGRATIONS: string[] = [
   ALTER TABLE phpborg_backups ADD COLUMN drill_at TEXT;
   ALTER TABLE phpborg_backups ADD COLUMN drill_error TEXT;
   `,
+  // off-site copies: one row per backup and target. No foreign key: the row outlives a local
+  // deletion, because it is what proves a remote file is ours when the target's retention runs
+  `
+  CREATE TABLE offsite_copies (
+    backup_id INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    sha256 TEXT,
+    size_bytes INTEGER,
+    status TEXT NOT NULL,
+    error_code TEXT,
+    error TEXT,
+    method TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    verified_at TEXT,
+    removed_at TEXT,
+    PRIMARY KEY (backup_id, target)
+  );
+  CREATE INDEX offsite_copies_target ON offsite_copies(target, status);
+  `,
 ];
 
 export function ledgerPath(stateDir: string): string {

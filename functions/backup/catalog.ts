@@ -7,6 +7,7 @@ import { HttpError, queryParams } from '../../runtime/errors.ts';
 import { catalogStats, getBackup, listBackups, sizeHuman, type BackupRow } from '../../state/catalog.ts';
 import { BACKUP_TYPES } from '../../archive/format.ts';
 import { BackupRemovalRefused, removeBackup } from './remove.ts';
+import { offsiteStates } from '../offsite/routes.ts';
 
 /** One backup as the API shows it: every column, plus the names the UI mock-up uses. */
 export function backupView(r: BackupRow) {
@@ -26,7 +27,10 @@ export function listHandler(c: Context<AppEnv>): Response {
   const all = listBackups(c.env.ledger, { type: q.type, status: q.status });
   const per_page = q.per_page ?? 500;
   const page = q.page ?? 1;
-  const items = all.slice((page - 1) * per_page, page * per_page).map(backupView);
+  const slice = all.slice((page - 1) * per_page, page * per_page);
+  // each backup's off-site state per target, for the history table
+  const offsite = offsiteStates(c.env.config, c.env.ledger, slice.map((b) => b.id));
+  const items = slice.map((b) => ({ ...backupView(b), offsite: offsite.get(b.id) ?? [] }));
   return c.json({ items, total: all.length, page, per_page });
 }
 
@@ -46,7 +50,8 @@ export function backupParam(c: Context<AppEnv>): BackupRow {
 
 /** GET /api/phpborg-backup/:id */
 export function getHandler(c: Context<AppEnv>): Response {
-  return c.json(backupView(backupParam(c)));
+  const b = backupParam(c);
+  return c.json({ ...backupView(b), offsite: offsiteStates(c.env.config, c.env.ledger, [b.id]).get(b.id) ?? [] });
 }
 
 /** DELETE /api/phpborg-backup/:id — file, sidecars and row; 409 for a pinned or in-use backup. */

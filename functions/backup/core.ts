@@ -19,6 +19,7 @@ import { plannedSize } from '../../archive/write.ts';
 import { writeBackup } from './write.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';
+import { enabledTargets, offsitePass, type TargetPass } from '../offsite/copy.ts';
 
 export interface CreateBackupOptions {
   type: BackupType;
@@ -31,6 +32,11 @@ export interface CreateBackupOptions {
   percentRange?: [number, number];
   /** run the retention policy afterwards (default true) */
   retention?: boolean;
+  /**
+   * copy to the enabled off-site targets afterwards (default false: a safety backup inside a restore
+   * or an update must not wait for the network; the next backup's pass copies it)
+   */
+  offsite?: boolean;
 }
 
 export interface BackupResult {
@@ -58,6 +64,8 @@ export interface BackupResult {
   storage_dir: string;
   maintenance_window: { started_at: string; ended_at: string; units: string[] };
   retention: { keep: number; deleted: { id: number; filename: string }[] };
+  /** per enabled target: the copies made (this backup first, then retries) and the target's retention */
+  offsite: TargetPass[];
   warnings: string[];
 }
 
@@ -242,6 +250,22 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
     r.errors.forEach((e) => warn(`retention: ${e}`));
     if (deleted.length) step('retention', 99, `Deleted ${deleted.length} old backup(s)`, { deleted: deleted.length });
   }
+  // 6. off-site: a failed copy never fails the backup; it is recorded and retried later
+  let offsite: TargetPass[] = [];
+  const targets = opts.offsite ? enabledTargets(ctx.config) : [];
+  if (targets.length) {
+    step('offsite', 98, `Copying off-site to ${targets.map((t) => t.name).join(', ')}`, { targets: targets.length });
+    offsite = await offsitePass(
+      { config: ctx.config, ledger: ctx.ledger, actor: ctx.actor, log: ctx.log, signal: ctx.signal, now: ctx.now },
+      { first: w.id as number, keepDefault: settings.backup_retention_count },
+    );
+    for (const t of offsite) {
+      for (const c of t.copies) if (c.status === 'failed') warn(`off-site copy of ${c.filename} to ${t.target} failed: ${c.error}`);
+      t.retention.errors.forEach((e) => warn(`off-site retention on ${t.target}: ${e}`));
+    }
+    const ok = offsite.filter((t) => t.copies.some((c) => c.backup_id === w.id && c.status === 'verified')).length;
+    step('offsite', 99, `Off-site: ${ok} of ${targets.length} target(s) verified`, { verified: ok, targets: targets.length });
+  }
   step('done', 100, `Backup ${w.filename} created (${sizeHuman(w.size_bytes)})`, { id: w.id, size_bytes: w.size_bytes });
   const result: BackupResult = {
     id: w.id as number,
@@ -266,6 +290,7 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
     storage_dir: dir,
     maintenance_window: { started_at: win.started_at, ended_at: win.ended_at, units: win.units },
     retention: { keep: settings.backup_retention_count, deleted },
+    offsite,
     warnings,
   };
   return Object.defineProperty(result, 'passphrase', { value: passphrase, enumerable: false }) as BackupOutcome;

@@ -18,7 +18,7 @@ export const backupCreateTask = defineTask({
   params: BackupCreateParams,
   async run(ctx, p): Promise<BackupResult> {
     // a fresh object of the enumerable fields only: the passphrase never reaches the job result
-    const { ...result } = await createBackup(ctx, { type: p.type, notes: p.notes, force: p.force });
+    const { ...result } = await createBackup(ctx, { type: p.type, notes: p.notes, force: p.force, offsite: true });
     return result;
   },
 });

@@ -8,6 +8,7 @@ import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { storagePolicy } from '../../runtime/storage-path.ts';
+import { targetsView } from '../offsite/routes.ts';
 
 async function view(c: Context<AppEnv>) {
   await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'), storagePolicy(c.env.config));
@@ -17,7 +18,8 @@ async function view(c: Context<AppEnv>) {
 }
 
 export async function getSettingsHandler(c: Context<AppEnv>): Promise<Response> {
-  return c.json(await view(c));
+  // the off-site targets come from keeper.json, not from these settings: shown, never written here
+  return c.json({ ...(await view(c)), offsite_targets: targetsView(c.env.config, c.env.ledger) });
 }
 
 export async function putSettingsHandler(c: Context<AppEnv>): Promise<Response> {

@@ -162,6 +162,16 @@ function rollbackOutcome(job: JobView): 'rolled_back' | 'rollback_failed' | 'not
   return 'unknown';
 }
 
+/** This backup's off-site copy per target, from the backup result's `offsite` passes. */
+function offsiteOfResult(result: Record<string, unknown>): { target: string; status: string; error?: string | null }[] {
+  if (!Array.isArray(result.offsite)) return [];
+  const id = result.id;
+  return (result.offsite as { target?: unknown; copies?: unknown }[]).flatMap((t) => {
+    const c = Array.isArray(t.copies) ? (t.copies as { backup_id?: unknown; status?: unknown; error?: unknown }[]).find((x) => x.backup_id === id) : undefined;
+    return typeof t.target === 'string' && c ? [{ target: t.target, status: String(c.status), error: typeof c.error === 'string' ? c.error : null }] : [];
+  });
+}
+
 /** The mails a finished job calls for (none for jobs that are not backup/restore/update). */
 export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: string): NotifyEvent[] {
   const params = asObj(job.params);
@@ -181,7 +191,7 @@ export function eventsForJob(ledger: Ledger, job: JobView, storageDefault: strin
       const facts = backupFacts(ledger, { id: result.id ?? result.backup_id, file: result.file }, result);
       if (facts) {
         if (!facts.created_by) facts.created_by = who;
-        events.push({ kind: 'backup_created', backup: facts, retention_count: retention, last_proven: lastProvenRestorable(ledger)?.drill_at ?? null });
+        events.push({ kind: 'backup_created', backup: facts, retention_count: retention, last_proven: lastProvenRestorable(ledger)?.drill_at ?? null, offsite: offsiteOfResult(result) });
       }
     } else {
       events.push({ kind: 'backup_failed', type: str(params.type) ?? 'manual', who, at, failure });

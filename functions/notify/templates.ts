@@ -34,6 +34,8 @@ export type NotifyEvent =
       deleted?: string[];
       /** when a restore drill last proved a backup restorable (null: never) */
       last_proven?: string | Date | null;
+      /** the off-site copy of this backup per target */
+      offsite?: { target: string; status: string; error?: string | null }[];
     }
   | { kind: 'drill_failed'; backup: BackupFacts; at: string | Date; who?: string | null; failure: Failure }
   | { kind: 'backup_failed'; type?: string | null; who?: string | null; at: string | Date; failure: Failure }
@@ -320,6 +322,18 @@ function retentionSection(count: number | null | undefined, deleted: string[] | 
   return { icon: '🔄', title: t.retention, lines };
 }
 
+/** One line per target: verified, or failed with the reason and that it will be retried. */
+function offsiteSection(copies: { target: string; status: string; error?: string | null }[] | undefined, o: RenderOptions): Section | null {
+  if (!copies?.length) return null;
+  const fr = o.lang === 'fr';
+  const lines = copies.map((c) =>
+    c.status === 'verified'
+      ? `${c.target}: ${fr ? 'copiée et vérifiée' : 'copied and verified'}`
+      : `${c.target}: ${fr ? 'ÉCHEC' : 'FAILED'}${c.error ? ` (${c.error})` : ''}${fr ? ' — nouvel essai automatique plus tard' : ' — retried automatically later'}`,
+  );
+  return { icon: '☁️', title: fr ? 'Copies hors site' : 'Off-site copies', lines };
+}
+
 function rollbackText(e: Extract<NotifyEvent, { kind: 'restore_failed' }>, lang: Lang): string {
   const fr = lang === 'fr';
   switch (e.rollback) {
@@ -353,6 +367,8 @@ function doc(e: NotifyEvent, o: RenderOptions): Doc {
       if (e.last_proven !== undefined) {
         sections.push({ icon: '🧪', title: t.drill, rows: [[t.lastProven, e.last_proven ? formatDate(e.last_proven, o.timezone) : t.never]] });
       }
+      const off = offsiteSection(e.offsite, o);
+      if (off) sections.push(off);
       return {
         tone: 'ok',
         subject: fr ? '[phpBorg] Sauvegarde créée avec succès' : '[phpBorg] Backup Created Successfully',

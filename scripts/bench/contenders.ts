@@ -17,6 +17,11 @@ import { verifyArchive } from '../../archive/index.ts';
 import { buildPreview } from '../../functions/restore/preview.ts';
 import { childCpuMs, sampleTree, timed, type RssReport } from './measure.ts';
 import { runCmd, runPipeline, type Cmd } from './pipeline.ts';
+import type { SftpTarget } from '../../runtime/config.ts';
+import { sshOptions } from '../../runtime/offsite.ts';
+import { getBackup } from '../../state/catalog.ts';
+import { copyBackup } from '../../functions/offsite/copy.ts';
+import type { Sshd } from '../sandbox-kit/sshd.ts';
 
 export interface BenchCtx {
   config: KeeperConfig;
@@ -288,4 +293,38 @@ export async function warmCache(c: BenchCtx): Promise<void> {
   const child = spawn('tar', ['-cf', '-', '-C', dirname(c.config.paths.code), basename(c.config.paths.code)], { env: safeEnv(), stdio: ['ignore', 'pipe', 'ignore'] });
   child.stdout.resume();
   await new Promise((r) => child.on('close', r));
+}
+
+// ---- off-site copy ---------------------------------------------------------------------------
+
+/** A local sftp target: the bench's private sshd (scripts/sandbox-kit/sshd.ts). */
+export function benchSftpTarget(s: Sshd, dir: string): SftpTarget {
+  return { name: 'bench', kind: 'sftp', host: '127.0.0.1', port: s.port, user: s.user, path: dir, key_file: s.key, known_hosts: s.knownHosts, keep: null, enabled: true, bwlimit_kbps: null };
+}
+
+/** keeper's off-site copy of one backup (archive + sidecars, temp names, rename, remote SHA-256). */
+export async function keeperOffsite(c: BenchCtx, target: SftpTarget, backupId: number): Promise<Sample> {
+  const l = openLedger(ledgerPath(c.config.paths.state));
+  try {
+    const row = getBackup(l, backupId);
+    if (!row) throw new Error(`no backup ${backupId}`);
+    const c0 = childCpuMs();
+    const t0 = performance.now();
+    const r = await copyBackup({ config: c.config, ledger: l, actor: { id: null, name: 'bench' }, tries: 1 }, row, target);
+    const wall = performance.now() - t0;
+    if (r.status !== 'verified') throw new Error(`off-site copy failed: ${r.error}`);
+    return { wall_ms: wall, cpu_ms: childCpuMs() - c0, size_bytes: row.size_bytes, extra: { mib_s: row.size_bytes / 1048576 / (wall / 1000), method: r.method } };
+  } finally {
+    l.close();
+  }
+}
+
+/** scp of the same archive to the same server, with the same ssh options (no check afterwards). */
+export async function scpCopy(target: SftpTarget, file: string): Promise<Sample> {
+  const size = statSync(file).size;
+  const c0 = childCpuMs();
+  const t0 = performance.now();
+  await runCmd(['scp', '-q', '-P', String(target.port), ...sshOptions(target), file, `${target.user}@${target.host}:${target.path}/scp-${basename(file)}`]);
+  const wall = performance.now() - t0;
+  return { wall_ms: wall, cpu_ms: childCpuMs() - c0, size_bytes: size, extra: { mib_s: size / 1048576 / (wall / 1000) } };
 }

@@ -10,11 +10,13 @@ import { testGroup } from './test-task.ts';
 import { auditCommand } from './audit.ts';
 import { kitCommand } from './kit.ts';
 import { updateGroup } from './update.ts';
+import { offsiteGroup } from './offsite.ts';
 
 export const commands: CliModule[] = [
   statusCommand,
   jobsGroup,
   backupGroup,
+  offsiteGroup,
   restoreCommand,
   drillCommand,
   updateGroup,

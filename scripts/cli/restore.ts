@@ -9,6 +9,7 @@ import type { RestoreResult } from '../../functions/restore/apply.ts';
 import type { VerifyTaskResult } from '../../functions/backup/verify.task.ts';
 import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { pullFromTarget, targetArg } from './offsite.ts';
 
 /** `12` → {backup_id: 12}; anything else is a file path. */
 export function archiveRef(arg: string | undefined): { backup_id: number } | { file: string } {
@@ -96,13 +97,15 @@ export const restoreCommand: CliCommand = {
   usage:
     'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--accept-db-change] [--json]\n' +
     '       keeper restore --fresh FILE [--passphrase-file F] [--accept-db-change]\n' +
+    '       keeper restore --fresh --from TARGET [NAME] [--passphrase-file F] [--accept-db-change]\n' +
     '  --preview             show what would be lost, change nothing\n' +
     '  --yes                 do not ask for YES (needed when not on a terminal)\n' +
     '  --passphrase-file F   passphrase of an encrypted archive (first line of F); default: the stored one\n' +
     '  --force               go on when phpBorg jobs still run after the drain timeout (never kills them)\n' +
     '  --skip-safety-backup  no safety backup first (needs --force): a failure cannot be rolled back\n' +
     "  --accept-db-change    the archive's .env may name another DB_NAME / DB_USER than the live one\n" +
-    '  --fresh               bare metal: restore FILE onto a machine with no phpBorg (creates the database and its user)',
+    '  --fresh               bare metal: restore FILE onto a machine with no phpBorg (creates the database and its user)\n' +
+    '  --from TARGET         with --fresh: first pull NAME (default: the newest complete archive) from that off-site target',
   options: {
     preview: { type: 'boolean' },
     yes: { type: 'boolean' },
@@ -111,9 +114,11 @@ export const restoreCommand: CliCommand = {
     'skip-safety-backup': { type: 'boolean' },
     'accept-db-change': { type: 'boolean' },
     fresh: { type: 'boolean' },
+    from: { type: 'string' },
   },
-  positionals: { min: 1, max: 1 },
+  positionals: { min: 0, max: 1 },
   async run(ctx, { values, positionals }) {
+    if (values.from !== undefined && !values.fresh) throw usageError('--from needs --fresh (a restore onto a new machine)');
     if (values.fresh) return bareMetal(ctx, positionals[0], values);
     const ref = { ...archiveRef(positionals[0]), ...passphraseFrom(values) };
     if (values['skip-safety-backup'] && !values.force) throw usageError('--skip-safety-backup needs --force');
@@ -143,6 +148,13 @@ export const restoreCommand: CliCommand = {
 
 /** keeper restore --fresh FILE: the bare-metal restore (task setup.restore, functions/setup/bare-metal.ts). */
 async function bareMetal(ctx: CliContext, arg: string | undefined, values: ParsedArgs['values']): Promise<unknown> {
+  if (typeof values.from === 'string') {
+    // the server died with its disk: the archive comes from the off-site target first
+    const pass = passphraseFrom(values);
+    const pulled = await pullFromTarget(ctx, targetArg(ctx.config(), values.from), arg ?? null);
+    const job = await runTaskFromCli(ctx, 'setup.restore', { file: pulled.file, origin: 'fresh', ...pass });
+    return { job_id: job.id, pulled, ...(job.result as RestoreResult) };
+  }
   const ref = archiveRef(arg);
   if (!('file' in ref)) throw usageError('--fresh needs an archive FILE (there is no catalog yet on a fresh machine)');
   const job = await runTaskFromCli(ctx, 'setup.restore', { file: ref.file, origin: 'fresh', accept_db_change: !!values['accept-db-change'], ...passphraseFrom(values) });

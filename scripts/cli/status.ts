@@ -10,6 +10,7 @@ import { ledgerPath, schemaVersion } from '../../state/ledger.ts';
 import { countJobs, getJob, lockHolder } from '../../state/jobs.ts';
 import { catalogStats, lastProvenRestorable } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
+import { targetsView } from '../../functions/offsite/routes.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 
@@ -21,6 +22,8 @@ export interface StatusResult {
   checks: Check[];
   ledger: { path: string; schema_version: number; backups: number; jobs: number; running_job: { id: string; type: string; percent: number; step: string | null } | null };
   storage: { path: string; exists: boolean; writable: boolean; free_bytes: number | null };
+  /** the off-site targets as configured (no secret) and how their copies stand */
+  offsite: ReturnType<typeof targetsView>;
   next_scheduled_backup: string | null;
   /** the newest passed restore drill: when a backup was last proven restorable (null: never) */
   last_proven_restorable: { backup_id: number; filename: string; at: string } | null;
@@ -90,6 +93,7 @@ async function status(ctx: CliContext): Promise<StatusResult> {
       running_job: running ? { id: running.id, type: running.type, percent: running.percent, step: running.step } : null,
     },
     storage: { path: dir, exists, writable, free_bytes: free },
+    offsite: targetsView(config, ledger),
     next_scheduled_backup: next.next_run,
     last_proven_restorable: proven ? { backup_id: proven.id, filename: proven.filename, at: proven.drill_at } : null,
     next_scheduled_backup_catch_up_of: next.catch_up_of,
@@ -125,6 +129,12 @@ export const statusCommand: CliCommand = {
     ctx.print(`ledger    ${s.ledger.path} (schema v${s.ledger.schema_version}, ${s.ledger.backups} backups, ${s.ledger.jobs} jobs)`);
     if (s.ledger.running_job) ctx.print(`running   ${s.ledger.running_job.type} ${s.ledger.running_job.id} ${Math.round(s.ledger.running_job.percent)}% ${s.ledger.running_job.step ?? ''}`);
     ctx.print(`storage   ${s.storage.path} ${s.storage.exists ? '' : '(not created yet) '}${s.storage.writable ? 'writable' : 'NOT WRITABLE'}, ${human(s.storage.free_bytes)} free`);
+    for (const t of s.offsite) {
+      ctx.print(
+        `off-site  ${t.name} (${t.where}${t.enabled ? '' : ', disabled'}, keep ${t.keep}): last success ${t.last_success ?? 'never'}` +
+          `${t.failed ? `, ${t.failed} failed copy(ies): ${t.last_error ?? ''}` : ''}${t.pending ? `, ${t.pending} pending` : ''}`,
+      );
+    }
     const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${s.next_scheduled_backup_catch_up_of}: starts when the runner runs it)` : '';
     ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}${catchUp}`);
     const p = s.last_proven_restorable;

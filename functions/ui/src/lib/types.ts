@@ -24,6 +24,28 @@ export interface Backup {
   drill_status: 'passed' | 'failed' | null;
   drill_at: string | null;
   drill_error: string | null;
+  /** the off-site copy per target: pending | copied | verified | failed (with the reason) */
+  offsite: OffsiteCopy[];
+}
+
+export interface OffsiteCopy {
+  target: string;
+  status: string;
+  error: string | null;
+  removed: boolean;
+}
+
+/** An off-site target as the API shows it (never a secret). */
+export interface OffsiteTargetView {
+  name: string;
+  kind: string;
+  where: string;
+  enabled: boolean;
+  keep: number;
+  last_success: string | null;
+  failed: number;
+  pending: number;
+  last_error: string | null;
 }
 
 export interface Stats {
@@ -83,7 +105,25 @@ export function toBackup(x: unknown): Backup {
     drill_status: o.drill_status === 'passed' || o.drill_status === 'failed' ? o.drill_status : null,
     drill_at: strOrNull(o.drill_at),
     drill_error: strOrNull(o.drill_error),
+    offsite: Array.isArray(o.offsite)
+      ? o.offsite.filter(isObj).map((c) => ({ target: String(c.target ?? ''), status: String(c.status ?? 'pending'), error: strOrNull(c.error), removed: !!c.removed_at }))
+      : [],
   };
+}
+
+export function toOffsiteTargets(x: unknown): OffsiteTargetView[] {
+  const list = isObj(x) && Array.isArray(x.targets) ? x.targets : [];
+  return list.filter(isObj).map((t) => ({
+    name: String(t.name ?? ''),
+    kind: String(t.kind ?? ''),
+    where: String(t.where ?? ''),
+    enabled: bool(t.enabled),
+    keep: num(t.keep),
+    last_success: strOrNull(t.last_success),
+    failed: num(t.failed),
+    pending: num(t.pending),
+    last_error: strOrNull(t.last_error),
+  }));
 }
 
 /** The list route may answer an array, {backups: […]}, {items: […], total} or {data: …}. */
