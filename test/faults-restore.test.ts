@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +24,10 @@ let token: string;
 
 before(async () => {
   sb = await startSandbox();
-  patchConfig(sb, { health_timeout_s: 4 });
+  // an off-site target (rclone's local backend) so that the backup's off-site step is killed too
+  const rclone = join(sb.dir, 'rclone.conf');
+  writeFileSync(rclone, '[loc]\ntype = local\n', { mode: 0o600 });
+  patchConfig(sb, { health_timeout_s: 4, offsite: [{ name: 'loc', kind: 'rclone', remote: `loc:${join(sb.dir, 'offsite')}`, config_file: rclone }] });
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
   token = await sb.token();
 });
@@ -48,6 +51,7 @@ const BACKUP_STEPS = [
   'backup.archive',
   'backup.finalize',
   'backup.retention',
+  'backup.offsite',
   'backup.done',
 ];
 
