@@ -5,7 +5,7 @@
 // for YES; then functions/emergency/run.ts restores everything and a health table is printed.
 // Exit status: 0 only when the restore succeeded and every health check passes.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../runtime/config.ts';
@@ -16,7 +16,7 @@ import { openLedger } from '../state/ledger.ts';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
 import { setTempStateDir } from '../runtime/temp.ts';
-import { cliActor } from './cli/framework.ts';
+import { cliActor, PROJECT_ROOT } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
 
 const RULE = '━'.repeat(60);
@@ -48,10 +48,17 @@ function banner(): void {
   out('');
 }
 
+/** Like `keeper`: --config, else KEEPER_CONFIG, else the system's, else the demo's (./var/demo). */
 function configFile(given: string | undefined): string {
-  const f = given ?? (process.env.KEEPER_CONFIG || undefined) ?? '/etc/phpborg-keeper/keeper.json';
-  if (!existsSync(f)) throw fail(`❌ No keeper configuration at ${f}: pass --config FILE`, 2);
-  return resolve(f);
+  const explicit = given ?? (process.env.KEEPER_CONFIG || undefined);
+  if (explicit) {
+    if (!existsSync(explicit)) throw fail(`❌ No keeper configuration at ${explicit}: pass --config FILE`, 2);
+    return resolve(explicit);
+  }
+  const candidates = ['/etc/phpborg-keeper/keeper.json', join(PROJECT_ROOT, 'var', 'demo', 'keeper.json')];
+  const f = candidates.find((c) => existsSync(c));
+  if (!f) throw fail(`❌ No keeper configuration at ${candidates.join(' or ')}: pass --config FILE`, 2);
+  return f;
 }
 
 function readPassphraseFile(f: string): string {

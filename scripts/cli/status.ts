@@ -12,6 +12,7 @@ import { catalogStats } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { localTime } from './time.ts';
 
 export interface StatusResult {
   ok: boolean;
@@ -121,8 +122,8 @@ export const statusCommand: CliCommand = {
     ctx.print(`ledger    ${s.ledger.path} (schema v${s.ledger.schema_version}, ${s.ledger.backups} backups, ${s.ledger.jobs} jobs)`);
     if (s.ledger.running_job) ctx.print(`running   ${s.ledger.running_job.type} ${s.ledger.running_job.id} ${Math.round(s.ledger.running_job.percent)}% ${s.ledger.running_job.step ?? ''}`);
     ctx.print(`storage   ${s.storage.path} ${s.storage.exists ? '' : '(not created yet) '}${s.storage.writable ? 'writable' : 'NOT WRITABLE'}, ${human(s.storage.free_bytes)} free`);
-    const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${s.next_scheduled_backup_catch_up_of}: starts when the runner runs it)` : '';
-    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}${catchUp}`);
+    const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${localTime(s.next_scheduled_backup_catch_up_of)}: starts when the runner runs it)` : '';
+    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ? localTime(s.next_scheduled_backup) : 'none'}${catchUp}`);
     ctx.print(s.ok ? 'status: ok' : 'status: degraded');
   },
 };
