@@ -7,12 +7,19 @@ import { audit } from '../../state/audit.ts';
 import { ensureSeeded, publicSettings, SettingsError, updateSettings, PASSPHRASE_KEY } from '../../state/settings.ts';
 import { nextScheduledRun, settingsChanged } from '../../runtime/schedule.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { installPrefs } from '../../runtime/locale.ts';
+import { resolveSmtp } from '../../runtime/mailer.ts';
+import { appSecret } from '../../runtime/auth.ts';
 
 async function view(c: Context<AppEnv>) {
   await ensureSeeded(c.env.ledger, () => c.env.phpborg.query<{ key: string; value: string | null }>('SELECT `key`, `value` FROM `settings`'));
   const s = await publicSettings(c.env.ledger, c.env.config.paths.storage);
   const schedule = await nextScheduledRun(c.env).catch(() => null);
-  return { ...s, next_run: schedule?.next_run ?? null, schedule };
+  // whether a notification could be sent now: the pages say why not next to the switch
+  const p = await installPrefs(c.env);
+  const r = resolveSmtp(c.env.config, p.prefs, () => appSecret(c.env.config));
+  const smtp = r.ok ? { ok: true as const, source: r.smtp.source } : { ok: false as const, code: r.code, reason: r.reason };
+  return { ...s, next_run: schedule?.next_run ?? null, schedule, smtp };
 }
 
 export async function getSettingsHandler(c: Context<AppEnv>): Promise<Response> {

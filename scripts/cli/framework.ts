@@ -165,7 +165,7 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       // an operation whose process died is finished first: the command's own task would meet its lock
       for (const id of started.recovering) {
         const j = await started.jobs.wait(id);
-        ctx.info(`job ${id}: ${j.status}${j.error ? `: ${j.error.message}` : ''}`);
+        ctx.info(recoveryNotice(j));
       }
       return (jobs = started.jobs);
     },
@@ -182,6 +182,16 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
     },
   };
   return ctx;
+}
+
+/**
+ * One line about an operation finished for a process that died: what happened, in the words the
+ * recovery chose ("…; rolled back to <backup>"), never the job's JSON.
+ */
+export function recoveryNotice(j: JobView): string {
+  const r = (j.result ?? {}) as { message?: unknown };
+  const why = j.error?.message ?? (typeof r.message === 'string' ? r.message : '') ?? '';
+  return `recovered job ${j.id} (an operation interrupted when its process died): ${j.status.replace('_', ' ')}${why ? ` — ${why.replace(/\s*\n\s*/g, ' ')}` : ''}`;
 }
 
 // ── progress ──────────────────────────────────────────────────────────────────────────────────
