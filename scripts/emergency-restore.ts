@@ -18,6 +18,7 @@ import { emergencyRestore } from '../functions/emergency/run.ts';
 import { setTempStateDir } from '../runtime/temp.ts';
 import { cliActor, PROJECT_ROOT } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
+import { noteText } from '../functions/backup/auto-notes.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -144,7 +145,7 @@ function showBackup(b: FoundBackup): void {
   out(`  Encrypted: ${b.encrypted ? 'Yes' : 'No'}`);
   out(`  Type:      ${b.backup_type}`);
   if (md?.created_by) out(`  Created by: ${md.created_by}`);
-  if (md?.notes) out(`  Notes:     ${md.notes}`);
+  if (md?.notes) out(`  Notes:     ${noteText(md.notes)}`);
   if (md && Object.keys(md.table_row_counts).length) {
     out(`  Tables:    ${Object.entries(md.table_row_counts).map(([t, n]) => `${t} ${n}`).join(', ')}`);
   }

@@ -17,6 +17,7 @@ import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { ENTRY, extractArchive, isArchiveError, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
 import { asidePath, chownTree, exists, incomingPath, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
 import { freeSpace } from '../restore/preview.ts';
+import { autoNote } from '../backup/auto-notes.ts';
 
 /** An archive an operation can fall back to, with what opens it. */
 export interface SafetyRef extends SafetyPoint {
@@ -278,7 +279,7 @@ async function createSafetyBackup(op: OperationContext, s: InstallState, prefix:
   // no retention here: it could delete the very archive being restored
   const r = await createBackup(op, {
     type: s.safetyType ?? 'pre_restore',
-    notes: `automatic backup before restoring ${s.filename}`,
+    notes: autoNote('before_restore', { file: s.filename }),
     force: !!s.force,
     stepPrefix: `${prefix}.safety_backup`,
     percentRange: op.stepRange(),

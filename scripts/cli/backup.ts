@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import { localTime } from './time.ts';
 import type { BackupResult } from '../../functions/backup/core.ts';
 import { verifyCommand } from './restore.ts';
+import { noteText } from '../../functions/backup/auto-notes.ts';
 
 function backupId(raw: string | undefined, ctx: CliContext): BackupRow {
   if (!raw || !/^[1-9]\d{0,15}$/.test(raw)) throw usageError(`expected a backup id (see keeper backup list), got ${JSON.stringify(raw ?? '')}`);
@@ -43,7 +44,7 @@ function renderBackup(b: ReturnType<typeof backupView>, ctx: CliContext): void {
     ['files', b.files_count],
     ['window', b.maintenance_window_ms === null ? null : `${b.maintenance_window_ms} ms`],
     ['pinned', b.pinned ? 'yes' : 'no'],
-    ['notes', b.notes],
+    ['notes', noteText(b.notes)],
   ];
   for (const [k, v] of lines) if (v !== null && v !== undefined) ctx.print(`${k.padEnd(10)}${v}`);
 }
