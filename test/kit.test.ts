@@ -200,11 +200,11 @@ describe('emergency kit', () => {
     // in the install's language (the sandbox's phpBorg is French), like the mails
     const kit = await kitRes.text();
     assert.match(kit, /KIT DE SECOURS/);
-    assert.ok(kit.includes(`Phrase secrète : ${PASSPHRASE}`));
+    assert.ok(kit.includes(`Phrase de passe : ${PASSPHRASE}`));
     const settings = (await (await runner.request('/api/phpborg-backup/settings', { headers: { authorization: `Bearer ${token}` } })).json()) as {
       backup_encryption_passphrase: { fingerprint: string };
     };
-    assert.ok(kit.includes(`Empreinte :      ${settings.backup_encryption_passphrase.fingerprint}`), 'same fingerprint as Settings');
+    assert.ok(kit.includes(`Empreinte :       ${settings.backup_encryption_passphrase.fingerprint}`), 'same fingerprint as Settings');
     assert.ok(kit.includes(`Dossier de stockage :   ${sb.config.paths.storage}`));
     assert.ok(kit.includes(archive.filename));
     assert.match(kit, /ce qui a été ajouté après la sauvegarde reste en place/);

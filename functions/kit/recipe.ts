@@ -111,7 +111,7 @@ ${vars}
 
 ${check}
 
-2. La déchiffrer. Créer un fichier lisible par root seul et y mettre la phrase secrète
+2. La déchiffrer. Créer un fichier lisible par root seul et y mettre la phrase de passe
    (une ligne, rien d'autre), par exemple avec un éditeur :
 
 ${scratch}
@@ -120,8 +120,8 @@ ${scratch}
 
 ${decrypt}
 
-   (Sans -pass "file:…", openssl demande la phrase secrète au clavier. « bad decrypt » signifie
-   une phrase secrète fausse. Une archive non chiffrée ne commence pas par « Salted__ » : la
+   (Sans -pass "file:…", openssl demande la phrase de passe au clavier. « bad decrypt » signifie
+   une phrase de passe fausse. Une archive non chiffrée ne commence pas par « Salted__ » : la
    copier à la place : cp "$BACKUPS/$ARCHIVE" "$WORK/backup.tar.gz")
 
 3. La décompresser :
@@ -160,7 +160,7 @@ ${config}
 ${start}
 
 9. Quand phpBorg fonctionne, supprimer le dossier de travail : il contient la sauvegarde déchiffrée
-   et la phrase secrète. Garder "$CODE.before-restore" jusqu'à en être sûr, puis le supprimer aussi.
+   et la phrase de passe. Garder "$CODE.before-restore" jusqu'à en être sûr, puis le supprimer aussi.
 
 ${clean}
 `;

@@ -26,11 +26,13 @@ export function errorCode(e: unknown): string {
  */
 export function explainError(e: unknown, t: T, te: Te, fallback?: string): Explained {
   if (e === null || e === undefined || e === '') return { text: '', detail: '' };
+  // a sentence the page already wrote in the reader's language
+  if (typeof e === 'string') return { text: e, detail: '' };
   const code = errorCode(e);
   const body = e instanceof ApiError ? e.body : e && typeof e === 'object' ? (e as Record<string, unknown>) : {};
   const details = (body.details && typeof body.details === 'object' ? body.details : {}) as Record<string, unknown>;
   const reason = typeof body.reason_code === 'string' ? body.reason_code : typeof details.reason_code === 'string' ? details.reason_code : '';
-  const detail = typeof e === 'string' ? e : e instanceof Error || (e && typeof (e as { message?: unknown }).message === 'string') ? String((e as { message: string }).message) : errorMessage(e);
+  const detail = e instanceof Error || (e && typeof (e as { message?: unknown }).message === 'string') ? String((e as { message: string }).message) : errorMessage(e);
   const params = { ...details, ...body } as Record<string, unknown>;
   for (const k of [reason, code]) {
     if (k && te(`errors.${k}`)) return { text: t(`errors.${k}`, params), detail };

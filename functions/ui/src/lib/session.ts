@@ -11,6 +11,8 @@ export const session = reactive({
   username: '',
   /** why the user was sent back to sign in (expired token…), shown on the form */
   notice: '',
+  /** the install's time zone (phpBorg's app.timezone…): every time on the pages is shown in it */
+  timezone: '' as string,
 });
 
 export function getToken(): string | null {
