@@ -119,3 +119,35 @@ describe('naming things', () => {
     else assert.match(r.stdout + r.stderr, new RegExp(`No keeper configuration at /etc/phpborg-keeper/keeper\\.json or ${demo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
   });
 });
+
+describe('smaller things', () => {
+  test('the recovery notice after a crashed job is one readable line', async () => {
+    const { recoveryNotice } = await import('../scripts/cli/framework.ts');
+    const line = recoveryNotice({
+      id: 'j1',
+      status: 'rolled_back',
+      error: null,
+      result: { message: 'interrupted at restore.database;\n rolled back to phpborg-backup-2025-01-02-000100-pre_restore.tar.gz', steps: [{ key: 'x' }] },
+    } as never);
+    assert.equal(line, 'recovered job j1 (an operation interrupted when its process died): rolled back — interrupted at restore.database; rolled back to phpborg-backup-2025-01-02-000100-pre_restore.tar.gz');
+    assert.doesNotMatch(line, /[{}\n]/);
+  });
+
+  test('mail notifications start off while phpBorg cannot send mail, on when it can', async () => {
+    const { seedSettings, getSettings } = await import('../state/settings.ts');
+    const seed = (rows: { key: string; value: string }[]) => {
+      const inst = makeTempInstall();
+      const ledger = openLedger(ledgerPath(inst.config.paths.state));
+      try {
+        seedSettings(ledger, [{ key: 'backup_notify_email', value: 'admin@example.com' }, ...rows]);
+        return getSettings(ledger, inst.config.paths.storage).backup_notify_email;
+      } finally {
+        ledger.close();
+        inst.cleanup();
+      }
+    };
+    assert.equal(seed([{ key: 'smtp.enabled', value: 'false' }, { key: 'smtp.host', value: 'mail.example.com' }]), false, 'SMTP off in phpBorg');
+    assert.equal(seed([{ key: 'smtp.enabled', value: '1' }]), false, 'no SMTP host');
+    assert.equal(seed([{ key: 'smtp.enabled', value: 'true' }, { key: 'smtp.host', value: 'mail.example.com' }]), true);
+  });
+});
