@@ -280,7 +280,9 @@ export async function runTaskFromCli(ctx: CliContext, task: string, params: unkn
   if (job.status !== 'succeeded') {
     const code = job.error?.code ?? job.status;
     const message = job.error?.message ?? `job ${id} ended ${job.status}`;
-    throw new CliError(code, message, { job_id: id, status: job.status, ...(job.error?.step ? { step: job.error.step } : {}), ...(job.result !== null ? { result: job.result } : {}) });
+    // parameters the task refused are the caller's mistake, like a usage error: exit 2
+    const exit = code === 'invalid_params' ? 2 : 1;
+    throw new CliError(code, message, { job_id: id, status: job.status, ...(job.error?.step ? { step: job.error.step } : {}), ...(job.result !== null ? { result: job.result } : {}) }, exit);
   }
   ui.line(`job ${id}: succeeded`);
   return job;
