@@ -72,21 +72,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   lock.setPort(serving.port);
-  console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
-  // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
-  const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
-  if (setup) console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
-  if (demoDir) {
-    const sandbox = await loadSandbox();
-    const token = await sandbox.sandboxToken(demoDir, { expiresIn: 12 * 3600 });
-    const admin = sandbox.adminCredentials(demoDir);
-    // the pages take the token from the fragment (never sent to a server, never in a log) and drop it
-    console.log(`sign in (link valid 12 h): ${serving.url}/#access_token=${token}`);
-    console.log(`or with the demo's phpBorg admin: user ${admin.username}, password ${admin.password}`);
-    console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);
-    console.log(`try:  curl -H "Authorization: Bearer $TOKEN" ${serving.url}/api/system/services`);
-  }
-
+  // from here on a signal stops cleanly (the lock released, the demo stopped), even mid-banner
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
@@ -105,6 +91,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  console.log(`phpborg-keeper listening on ${serving.url}  (config ${configPath})`);
+  // no phpBorg here yet: the setup wizard's one-time token (functions/setup/state.ts)
+  const setup = await prepareSetupToken(config).catch((e: Error) => (console.error(`[keeper] setup token: ${e.message}`), null));
+  if (setup) console.log(`phpBorg is not installed here (${setup.reason}).\nsetup token (also in ${setup.file}):\nSETUP_TOKEN=${setup.token}`);
+  if (demoDir) {
+    const sandbox = await loadSandbox();
+    const token = await sandbox.sandboxToken(demoDir, { expiresIn: 12 * 3600 });
+    const admin = sandbox.adminCredentials(demoDir);
+    // the pages take the token from the fragment (never sent to a server, never in a log) and drop it
+    console.log(`sign in (link valid 12 h): ${serving.url}/#access_token=${token}`);
+    console.log(`or with the demo's phpBorg admin: user ${admin.username}, password ${admin.password}`);
+    console.log(`demo admin token (valid 12 h):\nTOKEN=${token}`);
+    console.log(`try:  curl -H "Authorization: Bearer $TOKEN" ${serving.url}/api/system/services`);
+  }
 }
 
 function refuse(e: InstanceLockedError): never {
