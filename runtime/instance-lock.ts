@@ -89,7 +89,7 @@ export function acquireInstanceLock(stateDir: string, port: number | null = null
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const path = join(stateDir, LOCK_FILE);
   const me: LockOwner = { pid: process.pid, port, start: processStart(process.pid) };
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     if (tryCreate(path, me)) return handle(path, me);
     const owner = readOwner(path);
     if (owner && owner.pid !== process.pid && alive(owner)) throw new InstanceLockedError(owner);
@@ -101,6 +101,7 @@ export function acquireInstanceLock(stateDir: string, port: number | null = null
       // a takeover file left by a process killed mid-takeover, or one so old its owner must be gone
       const old = Date.now() - safeMtime(takeover) > 10_000;
       if (!t || !alive(t) || old) safeUnlink(takeover);
+      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); // another newcomer is taking over: let it finish
       continue;
     }
     try {
