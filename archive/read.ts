@@ -199,7 +199,19 @@ export interface VerifyCheck {
   error?: string;
   /** why a check passed without comparing (e.g. no sidecar, not encrypted) */
   note?: string;
+  /**
+   * set when the check could not run because of another failure (ok is then false): the decisive
+   * failure is reported once, on its own check, and these only say why they did not run
+   */
+  not_checked?: 'needs_passphrase' | 'size_wrong' | 'earlier_failure';
 }
+
+const NOT_CHECKED: Record<NonNullable<VerifyCheck['not_checked']>, string> = {
+  needs_passphrase: 'not checked (needs the right passphrase)',
+  size_wrong: 'not checked (the size is wrong)',
+  earlier_failure: 'not checked (reading stopped at an earlier failure)',
+};
+const notChecked = (name: VerifyCheckName, why: NonNullable<VerifyCheck['not_checked']>): VerifyCheck => ({ name, ok: false, not_checked: why, error: NOT_CHECKED[why] });
 
 export interface VerifyResult {
   ok: boolean;
@@ -235,7 +247,8 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
   checks.push(verdict === 'truncated' || (verdict === 'corrupt' && !integ.sha256)
     ? { name: 'size', ok: false, error: integ.message }
     : { name: 'size', ok: true, ...(integ.checked.size ? {} : { note: noSide }) });
-  if (integ.sha256 === null) checks.push({ name: 'sha256', ok: false, error: 'not checked: the size is wrong' });
+  const needsPass = verdict === 'wrong_passphrase' || verdict === 'passphrase_required';
+  if (integ.sha256 === null) checks.push(notChecked('sha256', needsPass ? 'needs_passphrase' : 'size_wrong'));
   else if (verdict === 'corrupt' && integ.checked.sha256 && integ.sha256 !== expected.sha256) checks.push({ name: 'sha256', ok: false, error: integ.message });
   else checks.push({ name: 'sha256', ok: true, ...(integ.checked.sha256 ? {} : { note: noSide }) });
   if (!integ.encrypted) checks.push({ name: 'hmac', ok: true, note: 'not encrypted' });
@@ -247,7 +260,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
   let metadata: ArchiveMetadata | null = null;
   let contentBytes: number | null = null;
   if (verdict === 'wrong_passphrase' || verdict === 'passphrase_required' || verdict === 'truncated' || integ.sha256 === null) {
-    for (const name of STRUCTURE) checks.push({ name, ok: false, error: `not checked: ${integ.message}` });
+    for (const name of STRUCTURE) checks.push(notChecked(name, needsPass ? 'needs_passphrase' : verdict === 'truncated' || integ.sha256 === null ? 'size_wrong' : 'earlier_failure'));
   } else {
     let keys: Keys | null = null;
     try {
@@ -271,7 +284,8 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       for (const name of STRUCTURE) {
         const i = order.indexOf(name);
         if (name === failed) checks.push({ name, ok: false, error: err.message });
-        else if (i > at || failed === 'hmac') checks.push({ name, ok: false, error: `not checked: reading stopped at the ${failed} failure` });
+        else if (failed === 'hmac') checks.push(notChecked(name, 'needs_passphrase'));
+        else if (i > at) checks.push(notChecked(name, 'earlier_failure'));
         else checks.push({ name, ok: true });
       }
     }

@@ -12,7 +12,7 @@ import { jobEventsHandler } from './jobs/events.ts';
 import { createBackupHandler } from './backup/create.ts';
 import { deleteHandler as deleteBackup, getHandler as getBackup, listHandler as listBackups, statsHandler as backupStats } from './backup/catalog.ts';
 import { downloadGuard, downloadHandler, downloadTokenHandler } from './backup/download.ts';
-import { getSettingsHandler, putSettingsHandler } from './backup/settings.ts';
+import { getSettingsHandler, putSettingsHandler, retentionPreviewHandler } from './backup/settings.ts';
 import { verifyBackupHandler } from './backup/verify.ts';
 import { drillBackupHandler } from './backup/drill.ts';
 import { uploadHandler } from './backup/upload.ts';
@@ -78,6 +78,7 @@ export function createApp(): Hono<AppEnv> {
 
   // ── schedule, email, audit, emergency kit ───────────────────────────────────────────────────
   app.get('/api/phpborg-backup/audit', admin, auditHandler); //                    admin, ?page&per_page&action
+  app.get('/api/phpborg-backup/settings/retention-preview', admin, retentionPreviewHandler); // admin, ?keep=N: what the next backup would delete
   app.post('/api/phpborg-backup/settings/test-email', admin, testEmailHandler); // admin, audited, 502 when unsent
   app.get('/api/phpborg-backup/settings/emergency-kit', admin, emergencyKitHandler); // admin, audited, text/plain attachment
 

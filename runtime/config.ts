@@ -173,9 +173,57 @@ export class ConfigError extends Error {
   }
 }
 
+/** The field names a strict object at `keys` (a path into the configuration) accepts. */
+function knownFields(keys: string[]): string[] {
+  let schema: unknown = ConfigSchema;
+  for (const k of [...keys, null]) {
+    // optional/nullable wrap their schema in `wrapped`, pipes keep it first in `pipe`
+    for (let i = 0; i < 5 && schema && typeof schema === 'object'; i++) {
+      const s = schema as { wrapped?: unknown; pipe?: unknown[] };
+      if (s.wrapped) schema = s.wrapped;
+      else if (Array.isArray(s.pipe)) schema = s.pipe[0];
+      else break;
+    }
+    const entries = (schema as { entries?: Record<string, unknown> } | null)?.entries;
+    if (!entries) return [];
+    if (k === null) return Object.keys(entries);
+    schema = entries[k];
+  }
+  return [];
+}
+
+/** Edit distance, for "did you mean": a typo is one or two edits away from the field meant. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const swap = i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1] ? d[i - 2]![j - 2]! + 1 : Infinity;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost, swap);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** "unknown field paths.stroage; did you mean storage?" rather than valibot's "Expected never". */
+function unknownField(issue: v.BaseIssue<unknown>): string | null {
+  if (issue.type !== 'strict_object' || issue.expected !== 'never' || !issue.path?.length) return null;
+  const keys = issue.path.map((p) => String(p.key));
+  const name = keys.at(-1)!;
+  const where = keys.slice(0, -1);
+  const known = knownFields(where);
+  const best = known.map((k) => [k, distance(name.toLowerCase(), k.toLowerCase())] as const).sort((x, y) => x[1] - y[1])[0];
+  const field = [...where, name].join('.');
+  const hint = best && best[1] <= Math.max(2, Math.floor(name.length / 3)) ? `; did you mean ${best[0]}?` : known.length ? `; known fields: ${known.join(', ')}` : '';
+  return `unknown field ${field}${hint}`;
+}
+
 /** One line per problem: field, value, what is expected. */
 export function describeIssues(issues: v.BaseIssue<unknown>[]): string[] {
   return issues.map((issue) => {
+    const unknown = unknownField(issue);
+    if (unknown) return unknown;
     const path = v.getDotPath(issue) ?? '(root)';
     const value = issue.input === undefined ? 'missing' : JSON.stringify(issue.input);
     return `${path}: got ${value}; ${issue.message}`;

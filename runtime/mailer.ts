@@ -24,7 +24,9 @@ export interface SmtpTarget {
   to: string;
 }
 
-export type SmtpResolution = { ok: true; smtp: SmtpTarget } | { ok: false; reason: string };
+/** Why mail cannot be sent, as a stable code the pages translate (the reason is the English detail). */
+export type SmtpProblem = 'smtp_password_file' | 'smtp_db_unreachable' | 'smtp_disabled' | 'smtp_no_host' | 'smtp_bad_port' | 'smtp_password' | 'smtp_no_sender';
+export type SmtpResolution = { ok: true; smtp: SmtpTarget } | { ok: false; code: SmtpProblem; reason: string };
 
 export interface OutgoingMail {
   to: string;
@@ -114,7 +116,7 @@ export function resolveSmtp(config: KeeperConfig, prefs: Map<string, string> | n
       try {
         password = readFileSync(k.password_file, 'utf8').replace(/\r?\n$/, '');
       } catch (e) {
-        return { ok: false, reason: `cannot read smtp.password_file ${k.password_file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}` };
+        return { ok: false, code: 'smtp_password_file', reason: `cannot read smtp.password_file ${k.password_file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}` };
       }
     }
     return {
@@ -132,12 +134,12 @@ export function resolveSmtp(config: KeeperConfig, prefs: Map<string, string> | n
       },
     };
   }
-  if (!prefs) return { ok: false, reason: "phpBorg's database is unreachable, so its SMTP settings cannot be read (configure keeper's own smtp to mail anyway)" };
-  if (prefs.has('smtp.enabled') && !truthy(prefs.get('smtp.enabled'))) return { ok: false, reason: 'SMTP is disabled in phpBorg (smtp.enabled)' };
+  if (!prefs) return { ok: false, code: 'smtp_db_unreachable', reason: "phpBorg's database is unreachable, so its SMTP settings cannot be read (configure keeper's own smtp to mail anyway)" };
+  if (prefs.has('smtp.enabled') && !truthy(prefs.get('smtp.enabled'))) return { ok: false, code: 'smtp_disabled', reason: 'SMTP is disabled in phpBorg (smtp.enabled)' };
   const host = prefs.get('smtp.host')?.trim();
-  if (!host) return { ok: false, reason: 'no SMTP host is configured in phpBorg (smtp.host)' };
+  if (!host) return { ok: false, code: 'smtp_no_host', reason: 'no SMTP host is configured in phpBorg (smtp.host)' };
   const port = Number(prefs.get('smtp.port') ?? '587');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, reason: `smtp.port is not a port number: ${JSON.stringify(prefs.get('smtp.port'))}` };
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, code: 'smtp_bad_port', reason: `smtp.port is not a port number: ${JSON.stringify(prefs.get('smtp.port'))}` };
   const username = prefs.get('smtp.username')?.trim() || null;
   let password: string | null = null;
   const stored = prefs.get('smtp.password');
@@ -145,11 +147,11 @@ export function resolveSmtp(config: KeeperConfig, prefs: Map<string, string> | n
     try {
       password = decryptPhpborgSecret(stored, appSecret());
     } catch (e) {
-      return { ok: false, reason: errorMessage(e) };
+      return { ok: false, code: 'smtp_password', reason: errorMessage(e) };
     }
   }
   const from_email = prefs.get('smtp.from_email')?.trim() || username || '';
-  if (!from_email) return { ok: false, reason: 'no sender address is configured in phpBorg (smtp.from_email)' };
+  if (!from_email) return { ok: false, code: 'smtp_no_sender', reason: 'no sender address is configured in phpBorg (smtp.from_email)' };
   return {
     ok: true,
     smtp: {

@@ -5,7 +5,7 @@
 // for YES; then functions/emergency/run.ts restores everything and a health table is printed.
 // Exit status: 0 only when the restore succeeded and every health check passes.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../runtime/config.ts';
@@ -16,10 +16,11 @@ import { openLedger } from '../state/ledger.ts';
 import { foundFromFile, listFromLedger, listFromSidecars, probeLedger, storageDir, type FoundBackup, type LedgerState } from '../functions/emergency/catalog.ts';
 import { emergencyRestore } from '../functions/emergency/run.ts';
 import { setTempStateDir } from '../runtime/temp.ts';
-import { cliActor } from './cli/framework.ts';
+import { cliActor, PROJECT_ROOT } from './cli/framework.ts';
 import { errorMessage } from '../runtime/error-message.ts';
 import { findTarget } from '../functions/offsite/copy.ts';
 import { pullArchive } from '../functions/offsite/remote.ts';
+import { noteText } from '../functions/backup/auto-notes.ts';
 
 const RULE = '━'.repeat(60);
 const out = (l = '') => process.stdout.write(l + '\n');
@@ -58,10 +59,17 @@ function banner(): void {
   out('');
 }
 
+/** Like `keeper`: --config, else KEEPER_CONFIG, else the system's, else the demo's (./var/demo). */
 function configFile(given: string | undefined): string {
-  const f = given ?? (process.env.KEEPER_CONFIG || undefined) ?? '/etc/phpborg-keeper/keeper.json';
-  if (!existsSync(f)) throw fail(`❌ No keeper configuration at ${f}: pass --config FILE`, 2);
-  return resolve(f);
+  const explicit = given ?? (process.env.KEEPER_CONFIG || undefined);
+  if (explicit) {
+    if (!existsSync(explicit)) throw fail(`❌ No keeper configuration at ${explicit}: pass --config FILE`, 2);
+    return resolve(explicit);
+  }
+  const candidates = ['/etc/phpborg-keeper/keeper.json', join(PROJECT_ROOT, 'var', 'demo', 'keeper.json')];
+  const f = candidates.find((c) => existsSync(c));
+  if (!f) throw fail(`❌ No keeper configuration at ${candidates.join(' or ')}: pass --config FILE`, 2);
+  return f;
 }
 
 function readPassphraseFile(f: string): string {
@@ -147,7 +155,7 @@ function showBackup(b: FoundBackup): void {
   out(`  Encrypted: ${b.encrypted ? 'Yes' : 'No'}`);
   out(`  Type:      ${b.backup_type}`);
   if (md?.created_by) out(`  Created by: ${md.created_by}`);
-  if (md?.notes) out(`  Notes:     ${md.notes}`);
+  if (md?.notes) out(`  Notes:     ${noteText(md.notes)}`);
   if (md && Object.keys(md.table_row_counts).length) {
     out(`  Tables:    ${Object.entries(md.table_row_counts).map(([t, n]) => `${t} ${n}`).join(', ')}`);
   }

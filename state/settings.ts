@@ -206,23 +206,32 @@ export function seedSettings(
         skipped.push({ key: r.key, reason: e instanceof SettingsError ? e.message : String(e) });
       }
     }
+    // mail on while phpBorg cannot send any would log a failed mail after every operation: the
+    // switch starts off until SMTP works (keeper's own smtp configuration: switched on by hand)
+    const pref = new Map(rows.map((r) => [r.key, r.value?.trim() ?? '']));
+    const enabled = !pref.has('smtp.enabled') || ['1', 'true', 'yes', 'on'].includes(pref.get('smtp.enabled')!.toLowerCase());
+    const smtpOn = enabled && !!pref.get('smtp.host');
+    if (!smtpOn) {
+      ledger.prepare('UPDATE settings SET value_json = ? WHERE key = ?').run(JSON.stringify(false), 'backup_notify_email');
+    }
     put.run(SEEDED, JSON.stringify(now.toISOString()), now.toISOString());
   })();
   return { seeded, skipped };
 }
 
-/** Seeds from phpBorg once, if its database answers; a dead database leaves seeding for later. */
+/** Seeds from phpBorg once, if its database answers (true when it seeded now); a dead database leaves seeding for later. */
 export async function ensureSeeded(
   ledger: Ledger,
   load: () => Promise<{ key: string; value: string | null }[]>,
   storagePath?: StoragePathPolicy,
-): Promise<void> {
-  if (isSeeded(ledger)) return;
+): Promise<boolean> {
+  if (isSeeded(ledger)) return false;
   let rows: { key: string; value: string | null }[];
   try {
     rows = await load();
   } catch {
-    return;
+    return false;
   }
   seedSettings(ledger, rows, new Date(), storagePath);
+  return true;
 }

@@ -107,6 +107,11 @@ export function lastSucceededUpdate(db: Ledger): UpdateRow | null {
   return r ? fromRaw(r) : null;
 }
 
+/** Updates whose pre-update backup is `backupId` (their rollback point), newest first. */
+export function updatesWithBackup(db: Ledger, backupId: number): UpdateRow[] {
+  return (db.prepare("SELECT * FROM update_history WHERE kind = 'update' AND backup_id = ? ORDER BY id DESC").all(backupId) as Raw[]).map(fromRaw);
+}
+
 /** Backup ids of pre-update backups referenced by earlier history rows (to unpin after a success). */
 export function olderUpdateBackupIds(db: Ledger, beforeId: number): number[] {
   return (

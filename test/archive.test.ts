@@ -1,5 +1,6 @@
 // Archive format v1: round trips through stock tools (sha256sum, openssl, tar), our own reader,
 // tampering, hostile archives, early stop of readHead. Real files and real tools; no mocks.
+import { verifyFailure } from '../functions/backup/verify.task.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -305,6 +306,12 @@ describe('encrypted archive', () => {
     assert.equal((await checkIntegrity(r.file, { passphrase: 'nope', expected: {} })).verdict, 'wrong_passphrase');
     const v = await verifyArchive(r.file, { passphrase: 'nope' });
     assert.equal(v.code, 'wrong_passphrase');
+    // one decisive failure; what could not run says why, never "the size is wrong"
+    assert.deepEqual(v.checks.filter((c) => !c.ok && !c.not_checked).map((c) => c.name), ['hmac']);
+    for (const c of v.checks.filter((c) => c.not_checked)) assert.equal(c.error, 'not checked (needs the right passphrase)', c.name);
+    const line = verifyFailure(v.checks);
+    assert.equal(line.match(/not checked/g)?.length, 1, line);
+    assert.match(line, /^hmac: .*wrong passphrase.*; (\w+, )*\w+ not checked \(needs the right passphrase\)$/i);
     const x = join(base, 'x-wrong');
     mkdirSync(x);
     await expectCode(extractArchive(r.file, x, { passphrase: 'nope' }), 'wrong_passphrase');

@@ -585,7 +585,7 @@ describe('backup', () => {
     assert.notEqual(cpass.code, 0, 'the passphrase is refused on the command line');
     const [cset, cdel] = await Promise.all([
       keeper(['settings', 'set', 'backup_retention_count', '4']),
-      keeper(['backup', 'delete', String(ok.at(-2)!.id), '--json']),
+      keeper(['backup', 'delete', String(ok.at(-2)!.id), '--yes', '--json']),
     ]);
     assert.equal(cset.code, 0, cset.stderr);
     assert.match(cset.stdout, /backup_retention_count\s+4/);

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { ledgerPath } from '../state/ledger.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { installSnapshot, keeperCli, lastJson, passphraseFile, patchConfig, scriptPath, spawnOut, unitsActive as allUnitsActive } from './support/install.ts';
+import { noteText } from '../functions/backup/auto-notes.ts';
 
 let sb: Sandbox;
 let work: string;
@@ -129,7 +130,7 @@ test('database and its user dropped, MariaDB stopped, src/ and .env gone → eve
     assert.equal(safety.length, 1);
     assert.equal(safety[0].status, 'succeeded');
     assert.ok(existsSync(safety[0].filepath));
-    assert.match(safety[0].notes, /database NOT included/);
+    assert.match(noteText(safety[0].notes)!, /database NOT included/);
     const a = db.prepare("SELECT outcome FROM audit_log WHERE action = 'emergency.restore' ORDER BY id").all() as { outcome: string }[];
     // the wrong passphrase and the corrupt archive were refused; then the restore succeeded
     assert.deepEqual(a.map((x) => x.outcome), ['refused', 'refused', 'succeeded']);

@@ -197,14 +197,26 @@ describe('emergency kit', () => {
     assert.equal(kitRes.status, 200);
     assert.match(kitRes.headers.get('content-type') ?? '', /^text\/plain/);
     assert.match(kitRes.headers.get('content-disposition') ?? '', /^attachment; filename="phpborg-emergency-kit-\d{4}-\d{2}-\d{2}\.txt"$/);
+    // in the install's language (the sandbox's phpBorg is French), like the mails
     const kit = await kitRes.text();
-    assert.ok(kit.includes(`Passphrase:  ${PASSPHRASE}`));
+    assert.match(kit, /KIT DE SECOURS/);
+    assert.ok(kit.includes(`Phrase de passe : ${PASSPHRASE}`));
     const settings = (await (await runner.request('/api/phpborg-backup/settings', { headers: { authorization: `Bearer ${token}` } })).json()) as {
       backup_encryption_passphrase: { fingerprint: string };
     };
-    assert.ok(kit.includes(`Fingerprint: ${settings.backup_encryption_passphrase.fingerprint}`), 'same fingerprint as Settings');
-    assert.ok(kit.includes(`Storage directory: ${sb.config.paths.storage}`));
+    assert.ok(kit.includes(`Empreinte :       ${settings.backup_encryption_passphrase.fingerprint}`), 'same fingerprint as Settings');
+    assert.ok(kit.includes(`Dossier de stockage :   ${sb.config.paths.storage}`));
     assert.ok(kit.includes(archive.filename));
+    assert.match(kit, /ce qui a été ajouté après la sauvegarde reste en place/);
+    // an English install gets it in English, with the same commands
+    await sb.rootQuery(`USE \`${sb.env.DB_NAME}\`; UPDATE settings SET value = 'en' WHERE \`key\` = 'app.language';`);
+    const kitEn = await (await runner.request('/api/phpborg-backup/settings/emergency-kit', { headers: { authorization: `Bearer ${token}` } })).text();
+    await sb.rootQuery(`USE \`${sb.env.DB_NAME}\`; UPDATE settings SET value = 'fr' WHERE \`key\` = 'app.language';`);
+    assert.ok(kitEn.includes(`Passphrase:  ${PASSPHRASE}`));
+    assert.ok(kitEn.includes(`Storage directory: ${sb.config.paths.storage}`));
+    assert.match(kitEn, /what was added after the backup stays/);
+    const commands = (k: string) => k.split('\n').filter((l) => l.startsWith('    $ '));
+    assert.deepEqual(commands(kitEn), commands(kit));
     const audited = listAudit(runner.ledger, { action: 'settings.emergency_kit' }).items[0];
     assert.equal(audited.outcome, 'succeeded');
     assert.equal(audited.actor.name, 'admin');

@@ -301,6 +301,78 @@ describe('recovery and shutdown', () => {
   });
 });
 
+describe('one keeper per install', () => {
+  const runnerProc = (configPath: string, port: string) =>
+    spawn(process.execPath, ['--import', 'tsx', 'scripts/runner.ts', '--config', configPath], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, KEEPER_PORT: port },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  const runSync = (configPath: string, port: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'scripts/runner.ts', '--config', configPath], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, KEEPER_PORT: port },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
+  test('a second runner on the same ledger refuses, naming the first; the CLI still works beside it; a stale lock is taken over', { timeout: 60_000 }, async () => {
+    const inst = makeTempInstall();
+    const first = runnerProc(inst.configPath, '0');
+    let out = '';
+    first.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => first.on('close', (code) => r(code)));
+    try {
+      const deadline = Date.now() + 40_000;
+      while (!/listening on http:\S+:(\d+)/.test(out)) {
+        if (Date.now() > deadline || first.exitCode !== null) throw new Error(`first runner did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const port = /listening on http:\S+:(\d+)/.exec(out)![1];
+      const second = runSync(inst.configPath, '0');
+      assert.equal(second.status, 1);
+      assert.equal(second.stderr.trim(), `another keeper (pid ${first.pid}, port ${port}) is running on this install`);
+      const cli = spawnSync(KEEPER, ['--config', inst.configPath, '--json', 'backup', 'list'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(cli.status, 0, cli.stderr);
+      first.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.ok(!existsSync(join(inst.config.paths.state, 'keeper.lock')), 'released on a clean stop');
+      // a lock left by a process that is gone does not keep the next runner out
+      writeFileSync(join(inst.config.paths.state, 'keeper.lock'), JSON.stringify({ pid: spawnSync('true').pid, port: 1234, start: '1' }));
+      const next = runnerProc(inst.configPath, '0');
+      let nextOut = '';
+      next.stdout.on('data', (b: Buffer) => (nextOut += b.toString()));
+      const nextExit = new Promise<number | null>((r) => next.on('close', (code) => r(code)));
+      while (!/listening on/.test(nextOut)) {
+        if (next.exitCode !== null) throw new Error('the runner did not take over a stale lock');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      next.kill('SIGTERM');
+      assert.equal(await nextExit, 0);
+    } finally {
+      if (first.exitCode === null) first.kill('SIGKILL');
+      inst.cleanup();
+    }
+  });
+
+  test('a busy port is one sentence, not a stack trace', { timeout: 40_000 }, async () => {
+    const inst = makeTempInstall();
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = String((blocker.address() as { port: number }).port);
+    try {
+      const r = runSync(inst.configPath, port);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), `port ${port} is in use; stop the other process or set KEEPER_PORT`);
+      assert.ok(!existsSync(join(inst.config.paths.state, 'keeper.lock')), 'the lock is released');
+    } finally {
+      blocker.close();
+      inst.cleanup();
+    }
+  });
+});
+
 describe('npm start with no configuration', () => {
   test('brings up the demo sandbox, serves health, prints a token, stops cleanly on SIGTERM', { timeout: 85_000 }, async () => {
     const demo = mkdtempSync(join(tmpdir(), 'keeper-demo-'));
@@ -322,6 +394,14 @@ describe('npm start with no configuration', () => {
       while (!/^TOKEN=/m.test(out)) await new Promise((r) => setTimeout(r, 100));
       const url = /listening on (http:\S+)/.exec(out)![1];
       const token = /^TOKEN=(\S+)/m.exec(out)![1];
+      // a way in as printed: a sign-in link with the token in its fragment, and the demo's admin
+      assert.ok(out.includes(`sign in (link valid 12 h): ${url}/#access_token=${token}`), out);
+      assert.match(out, /user admin, password \S+/);
+      // a second runner on the same demo refuses, and leaves the first one's sandbox running
+      const second = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/runner.ts'], { cwd: PROJECT_ROOT, env, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(second.status, 1, second.stderr);
+      assert.equal(second.stderr.trim(), `another keeper (pid ${child.pid}, port ${new URL(url).port}) is running on this install`);
+      assert.doesNotMatch(second.stderr, /bringing up the demo/);
       const h = await fetch(`${url}/api/health`);
       const body = (await h.json()) as { status: string; checks: { name: string; status: string }[] };
       assert.equal(h.status, 200, JSON.stringify(body));

@@ -36,3 +36,17 @@ test('the UI sources type-check (vue-tsc)', { timeout: 120_000 }, async () => {
   const r = await run(process.execPath, [join(ROOT, 'node_modules', 'vue-tsc', 'bin', 'vue-tsc.js'), '--noEmit', '-p', join(ROOT, 'functions', 'ui', 'tsconfig.json')], { cwd: ROOT });
   assert.equal(r.code, 0, r.stdout + r.stderr);
 });
+
+test('French typography: a label is followed by the locale\'s colon, never a bare ":" after a template', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const dir = join(ROOT, 'functions', 'ui', 'src');
+  const vue = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? vue(join(d, e.name)) : e.name.endsWith('.vue') ? [join(d, e.name)] : []));
+  for (const f of vue(dir)) {
+    const template = readFileSync(f, 'utf8').split('<template>').slice(1).join('<template>');
+    assert.doesNotMatch(template, /\}\}:/, `${f}: use {{ t('common.colon') }} after a label`);
+  }
+  assert.equal(fr.common.colon, '\u00a0:');
+  assert.equal(en.common.colon, ':');
+  // French strings put a (no-break) space before ":", ";", "?" and "!"
+  for (const [k, v] of leaves(fr)) assert.doesNotMatch(v, /[^\s\u00a0\u202f]:(\s|$)/, `fr ${k}: "${v}"`);
+});

@@ -13,6 +13,7 @@ import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { startServer, type Runner, type Serving } from '../runtime/runner.ts';
 import { createRunner } from '../scripts/runner.ts';
 import { ensureUiBuilt } from '../functions/ui/build.ts';
+import { deleteBackupRow, insertBackup } from '../state/catalog.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join(import.meta.dirname, '..', 'var', 'screenshots');
@@ -60,7 +61,7 @@ async function shots(name: string, opts: { full?: boolean } = {}): Promise<void>
   await setDark(was);
 }
 
-describe('web UI in chromium', { timeout: 170_000 }, () => {
+describe('web UI in chromium', { timeout: 420_000 }, () => {
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
     assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}: apt-get install -y chromium`);
@@ -78,6 +79,8 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
       viewport: { width: 1280, height: 900 },
       acceptDownloads: true,
       locale: 'fr-FR',
+      // not the install's zone (the sandbox's phpBorg says Europe/Paris): times must say whose they are
+      timezoneId: 'America/New_York',
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
     page.setDefaultTimeout(30_000);
@@ -112,6 +115,17 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), null, 'the refused token is dropped');
   });
 
+  test('the start banner\'s sign-in link works as is: the token is kept and leaves the address bar', async () => {
+    const token = await sb.token();
+    await page.goto(`${serving.url}/#access_token=${token}`);
+    await page.getByTestId('backup-page').waitFor();
+    assert.equal(await page.evaluate(() => location.hash), '', 'the token is not left in the address bar');
+    assert.equal(await page.evaluate(() => localStorage.getItem('access_token')), token);
+    assert.equal(await page.getByTestId('username').innerText(), sb.admin.username);
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('signin-form').waitFor();
+  });
+
   test('sign in through phpBorg\'s login, the token is kept like phpBorg keeps it', async () => {
     await page.goto(`${serving.url}/`);
     await page.getByTestId('signin-form').waitFor();
@@ -126,6 +140,9 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await page.getByTestId('signin-password').fill('wrong password');
     await page.getByTestId('signin-submit').click();
     await page.getByTestId('signin-error').waitFor();
+    // in the page's language, phpBorg's own words only under it
+    assert.equal(await page.getByTestId('signin-error').getAttribute('data-code'), 'signin_failed');
+    assert.equal(await page.getByTestId('signin-error').getByTestId('error-text').innerText(), 'Échec de la connexion : vérifiez l’identifiant et le mot de passe.');
     await page.getByTestId('signin-password').fill(sb.admin.password);
     await page.getByTestId('signin-submit').click();
     await page.getByTestId('backup-page').waitFor();
@@ -183,6 +200,33 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await page.locator('[data-testid="verify-modal"] [data-testid="job-verify"][data-status="succeeded"]').waitFor({ timeout: 60_000 });
     assert.match(await page.getByTestId('verify-checks').innerText(), /SHA-256/);
     await page.getByTestId('verify-close').click();
+
+    // times: in the install's zone, labelled, the browser's own (New York) in the tooltip
+    const when = row.getByTestId('when');
+    assert.match(await when.innerText(), /UTC\+1|CET/);
+    assert.match((await when.getAttribute('title')) ?? '', /^Votre heure : .*(UTC−5|UTC-5|EST)/);
+  });
+
+  test('a backup still being written has no delete button', async () => {
+    const id = insertBackup(runner.ledger, {
+      filename: 'phpborg-backup-2030-01-01-000000-manual.tar.gz',
+      filepath: join(sb.config.paths.storage, 'phpborg-backup-2030-01-01-000000-manual.tar.gz'),
+      backup_type: 'manual',
+      encrypted: false,
+      created_at: '2030-01-01T00:00:00.000Z',
+      created_by: 1,
+      created_by_name: 'admin',
+      status: 'creating',
+    });
+    try {
+      await page.getByTestId('history-refresh').click();
+      const row = page.locator(`[data-testid="backup-row"][data-id="${id}"]`);
+      await row.getByTestId('creating-note').waitFor();
+      assert.equal(await row.getByTestId('delete').count(), 0);
+    } finally {
+      deleteBackupRow(runner.ledger, id);
+      await page.getByTestId('history-refresh').click();
+    }
   });
 
   test('restore: the preview shows the server added since, then the restore succeeds', async () => {
@@ -193,6 +237,8 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     assert.equal((await page.getByTestId('lost-servers-count').innerText()).trim(), '1');
     assert.match(await page.getByTestId('lost-servers').innerText(), /nouveau serveur ajouté depuis la sauvegarde/);
     assert.match(await page.getByTestId('restore-confirm').innerText(), /Je comprends, restaurer quand même/);
+    // French typography: a no-break space before the colon
+    assert.ok((await page.getByTestId('preview').textContent())!.includes('Date\u00a0:'), 'Date : with a no-break space');
     await shots('restore-preview', { full: false });
     await page.getByTestId('restore-confirm').click();
     await page.locator('[data-testid="restore-modal"] [data-testid="job-restore"]').waitFor();
@@ -205,6 +251,9 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     // the catalog still lists the backup and now the safety backup taken before the restore
     await page.locator('[data-testid="backup-row"]').nth(1).waitFor();
     assert.match(await page.getByTestId('history').innerText(), /Avant restauration/);
+    // the automatic note is stored as a code and read in the page's language
+    const safetyRow = page.locator('[data-testid="backup-row"]').filter({ hasText: 'Avant restauration' }).first();
+    assert.equal(await safetyRow.getByTestId('backup-notes-text').innerText(), `Sauvegarde automatique avant la restauration de ${filename}`);
   });
 
   test('updates: check, changelog, apply, history row', async () => {
@@ -227,22 +276,39 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await page.getByTestId('update-confirm').click();
     await page.locator('[data-testid="update-available"] [data-testid="job-update"]').waitFor();
     await page.locator('[data-testid="job-update"][data-status="succeeded"]').waitFor({ timeout: 150_000 });
-    const steps = await page.locator('[data-testid="job-steps"] li').count();
-    assert.ok(steps >= 4, `the update is shown step by step (${steps} steps)`);
+    const steps = await page.locator('[data-testid="job-steps"] li').allInnerTexts();
+    assert.ok(steps.length >= 4, `the update is shown step by step (${steps.length} steps)`);
+    assert.equal(new Set(steps).size, steps.length, `no step listed twice: ${steps.join(' | ')}`);
+    // the card tells the truth without a reload
+    await page.getByTestId('update-card-title').filter({ hasText: 'phpBorg a été mis à jour' }).waitFor();
+    assert.doesNotMatch(await page.getByTestId('update-card-title').innerText(), /disponible/);
+    assert.equal(await page.getByTestId('update-now').count(), 0);
     await page.locator('[data-testid="update-row"][data-status="succeeded"]').waitFor();
     await shots('updates-done');
   });
 
   test('update rollback: the same preview and confirmation, then the history says so', async () => {
-    await page.getByTestId('update-row').first().getByTestId('rollback').click();
+    // on a phone, the history is cards with their actions
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByTestId('update-card').first().waitFor();
+    await shots('phone-update-history');
+    await page.getByTestId('update-card').first().getByTestId('rollback').click();
     await page.getByTestId('preview').waitFor({ timeout: 60_000 });
     assert.match(await page.getByTestId('version-change').innerText(), /v1\.3\.0 → v1\.2\.3/);
     await shots('rollback-preview', { full: false });
     await page.getByTestId('restore-confirm').click();
     await page.locator('[data-testid="restore-modal"] [data-testid="job-rollback"][data-status="succeeded"]').waitFor({ timeout: 120_000 });
     await page.getByTestId('restore-close').click();
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.locator('[data-testid="update-row"]').nth(1).waitFor();
     assert.match(await page.getByTestId('installed-version').innerText(), /v1\.2\.3/);
+    // the rollback row looks like one; the update it undid no longer offers a rollback
+    const rollbackRow = page.locator('[data-testid="update-row"][data-kind="rollback"]');
+    assert.match(await rollbackRow.getByTestId('update-kind').innerText(), /Retour arrière/);
+    const undone = page.locator('[data-testid="update-row"][data-kind="update"]').first();
+    await undone.getByTestId('rolled-back-by').waitFor();
+    assert.equal(await undone.getByTestId('rollback').count(), 0, 'a rolled-back update offers no rollback');
+    await shots('updates-rolled-back');
   });
 
   test('history: pinned rows say why, filter by type, delete with confirmation, upload brings it back', async () => {
@@ -265,6 +331,12 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await page.getByTestId('upload-done').waitFor({ timeout: 60_000 });
     await row.waitFor();
     assert.match(await row.innerText(), /Téléversée/);
+    // the same archive again: refused in the page's language, the server's words as the detail
+    await page.getByTestId('upload-input').setInputFiles(downloaded);
+    await page.getByTestId('upload-error').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('upload-error').getAttribute('data-code'), 'already_exists');
+    assert.equal(await page.getByTestId('upload-error').getByTestId('error-text').innerText(), 'Cette sauvegarde est déjà sur le serveur.');
+    assert.match(await page.getByTestId('upload-error').getByTestId('error-detail').innerText(), /already/);
     await page.getByTestId('type-filter').selectOption('');
     await shots('history-after-upload');
   });
@@ -272,6 +344,19 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
   test('settings: errors beside the field, write-only passphrase with fingerprint, schedule and next run, emergency kit', async () => {
     await page.getByTestId('nav-backup').click();
     await page.getByTestId('backup-settings').waitFor();
+    // SMTP is off in the sandbox's phpBorg: said beside the switch, which starts off
+    await page.getByTestId('smtp-off').filter({ hasText: 'SMTP est désactivé dans phpBorg' }).waitFor();
+    assert.equal(await page.getByTestId('field-email').isChecked(), false, 'notifications start off while SMTP cannot send');
+    await page.getByTestId('test-email').click();
+    await page.getByTestId('test-email-result').waitFor();
+    assert.match(await page.getByTestId('test-email-result').getByTestId('error-text').innerText(), /^SMTP est désactivé dans phpBorg/);
+    assert.match(await page.getByTestId('test-email-result').getByTestId('error-detail').innerText(), /smtp\.enabled/);
+    // lowering the retention shows what the next backup would delete
+    await page.getByTestId('field-retention').fill('1');
+    await page.getByTestId('retention-preview').waitFor();
+    const doomed = await api<{ delete: { filename: string }[] }>('/api/phpborg-backup/settings/retention-preview?keep=1');
+    assert.equal(await page.getByTestId('retention-doomed').count(), doomed.delete.length);
+    for (const d of doomed.delete) assert.match(await page.getByTestId('retention-preview').innerText(), new RegExp(d.filename.replace(/\./g, '\\.')));
     await page.getByTestId('field-retention').fill('0');
     await page.getByTestId('settings-save').click();
     await page.getByTestId('error-backup_retention_count').waitFor();
@@ -297,6 +382,42 @@ describe('web UI in chromium', { timeout: 170_000 }, () => {
     await shots('settings');
     const [kit] = await Promise.all([page.waitForEvent('download'), page.getByTestId('emergency-kit').click()]);
     assert.match(readFileSync(await kit.path(), 'utf8'), /correct horse battery staple/);
+  });
+
+  test('another passphrase: the restore asks for it by its label and Enter sends it; verify says once what it could not check', async () => {
+    const created = await api<{ job_id: string }>('/api/phpborg-backup/create', { method: 'POST', body: JSON.stringify({ notes: 'encrypted' }), headers: { 'content-type': 'application/json' } });
+    const job = await runner.jobs.wait(created.job_id, 120_000);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+    const name = (job.result as { filename: string }).filename;
+    await api('/api/phpborg-backup/settings', { method: 'PUT', body: JSON.stringify({ backup_encryption_passphrase: 'another passphrase now' }), headers: { 'content-type': 'application/json' } });
+    await page.getByTestId('history-refresh').click();
+    const row = page.locator(`[data-testid="backup-row"][data-filename="${name}"]`);
+    await row.getByTestId('restore').click();
+    await page.getByTestId('preview-error').waitFor({ timeout: 60_000 });
+    assert.equal(await page.getByTestId('preview-error').getAttribute('data-code'), 'wrong_passphrase');
+    assert.match(await page.getByTestId('preview-error').getByTestId('error-text').innerText(), /^Phrase de passe incorrecte/);
+    const field = page.getByLabel('Phrase de passe de cette sauvegarde chiffrée');
+    await field.fill('not it either');
+    await field.press('Enter');
+    await page.getByTestId('preview-loading').waitFor({ state: 'detached', timeout: 60_000 });
+    assert.equal(await page.getByTestId('preview-error').getAttribute('data-code'), 'wrong_passphrase');
+    await field.fill('correct horse battery staple');
+    await field.press('Enter');
+    await page.getByTestId('preview').waitFor({ timeout: 60_000 });
+    await shots('restore-passphrase', { full: false });
+    await page.getByTestId('restore-cancel').click();
+
+    // verify with the (now wrong) stored passphrase: the decisive failure once, the rest "not checked"
+    await row.getByTestId('verify').click();
+    await page.locator('[data-testid="verify-modal"] [data-testid="job-verify"][data-status="failed"]').waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('[data-testid="verify-check"][data-state="failed"]').count(), 1);
+    const skipped = page.locator('[data-testid="verify-check"][data-state="not-checked"]');
+    assert.ok((await skipped.count()) >= 5);
+    for (const text of await skipped.allInnerTexts()) assert.match(text, /non vérifié \(il faut la bonne phrase de passe\)/);
+    assert.match(await page.locator('[data-testid="verify-modal"] [data-testid="job-error-text"]').innerText(), /^Phrase de passe incorrecte/);
+    await shots('verify-wrong-passphrase', { full: false });
+    await page.getByTestId('verify-close').click();
+    await api('/api/phpborg-backup/settings', { method: 'PUT', body: JSON.stringify({ backup_encryption_passphrase: 'correct horse battery staple' }), headers: { 'content-type': 'application/json' } });
   });
 
   test('French by default, English on the switch, and back', async () => {

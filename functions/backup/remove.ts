@@ -3,7 +3,8 @@
 import { rm } from 'node:fs/promises';
 import type { Ledger } from '../../state/ledger.ts';
 import type { Actor } from '../../runtime/task.ts';
-import { deleteBackupRow, listBackups, usedBy, type BackupRow } from '../../state/catalog.ts';
+import { deleteBackupRow, lastSucceededBackup, listBackups, usedBy, type BackupRow } from '../../state/catalog.ts';
+import { updatesWithBackup } from '../../state/updates.ts';
 import { audit } from '../../state/audit.ts';
 import { basename, dirname, isAbsolute } from 'node:path';
 import { parseArchiveFileName, sidecarPaths } from '../../archive/format.ts';
@@ -29,6 +30,29 @@ export function removalBlocker(ledger: Ledger, row: BackupRow): BackupRemovalRef
   if (job) return new BackupRemovalRefused('in_use', `backup ${row.id} (${row.filename}) is in use by job ${job}; try again when it ends`, job);
   if (row.status === 'creating') return new BackupRemovalRefused('creating', `backup ${row.id} is still being created`);
   return null;
+}
+
+/** What deleting a backup would cost beyond the file itself: a stable code, its parameters, a sentence. */
+export interface DeletionWarning {
+  code: 'rollback_point' | 'newest_good';
+  params: Record<string, string | number>;
+  message: string;
+}
+
+export function deletionWarnings(ledger: Ledger, row: BackupRow): DeletionWarning[] {
+  const out: DeletionWarning[] = [];
+  for (const u of updatesWithBackup(ledger, row.id)) {
+    const to = u.to_version ?? u.to_commit?.slice(0, 7) ?? '?';
+    out.push({
+      code: 'rollback_point',
+      params: { update_id: u.id, to },
+      message: `it is the rollback point of update ${u.id} (to ${to}): without it that update cannot be rolled back`,
+    });
+  }
+  if (row.status === 'succeeded' && lastSucceededBackup(ledger)?.id === row.id) {
+    out.push({ code: 'newest_good', params: {}, message: 'it is the newest good backup' });
+  }
+  return out;
 }
 
 /**

@@ -21,6 +21,8 @@ import { completedBackup, getBackup, getBackupByFilename, insertCompleted, sizeH
 import { getSettings } from '../../state/settings.ts';
 import { archiveFileName, checkIntegrity, isEncrypted, verifyArchive, writeSidecars } from '../../archive/index.ts';
 import { keyCheckOf } from './finalize.ts';
+import { verifyFailure } from './verify.task.ts';
+import { ArchiveError } from '../../archive/errors.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 
@@ -154,9 +156,8 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
     }
     const v = await verifyArchive(tmp, { passphrase, expected: { sha256: got.sha256, size_bytes: got.size } });
     if (!v.ok || !v.metadata) {
-      const bad = v.checks.filter((x) => !x.ok);
       const code = v.code === 'wrong_passphrase' || v.code === 'passphrase_required' ? v.code : 'not_a_keeper_archive';
-      throw new HttpError(422, code, `not a valid phpborg-keeper archive: ${bad.map((x) => `${x.name}: ${x.error ?? 'failed'}`).join('; ') || 'no metadata'}`, {
+      throw new HttpError(422, code, `not a valid phpborg-keeper archive: ${verifyFailure(v.checks) || 'no metadata'}`, {
         checks: v.checks,
       });
     }
@@ -210,6 +211,8 @@ export async function uploadHandler(c: Context<AppEnv>): Promise<Response> {
       /* the error below matters more */
     }
     if (e instanceof HttpError) throw e;
-    throw new HttpError(422, 'invalid_archive', `the upload was refused: ${errorMessage(e)}`);
+    // the archive core's code (wrong_passphrase, corrupt, truncated…): the pages translate it
+    const code = e instanceof ArchiveError ? e.code : 'invalid_archive';
+    throw new HttpError(422, code, `the upload was refused: ${errorMessage(e)}`);
   }
 }

@@ -32,12 +32,13 @@ export const backupVerifyTask = defineTask({
     const name = loc.file.split('/').pop()!;
     ctx.progress('verify.archive', 5, `Verifying ${name}`, { file: name });
     const r = await verifyArchive(loc.file, { passphrase: loc.passphrase, expected: loc.expected, signal: ctx.signal });
-    for (const c of r.checks) ctx.progress(`verify.${c.name}`, 90, `${c.name}: ${c.ok ? 'ok' : c.error ?? 'failed'}`, { ok: c.ok });
+    // checks that could not run are reported together, once, after the failure that decided it
+    for (const c of r.checks) if (!c.not_checked) ctx.progress(`verify.${c.name}`, 90, `${c.name}: ${c.ok ? 'ok' : c.error ?? 'failed'}`, { ok: c.ok });
     if (!r.ok) {
-      const bad = r.checks.filter((c) => !c.ok);
+      ctx.progress('verify.not_checked', 95, notCheckedLine(r.checks), { checks: r.checks.filter((c) => c.not_checked).map((c) => c.name).join(', ') });
       // the archive core's code (wrong_passphrase, corrupt, unsafe_entry, …): a UI can ask again for a passphrase
       const code = r.code ?? 'verify_failed';
-      throw new TaskError(code, `${name} failed verification: ${bad.map((c) => `${c.name}: ${c.error ?? 'failed'}`).join('; ')}`, 'verify.archive', {
+      throw new TaskError(code, `${name} failed verification: ${verifyFailure(r.checks)}`, 'verify.archive', {
         checks: r.checks,
       });
     }
@@ -67,6 +68,20 @@ export const backupVerifyTask = defineTask({
     };
   },
 });
+
+/** The decisive failure(s) in one sentence, then what could not be checked because of it. */
+export function verifyFailure(checks: VerifyCheck[]): string {
+  const failed = checks.filter((c) => !c.ok && !c.not_checked).map((c) => `${c.name}: ${c.error ?? 'failed'}`);
+  const rest = notCheckedLine(checks);
+  return [failed.join('; '), rest].filter(Boolean).join('; ');
+}
+
+function notCheckedLine(checks: VerifyCheck[]): string {
+  const skipped = checks.filter((c) => c.not_checked);
+  if (!skipped.length) return '';
+  // one reason for all of them: the first failure stopped everything after it
+  return `${skipped.map((c) => c.name).join(', ')} ${skipped[0]!.error}`;
+}
 
 /** What the .json and .sha256 sidecars say that disagrees with the catalog row (empty: they agree). */
 export async function sidecarProblems(file: string, row: Pick<BackupRow, 'hash_sha256' | 'size_bytes' | 'mac'>): Promise<string[]> {

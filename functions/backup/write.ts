@@ -16,6 +16,7 @@ import { archiveBaseName, archiveFileName, ENTRY, FORMAT_VERSION, GENERATOR, typ
 import { ALGO } from '../../archive/crypto.ts';
 import { partialName, writeArchive, type Source, type WriteResult } from '../../archive/write.ts';
 import { finalizeArchive } from './finalize.ts';
+import { autoNote, parseAutoNote } from './auto-notes.ts';
 
 /** A backup once named: its row (null without a ledger) and the files it writes. */
 export interface NamedBackup {
@@ -98,6 +99,8 @@ function freeDate(dir: string, ledger: Ledger | null, at: Date, type: BackupType
 /** The notes of a backup whose database.sql may hold no dump. */
 function notesWith(notes: string | null, skipped: string | undefined): string | null {
   if (skipped === undefined) return notes;
+  const auto = parseAutoNote(notes);
+  if (auto) return autoNote(auto.code, { ...auto.params, database_skipped: skipped });
   return [notes, `database NOT included: ${skipped}`].filter(Boolean).join('; ');
 }
 

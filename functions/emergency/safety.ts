@@ -23,8 +23,9 @@ import type { Ledger } from '../../state/ledger.ts';
 import { sizeHuman } from '../../state/catalog.ts';
 import { ENTRY, plannedSize, type Source } from '../../archive/index.ts';
 import { installSources } from '../backup/sources.ts';
-import { notDumped, writeBackup, type DatabasePart } from '../backup/write.ts';import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
-
+import { notDumped, writeBackup, type DatabasePart } from '../backup/write.ts';
+import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
+import { autoNote } from '../backup/auto-notes.ts';
 
 export interface SafetyCopyOptions {
   config: KeeperConfig;
@@ -121,7 +122,7 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
       ledger: o.ledger,
       journal: o.journal,
       actor: o.actor,
-      notes: 'emergency safety copy',
+      notes: autoNote('emergency_safety'),
       passphrase: o.passphrase,
       versions,
       head: src.head,

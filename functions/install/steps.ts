@@ -19,6 +19,7 @@ import { asidePath, chownTree, exists, incomingPath, replaceTree, resolveOwner, 
 import { freeSpace } from '../restore/preview.ts';
 import { accountProblem, databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
 import { adminConnection, adminReachable, userHosts } from '../../runtime/mariadb-admin.ts';
+import { autoNote } from '../backup/auto-notes.ts';
 
 /** An archive an operation can fall back to, with what opens it. */
 export interface SafetyRef extends SafetyPoint {
@@ -327,7 +328,7 @@ async function createSafetyBackup(op: OperationContext, s: InstallState, prefix:
   // no retention here: it could delete the very archive being restored
   const r = await createBackup(op, {
     type: s.safetyType ?? 'pre_restore',
-    notes: `automatic backup before restoring ${s.filename}`,
+    notes: autoNote('before_restore', { file: s.filename }),
     force: !!s.force,
     stepPrefix: `${prefix}.safety_backup`,
     percentRange: op.stepRange(),

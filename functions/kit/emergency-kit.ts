@@ -66,42 +66,86 @@ export async function buildEmergencyKit(d: KitDeps, now: Date, who: Actor): Prom
   const newest = backups[0] ?? null;
   const when = formatDate(now, p.timezone);
 
-  const lines = [
-    '==============================================================================',
-    '  phpBorg — EMERGENCY KIT',
-    '==============================================================================',
-    `Generated ${when} by ${who.name}.`,
-    '',
-    'KEEP THIS FILE OFFLINE AND PRIVATE (printed, or on a USB key in a safe): it holds',
-    'the passphrase of your encrypted phpBorg backups. Without the passphrase an encrypted',
-    'backup cannot be restored by anyone; with it, anyone holding a backup can read it.',
-    '',
-    '--- Encryption passphrase ---------------------------------------------------',
-    '',
-    passphrase ? `Passphrase:  ${passphrase}` : 'Passphrase:  (none set: backups made now are not encrypted)',
-    fingerprint ? `Fingerprint: ${fingerprint}` : 'Fingerprint: —',
-    `Encryption:  ${s.backup_encryption_enabled ? 'enabled' : 'disabled'} — ${ALGO}, key and IV from PBKDF2-HMAC-SHA256,`,
-    `             ${PBKDF2_ITER} iterations, openssl-compatible ("Salted__" header).`,
-    'The fingerprint identifies the passphrase (keeper shows it in Settings) without revealing it.',
-    'If the passphrase was changed, older backups need the passphrase of their time.',
-    '',
-    '--- Where the backups are ----------------------------------------------------',
-    '',
-    `Storage directory: ${s.backup_storage_path}`,
-    newest
-      ? `Newest backup:     ${newest.filename} (${newest.encrypted ? 'encrypted' : 'not encrypted'}, ${formatBytes(newest.size_bytes, 'en')}, ${formatDate(newest.created_at, p.timezone)})`
-      : 'Newest backup:     (none yet)',
-    `Backups kept:      ${s.backup_retention_count} per type (${backups.length} in the catalog now)`,
-    'Beside each archive: <archive>.sha256 (for sha256sum -c) and <archive>.json (its metadata).',
-    'Copy the backups off this server too: a kit without a backup restores nothing.',
-    '',
-    '--- Manual restore recipe ---------------------------------------------------',
-    '',
-    'keeper can do all of this for you ("keeper restore", or scripts/emergency-restore when',
-    'phpBorg itself is broken). This recipe needs none of it: only the archive and this file.',
-    '',
-    manualRecipe(recipeValues(d.config, newest ? dirname(newest.filepath) : s.backup_storage_path, newest)),
-  ];
+  const storage = newest ? dirname(newest.filepath) : s.backup_storage_path;
+  const recipe = manualRecipe(recipeValues(d.config, storage, newest), p.language);
+  // in the install's language, like the mails: the person holding it may read only that one
+  const lines = p.language === 'fr' ? kitFr() : kitEn();
+  function kitEn(): string[] {
+    return [
+      '==============================================================================',
+      '  phpBorg — EMERGENCY KIT',
+      '==============================================================================',
+      `Generated ${when} by ${who.name}.`,
+      '',
+      'KEEP THIS FILE OFFLINE AND PRIVATE (printed, or on a USB key in a safe): it holds',
+      'the passphrase of your encrypted phpBorg backups. Without the passphrase an encrypted',
+      'backup cannot be restored by anyone; with it, anyone holding a backup can read it.',
+      '',
+      '--- Encryption passphrase ---------------------------------------------------',
+      '',
+      passphrase ? `Passphrase:  ${passphrase}` : 'Passphrase:  (none set: backups made now are not encrypted)',
+      fingerprint ? `Fingerprint: ${fingerprint}` : 'Fingerprint: —',
+      `Encryption:  ${s.backup_encryption_enabled ? 'enabled' : 'disabled'} — ${ALGO}, key and IV from PBKDF2-HMAC-SHA256,`,
+      `             ${PBKDF2_ITER} iterations, openssl-compatible ("Salted__" header).`,
+      'The fingerprint identifies the passphrase (keeper shows it in Settings) without revealing it.',
+      'If the passphrase was changed, older backups need the passphrase of their time.',
+      '',
+      '--- Where the backups are ----------------------------------------------------',
+      '',
+      `Storage directory: ${s.backup_storage_path}`,
+      newest
+        ? `Newest backup:     ${newest.filename} (${newest.encrypted ? 'encrypted' : 'not encrypted'}, ${formatBytes(newest.size_bytes, 'en')}, ${formatDate(newest.created_at, p.timezone)})`
+        : 'Newest backup:     (none yet)',
+      `Backups kept:      ${s.backup_retention_count} per type (${backups.length} in the catalog now)`,
+      'Beside each archive: <archive>.sha256 (for sha256sum -c) and <archive>.json (its metadata).',
+      'Copy the backups off this server too: a kit without a backup restores nothing.',
+      '',
+      '--- Manual restore recipe ---------------------------------------------------',
+      '',
+      'keeper can do all of this for you ("keeper restore", or scripts/emergency-restore when',
+      'phpBorg itself is broken). This recipe needs none of it: only the archive and this file.',
+      '',
+      recipe,
+    ];
+  }
+  function kitFr(): string[] {
+    return [
+      '==============================================================================',
+      '  phpBorg — KIT DE SECOURS',
+      '==============================================================================',
+      `Généré le ${when} par ${who.name}.`,
+      '',
+      'GARDER CE FICHIER HORS LIGNE ET EN LIEU SÛR (imprimé, ou sur une clé USB dans un coffre) :',
+      'il contient la phrase de passe de vos sauvegardes phpBorg chiffrées. Sans elle, personne ne',
+      'peut restaurer une sauvegarde chiffrée ; avec elle, quiconque détient une sauvegarde peut la lire.',
+      '',
+      '--- Phrase de passe de chiffrement --------------------------------------------',
+      '',
+      passphrase ? `Phrase de passe : ${passphrase}` : 'Phrase de passe : (aucune : les sauvegardes faites maintenant ne sont pas chiffrées)',
+      fingerprint ? `Empreinte :       ${fingerprint}` : 'Empreinte :       —',
+      `Chiffrement :     ${s.backup_encryption_enabled ? 'activé' : 'désactivé'} — ${ALGO}, clé et IV dérivés par PBKDF2-HMAC-SHA256,`,
+      `                  ${PBKDF2_ITER} itérations, compatible openssl (en-tête « Salted__ »).`,
+      "L'empreinte identifie la phrase de passe (keeper l'affiche dans les réglages) sans la révéler.",
+      "Si la phrase de passe a changé, les sauvegardes plus anciennes demandent celle de leur époque.",
+      '',
+      '--- Où sont les sauvegardes -------------------------------------------------',
+      '',
+      `Dossier de stockage :   ${s.backup_storage_path}`,
+      newest
+        ? `Dernière sauvegarde :   ${newest.filename} (${newest.encrypted ? 'chiffrée' : 'non chiffrée'}, ${formatBytes(newest.size_bytes, 'fr')}, ${formatDate(newest.created_at, p.timezone)})`
+        : 'Dernière sauvegarde :   (aucune pour le moment)',
+      `Sauvegardes gardées :   ${s.backup_retention_count} par type (${backups.length} au catalogue actuellement)`,
+      "À côté de chaque archive : <archive>.sha256 (pour sha256sum -c) et <archive>.json (ses métadonnées).",
+      "Copiez aussi les sauvegardes hors de ce serveur : un kit sans sauvegarde ne restaure rien.",
+      '',
+      '--- Restauration manuelle ---------------------------------------------------',
+      '',
+      'keeper peut faire tout cela pour vous (« keeper restore », ou scripts/emergency-restore quand',
+      "phpBorg lui-même est cassé). Cette recette n'en a pas besoin : seulement l'archive et ce fichier.",
+      '',
+      recipe,
+    ];
+  }
   return lines.join('\n') + '\n';
 }
 

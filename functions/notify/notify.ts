@@ -31,7 +31,7 @@ export interface NotifyDeps {
 export type NotifyOutcome =
   | { status: 'sent'; to: string; subject: string; message_id: string }
   | { status: 'skipped'; reason: string }
-  | { status: 'failed'; reason: string };
+  | { status: 'failed'; reason: string; /** why SMTP cannot be used at all (runtime/mailer.ts), when that is the cause */ code?: string };
 
 export interface NotifyOptions {
   /** who the audit entry names */
@@ -66,7 +66,7 @@ export async function notify(d: NotifyDeps, event: NotifyEvent, opts: NotifyOpti
     const r = resolveSmtp(d.config, p.prefs, () => appSecret(d.config));
     if (!r.ok) {
       record('failed', { reason: r.reason });
-      return { status: 'failed', reason: r.reason };
+      return { status: 'failed', reason: r.reason, code: r.code };
     }
     const link = p.prefs?.get('app.url')?.trim() ? `${p.prefs.get('app.url')!.trim().replace(/\/+$/, '')}/settings/backup` : null;
     const to = opts.to ?? r.smtp.to;

@@ -21,5 +21,5 @@ export async function testEmailHandler(c: Context<AppEnv>): Promise<Response> {
     { actor, target: 'test-email', force: true, to: body.to },
   );
   if (r.status === 'sent') return c.json({ sent: true, to: r.to, subject: r.subject });
-  throw new HttpError(502, 'mail_failed', `the test email could not be sent: ${r.reason}`);
+  throw new HttpError(502, 'mail_failed', `the test email could not be sent: ${r.reason}`, r.status === 'failed' && r.code ? { reason_code: r.code } : {});
 }

@@ -29,6 +29,7 @@ import { missingCommands, missingSystemDependencies, neededCommands, planDepende
 import { applyMigration, ensureTracking, migrationsRecordedCheck, pendingMigrations } from './migrations.ts';
 import { giveBackToOwner } from './ownership.ts';
 import { installSize, freeBytes } from './space.ts';
+import { autoNote } from '../backup/auto-notes.ts';
 
 export const ApplyParams = v.strictObject({
   /** a branch, tag or commit of the configured branch; default <remote>/<branch> */
@@ -323,7 +324,7 @@ export function updatePlan(ctx: TaskContext, p: ApplyParams): Plan<UpdateState> 
         async run(op, s) {
           const pre = s.pre!;
           const label = `${pre.fromVersion ?? pre.from.slice(0, 7)} → ${pre.toVersion ?? pre.target.slice(0, 7)}`;
-          const b = await createBackup(op, { type: 'pre_update', notes: `automatic backup before updating ${label}`, stepPrefix: 'update.backup', percentRange: op.stepRange() }).catch(
+          const b = await createBackup(op, { type: 'pre_update', notes: autoNote('before_update', { from: pre.fromVersion ?? pre.from.slice(0, 7), to: pre.toVersion ?? pre.target.slice(0, 7) }), stepPrefix: 'update.backup', percentRange: op.stepRange() }).catch(
             (e: unknown) => {
               throw new TaskError(e instanceof TaskError ? e.code : 'backup_failed', `the pre-update backup failed, the update did not start: ${errorMessage(e)}`, 'update.backup', undefined, { cause: e });
             },

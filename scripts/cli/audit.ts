@@ -4,6 +4,7 @@ import { listAudit, type AuditPage } from '../../state/audit.ts';
 import { AuditQuery } from '../../functions/audit/list.ts';
 import { describeValidation } from '../../runtime/errors.ts';
 import { usageError, type CliCommand } from './framework.ts';
+import { localTime } from './time.ts';
 
 export const auditCommand: CliCommand = {
   name: 'audit',
@@ -31,7 +32,7 @@ export const auditCommand: CliCommand = {
     if (!p.items.length) return ctx.print(p.total ? `page ${p.page} is past the end (${p.pages} page(s))` : 'no audit entries');
     for (const e of p.items) {
       const details = e.details === null || e.details === undefined ? '' : `  ${JSON.stringify(e.details)}`;
-      ctx.print(`${e.at}  ${e.actor.name.padEnd(14)} ${e.action.padEnd(24)} ${e.outcome.padEnd(10)} ${e.target ?? '-'}${details}`);
+      ctx.print(`${localTime(e.at)}  ${e.actor.name.padEnd(14)} ${e.action.padEnd(24)} ${e.outcome.padEnd(10)} ${e.target ?? '-'}${details}`);
     }
     ctx.print(`page ${p.page} of ${p.pages} (${p.total} entries)`);
   },

@@ -3,9 +3,12 @@ import { runTaskFromCli, CliError, usageError, type CliContext, type CliGroup } 
 import { catalogStats, getBackup, listBackups, type BackupRow, type CatalogStats } from '../../state/catalog.ts';
 import { BACKUP_TYPES } from '../../archive/format.ts';
 import { backupView } from '../../functions/backup/catalog.ts';
-import { BackupRemovalRefused, removeBackup } from '../../functions/backup/remove.ts';
+import { BackupRemovalRefused, deletionWarnings, removalBlocker, removeBackup } from '../../functions/backup/remove.ts';
+import { createInterface } from 'node:readline/promises';
+import { localTime } from './time.ts';
 import type { BackupResult } from '../../functions/backup/core.ts';
 import { verifyCommand } from './restore.ts';
+import { noteText } from '../../functions/backup/auto-notes.ts';
 
 function backupId(raw: string | undefined, ctx: CliContext): BackupRow {
   if (!raw || !/^[1-9]\d{0,15}$/.test(raw)) throw usageError(`expected a backup id (see keeper backup list), got ${JSON.stringify(raw ?? '')}`);
@@ -14,13 +17,25 @@ function backupId(raw: string | undefined, ctx: CliContext): BackupRow {
   return row;
 }
 
+/** Deleting cannot be undone: a terminal asks for YES, anything else must say --yes. */
+async function confirmDelete(row: BackupRow): Promise<void> {
+  if (!process.stdin.isTTY) throw usageError('not a terminal: add --yes to delete without the interactive confirmation');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Type 'YES' to delete backup ${row.id} for good (anything else cancels): `);
+    if (answer.trim() !== 'YES') throw new CliError('cancelled', 'delete cancelled; nothing was changed');
+  } finally {
+    rl.close();
+  }
+}
+
 function renderBackup(b: ReturnType<typeof backupView>, ctx: CliContext): void {
   const lines: [string, unknown][] = [
     ['id', b.id],
     ['file', b.filepath],
     ['status', b.status],
     ['type', b.backup_type],
-    ['created', `${b.created_at} by ${b.created_by_name ?? b.created_by ?? '?'}`],
+    ['created', `${localTime(b.created_at)} by ${b.created_by_name ?? b.created_by ?? '?'}`],
     ['size', `${b.size_human} (${b.size_bytes} bytes)`],
     ['encrypted', b.encrypted ? 'yes' : 'no'],
     ['version', `${b.phpborg_version ?? '?'} (${b.git_commit ?? '?'})`],
@@ -29,7 +44,7 @@ function renderBackup(b: ReturnType<typeof backupView>, ctx: CliContext): void {
     ['files', b.files_count],
     ['window', b.maintenance_window_ms === null ? null : `${b.maintenance_window_ms} ms`],
     ['pinned', b.pinned ? 'yes' : 'no'],
-    ['notes', b.notes],
+    ['notes', noteText(b.notes)],
   ];
   for (const [k, v] of lines) if (v !== null && v !== undefined) ctx.print(`${k.padEnd(10)}${v}`);
 }
@@ -80,7 +95,7 @@ export const backupGroup: CliGroup = {
         if (!items.length) return ctx.print('no backups yet: keeper backup create');
         for (const b of items) {
           ctx.print(
-            `${String(b.id).padStart(4)}  ${b.created_at.replace('T', ' ').slice(0, 19)}  ${b.size_human.padStart(10)}  ` +
+            `${String(b.id).padStart(4)}  ${localTime(b.created_at)}  ${b.size_human.padStart(10)}  ` +
               `${b.backup_type.padEnd(21)} ${(b.phpborg_version ?? '?').padEnd(12)} ${b.encrypted ? 'enc ' : '    '}${b.status.padEnd(9)} ${b.pinned ? 'pinned ' : ''}${b.origin === 'uploaded' ? 'uploaded ' : ''}${b.filename}`,
           );
         }
@@ -99,17 +114,26 @@ export const backupGroup: CliGroup = {
     {
       name: 'delete',
       summary: 'delete a backup: its file, sidecars and catalog entry (not a pinned or in-use one)',
-      usage: 'keeper backup delete ID [--json]',
+      usage:
+        'keeper backup delete ID [--yes] [--json]\n' +
+        '  --yes   do not ask for YES (needed when not on a terminal); a deleted backup cannot be brought back',
+      options: { yes: { type: 'boolean' } },
       positionals: { min: 1, max: 1 },
-      async run(ctx, { positionals }) {
+      async run(ctx, { positionals, values }) {
         const row = backupId(positionals[0], ctx);
+        const blocked = removalBlocker(ctx.ledger(), row);
+        if (blocked) throw new CliError(blocked.code, blocked.message, { id: row.id, ...(blocked.jobId ? { job_id: blocked.jobId } : {}) });
+        const warnings = deletionWarnings(ctx.ledger(), row);
+        ctx.info(`backup ${row.id}: ${row.filename}, ${row.backup_type}, ${localTime(row.created_at)}`);
+        for (const w of warnings) ctx.info(`warning: ${w.message}`);
+        if (!values.yes) await confirmDelete(row);
         try {
           await removeBackup(ctx.ledger(), row, ctx.actor, 'delete');
         } catch (e) {
           if (e instanceof BackupRemovalRefused) throw new CliError(e.code, e.message, { id: row.id, ...(e.jobId ? { job_id: e.jobId } : {}) });
           throw e;
         }
-        return { deleted: true, id: row.id, filename: row.filename };
+        return { deleted: true, id: row.id, filename: row.filename, warnings: warnings.map(({ code, params }) => ({ code, params })) };
       },
       render(r, ctx) {
         const d = r as { id: number; filename: string };
@@ -128,7 +152,7 @@ export const backupGroup: CliGroup = {
         const s = r as CatalogStats;
         ctx.print(`backups    ${s.total} (${s.total_size_human}), ${s.encrypted} encrypted, ${s.uploaded} uploaded, ${s.failed} failed attempt(s)`);
         ctx.print(`by type    ${Object.entries(s.by_type).map(([k, n]) => `${k} ${n}`).join(', ')}`);
-        ctx.print(`last ok    ${s.last_success ? `${s.last_success.created_at} ${s.last_success.filename}` : 'never'}`);
+        ctx.print(`last ok    ${s.last_success ? `${localTime(s.last_success.created_at)} ${s.last_success.filename}` : 'never'}`);
       },
     },
     verifyCommand, // keeper backup verify <id|file> (defined in scripts/cli/restore.ts)

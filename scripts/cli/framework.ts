@@ -165,7 +165,7 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       // an operation whose process died is finished first: the command's own task would meet its lock
       for (const id of started.recovering) {
         const j = await started.jobs.wait(id);
-        ctx.info(`job ${id}: ${j.status}${j.error ? `: ${j.error.message}` : ''}`);
+        ctx.info(recoveryNotice(j));
       }
       return (jobs = started.jobs);
     },
@@ -182,6 +182,16 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
     },
   };
   return ctx;
+}
+
+/**
+ * One line about an operation finished for a process that died: what happened, in the words the
+ * recovery chose ("…; rolled back to <backup>"), never the job's JSON.
+ */
+export function recoveryNotice(j: JobView): string {
+  const r = (j.result ?? {}) as { message?: unknown };
+  const why = j.error?.message ?? (typeof r.message === 'string' ? r.message : '') ?? '';
+  return `recovered job ${j.id} (an operation interrupted when its process died): ${j.status.replace('_', ' ')}${why ? ` — ${why.replace(/\s*\n\s*/g, ' ')}` : ''}`;
 }
 
 // ── progress ──────────────────────────────────────────────────────────────────────────────────
@@ -270,7 +280,9 @@ export async function runTaskFromCli(ctx: CliContext, task: string, params: unkn
   if (job.status !== 'succeeded') {
     const code = job.error?.code ?? job.status;
     const message = job.error?.message ?? `job ${id} ended ${job.status}`;
-    throw new CliError(code, message, { job_id: id, status: job.status, ...(job.error?.step ? { step: job.error.step } : {}), ...(job.result !== null ? { result: job.result } : {}) });
+    // parameters the task refused are the caller's mistake, like a usage error: exit 2
+    const exit = code === 'invalid_params' ? 2 : 1;
+    throw new CliError(code, message, { job_id: id, status: job.status, ...(job.error?.step ? { step: job.error.step } : {}), ...(job.result !== null ? { result: job.result } : {}) }, exit);
   }
   ui.line(`job ${id}: succeeded`);
   return job;

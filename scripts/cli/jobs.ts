@@ -1,6 +1,7 @@
 // keeper jobs show ID | keeper jobs list
 import { getJob, getJobLog, listEvents, listJobs, type JobView } from '../../state/jobs.ts';
 import { CliError, usageError, type CliContext, type CliGroup } from './framework.ts';
+import { localTime } from './time.ts';
 
 function renderJob(j: JobView & { log?: string; events?: unknown[] }, ctx: CliContext): void {
   ctx.print(`job      ${j.id}`);
@@ -8,7 +9,7 @@ function renderJob(j: JobView & { log?: string; events?: unknown[] }, ctx: CliCo
   ctx.print(`status   ${j.status}  ${Math.round(j.percent)}%${j.step ? `  (${j.step})` : ''}`);
   if (j.message) ctx.print(`message  ${j.message}`);
   ctx.print(`by       ${j.actor.name}`);
-  ctx.print(`created  ${j.created_at}${j.started_at ? `  started ${j.started_at}` : ''}${j.finished_at ? `  finished ${j.finished_at}` : ''}`);
+  ctx.print(`created  ${localTime(j.created_at)}${j.started_at ? `  started ${localTime(j.started_at)}` : ''}${j.finished_at ? `  finished ${localTime(j.finished_at)}` : ''}`);
   if (j.error) ctx.print(`error    [${j.error.code}] ${j.error.message}${j.error.step ? ` at ${j.error.step}` : ''}`);
   if (j.result !== null && j.result !== undefined) ctx.print(`result   ${JSON.stringify(j.result, null, 2).replace(/\n/g, '\n         ')}`);
   if (j.log) ctx.print(`log:\n${j.log.trimEnd()}`);
@@ -48,7 +49,7 @@ export const jobsGroup: CliGroup = {
       render(r, ctx) {
         const { items } = r as { items: JobView[] };
         if (!items.length) return ctx.print('no jobs yet');
-        for (const j of items) ctx.print(`${j.created_at}  ${j.id}  ${j.type.padEnd(18)} ${j.status.padEnd(11)} ${Math.round(j.percent)}%  ${j.actor.name}`);
+        for (const j of items) ctx.print(`${localTime(j.created_at)}  ${j.id}  ${j.type.padEnd(18)} ${j.status.padEnd(11)} ${Math.round(j.percent)}%  ${j.actor.name}`);
       },
     },
   ],

@@ -1,8 +1,9 @@
 // keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup]
 // keeper backup verify <id|file> [--passphrase-file F]   (verifyCommand, listed in the backup group)
 // Same tasks as the API (backup.restore_preview, backup.restore, backup.verify), through the helper.
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, isAbsolute, resolve } from 'node:path';
+import { listBackups } from '../../state/catalog.ts';
 import { createInterface } from 'node:readline/promises';
 import type { RestorePreview } from '../../functions/restore/preview.ts';
 import type { RestoreResult } from '../../functions/restore/apply.ts';
@@ -10,12 +11,24 @@ import type { VerifyTaskResult } from '../../functions/backup/verify.task.ts';
 import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { pullFromTarget, targetArg } from './offsite.ts';
+import { localTime } from './time.ts';
 
-/** `12` → {backup_id: 12}; anything else is a file path. */
-export function archiveRef(arg: string | undefined): { backup_id: number } | { file: string } {
+/**
+ * `12` → {backup_id: 12}; an existing file → that file; otherwise part of a catalogued archive's
+ * name (e.g. its date, like the emergency restore takes) when exactly one matches.
+ */
+export function archiveRef(arg: string | undefined, ctx?: CliContext): { backup_id: number } | { file: string } {
   if (!arg) throw usageError('which backup? give its id (keeper backup list) or an archive file');
   if (/^\d+$/.test(arg)) return { backup_id: Number(arg) };
-  return { file: isAbsolute(arg) ? arg : resolve(arg) };
+  const file = isAbsolute(arg) ? arg : resolve(arg);
+  if (existsSync(file) || !ctx) return { file };
+  const part = basename(arg);
+  const hits = listBackups(ctx.ledger(), { status: 'succeeded' }).filter((b) => b.filename.includes(part));
+  if (hits.length === 1) return { backup_id: hits[0]!.id };
+  if (hits.length > 1) {
+    throw usageError(`"${arg}" matches ${hits.length} backups (${hits.slice(0, 5).map((b) => `${b.id} ${b.filename}`).join(', ')}${hits.length > 5 ? ', …' : ''}); give more of the name or the id`);
+  }
+  throw new CliError('not_found', `no such backup or file: ${arg}; see keeper backup list`, {}, 2);
 }
 
 /** The passphrase from --passphrase-file (first line; never from argv). */
@@ -43,14 +56,14 @@ export function renderPreview(p: RestorePreview, out: (line: string) => void): v
   out('Restore from backup');
   out('');
   out('Backup information:');
-  out(`  Date:     ${b.date}`);
+  out(`  Date:     ${localTime(b.date)}`);
   out(`  Version:  ${b.version ?? '?'} (commit: ${b.commit?.slice(0, 7) ?? '?'})`);
   out(`  Size:     ${size(b.size_bytes)}${b.encrypted ? ' (encrypted)' : ''}`);
   out(`  Type:     ${b.type}${b.id !== null ? `  (id ${b.id}, ${b.filename})` : `  (${b.filename})`}`);
   out('');
   out('Current installation:');
   out(`  Version:  ${p.current.version ?? '?'} (commit: ${p.current.commit?.slice(0, 7) ?? '?'})`);
-  out(`  Last updated: ${p.current.last_update ?? 'unknown'}`);
+  out(`  Last updated: ${p.current.last_update ? localTime(p.current.last_update) : 'unknown'}`);
   out('');
   out('CHANGES THAT WILL BE LOST:');
   if (p.database) {
@@ -120,7 +133,7 @@ export const restoreCommand: CliCommand = {
   async run(ctx, { values, positionals }) {
     if (values.from !== undefined && !values.fresh) throw usageError('--from needs --fresh (a restore onto a new machine)');
     if (values.fresh) return bareMetal(ctx, positionals[0], values);
-    const ref = { ...archiveRef(positionals[0]), ...passphraseFrom(values) };
+    const ref = { ...archiveRef(positionals[0], ctx), ...passphraseFrom(values) };
     if (values['skip-safety-backup'] && !values.force) throw usageError('--skip-safety-backup needs --force');
     if (values.preview || !values.yes) {
       const job = await runTaskFromCli(ctx, 'backup.restore_preview', ref);
@@ -168,7 +181,7 @@ export const verifyCommand: CliCommand = {
   options: { 'passphrase-file': { type: 'string' } },
   positionals: { min: 1, max: 1 },
   async run(ctx, { values, positionals }) {
-    const job = await runTaskFromCli(ctx, 'backup.verify', { ...archiveRef(positionals[0]), ...passphraseFrom(values) });
+    const job = await runTaskFromCli(ctx, 'backup.verify', { ...archiveRef(positionals[0], ctx), ...passphraseFrom(values) });
     return job.result as VerifyTaskResult;
   },
   render(r, ctx) {

@@ -21,7 +21,7 @@ async function seeded(ctx: CliContext): Promise<void> {
  */
 function rejected(ctx: CliContext, e: SettingsError): CliError {
   audit(ctx.ledger(), { actor: ctx.actor, action: 'settings.update', target: e.key, outcome: 'rejected', details: { error: e.message } });
-  return new CliError('invalid_setting', e.message, { key: e.key });
+  return new CliError('invalid_setting', e.message, { key: e.key }, 2);
 }
 
 function apply(ctx: CliContext, patch: Record<string, unknown>): string[] {
@@ -39,7 +39,7 @@ function apply(ctx: CliContext, patch: Record<string, unknown>): string[] {
 export function promptHidden(question: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    if (!stdin.isTTY) return reject(new CliError('no_tty', 'no terminal to ask on: use --passphrase-file FILE (or - for stdin)'));
+    if (!stdin.isTTY) return reject(new CliError('no_tty', 'no terminal to ask on: use --passphrase-file FILE (or - for stdin)', {}, 2));
     process.stderr.write(question);
     stdin.setRawMode(true);
     stdin.resume();
@@ -70,7 +70,7 @@ async function readPassphrase(file: string | undefined): Promise<string> {
     try {
       text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
     } catch (e) {
-      throw new CliError('unreadable', `cannot read the passphrase file ${file}: ${errorMessage(e)}`);
+      throw new CliError('unreadable', `cannot read the passphrase file ${file}: ${errorMessage(e)}`, {}, 2);
     }
     // one trailing newline is the file's, not the passphrase's
     return text.replace(/\r?\n$/, '');

@@ -13,6 +13,7 @@ import { installConsistency, storageDir } from '../../functions/system/health.ts
 import { targetsView } from '../../functions/offsite/routes.ts';
 import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
+import { localTime } from './time.ts';
 
 export interface StatusResult {
   ok: boolean;
@@ -135,10 +136,10 @@ export const statusCommand: CliCommand = {
           `${t.failed ? `, ${t.failed} failed copy(ies): ${t.last_error ?? ''}` : ''}${t.pending ? `, ${t.pending} pending` : ''}`,
       );
     }
-    const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${s.next_scheduled_backup_catch_up_of}: starts when the runner runs it)` : '';
-    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ?? 'none'}${catchUp}`);
+    const catchUp = s.next_scheduled_backup_catch_up_of ? ` (catch-up of the run missed at ${localTime(s.next_scheduled_backup_catch_up_of)}: starts when the runner runs it)` : '';
+    ctx.print(`next scheduled backup: ${s.next_scheduled_backup ? localTime(s.next_scheduled_backup) : 'none'}${catchUp}`);
     const p = s.last_proven_restorable;
-    ctx.print(`last proven restorable: ${p ? `${p.at} (backup ${p.backup_id}, ${p.filename}; keeper drill)` : 'never (run keeper drill)'}`);
+    ctx.print(`last proven restorable: ${p ? `${localTime(p.at)} (backup ${p.backup_id}, ${p.filename}; keeper drill)` : 'never (run keeper drill)'}`);
     ctx.print(s.ok ? 'status: ok' : 'status: degraded');
   },
 };

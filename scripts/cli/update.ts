@@ -8,6 +8,7 @@ import { isSafeRef } from '../../runtime/git.ts';
 import { getUpdate, listUpdates, type UpdateRow } from '../../state/updates.ts';
 import { renderPreview } from './restore.ts';
 import { CliError, runTaskFromCli, usageError, type CliContext, type CliGroup, type ParsedArgs } from './framework.ts';
+import { localTime } from './time.ts';
 
 function intOption(values: ParsedArgs['values'], name: string, fallback: number, min: number, max: number): number {
   const raw = values[name];
@@ -62,7 +63,7 @@ function renderHistory(items: UpdateRow[], out: (l: string) => void): void {
     const from = r.from_version ?? r.from_commit.slice(0, 7);
     const to = r.to_version ?? r.to_commit?.slice(0, 7) ?? '?';
     const why = r.failed_step ? `  at ${r.failed_step}: ${r.error}` : '';
-    out(`#${String(r.id).padEnd(4)} ${r.started_at}  ${r.kind.padEnd(8)} ${from} → ${to}  ${r.status}${why}  (${r.actor_name ?? '?'}, backup ${r.backup_id ?? '-'})`);
+    out(`#${String(r.id).padEnd(4)} ${localTime(r.started_at)}  ${r.kind.padEnd(8)} ${from} → ${to}  ${r.status}${why}  (${r.actor_name ?? '?'}, backup ${r.backup_id ?? '-'})`);
   }
 }
 

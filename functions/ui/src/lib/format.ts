@@ -45,6 +45,50 @@ export function formatDate(value: string | number | null | undefined, locale: Lo
   }
 }
 
+/** The browser's own zone. */
+export function browserZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** The UTC offset of `timeZone` at `d`, in minutes. */
+function offsetAt(d: Date, timeZone: string): number {
+  try {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(d);
+    const n = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+    return Math.round((Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second')) - Math.floor(d.getTime() / 1000) * 1000) / 60_000);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A time as the pages show it: in the install's zone, labelled with that zone's short name
+ * ("24 janv. 2025, 15:30 UTC+1"); `other` is the same time in the browser's zone when its offset
+ * differs at that moment (for a tooltip), else ''.
+ */
+export function formatZoned(value: string | number | null | undefined, locale: Locale, installZone: string | null | undefined): { text: string; other: string } {
+  const d = parseDate(value);
+  if (!d) return { text: '—', other: '' };
+  const zone = installZone || browserZone();
+  const fmt = (timeZone: string) => {
+    try {
+      return new Intl.DateTimeFormat(tags[locale], { dateStyle: 'medium', timeStyle: 'short', timeZone }).format(d) + ' ' + zoneName(d, locale, timeZone);
+    } catch {
+      return formatDate(d.getTime(), locale);
+    }
+  };
+  const other = browserZone();
+  return { text: fmt(zone), other: offsetAt(d, other) !== offsetAt(d, zone) ? fmt(other) : '' };
+}
+
+function zoneName(d: Date, locale: Locale, timeZone: string): string {
+  try {
+    return new Intl.DateTimeFormat(tags[locale], { timeZone, timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
+  } catch {
+    return timeZone;
+  }
+}
+
 export function formatDuration(ms: number | null | undefined, locale: Locale): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
   const nf = (n: number, d = 1) => new Intl.NumberFormat(tags[locale], { maximumFractionDigits: d }).format(n);

@@ -86,9 +86,17 @@ export function applyEvent(job: LiveJob, event: string, payload: Record<string, 
     // sub-steps (restore.safety_backup.dump) stay under their step in the list
     const group = step.split('.').slice(0, 2).join('.');
     const last = job.steps[job.steps.length - 1];
+    // a step reported again after another one (the update's pre-checks resume after the fetch)
+    // stays one line: it runs again where it was first listed
+    const seen = job.steps.find((s) => s.key === group);
     if (last && last.key === group) {
       last.message = message || last.message;
       last.params = params;
+    } else if (seen) {
+      if (last && last.state === 'running') last.state = 'done';
+      seen.state = 'running';
+      seen.message = message || seen.message;
+      seen.params = params;
     } else {
       if (last && last.state === 'running') last.state = 'done';
       job.steps.push({ key: group, message, params, state: 'running' });

@@ -11,6 +11,8 @@ export const session = reactive({
   username: '',
   /** why the user was sent back to sign in (expired token…), shown on the form */
   notice: '',
+  /** the install's time zone (phpBorg's app.timezone…): every time on the pages is shown in it */
+  timezone: '' as string,
 });
 
 export function getToken(): string | null {
@@ -24,6 +26,22 @@ export function getToken(): string | null {
 export function setToken(token: string): void {
   localStorage.setItem(TOKEN_KEY, token);
   session.username = usernameOf(token);
+}
+
+/**
+ * A sign-in link (`…/#access_token=TOKEN`, printed by `npm start`) carries the token in the fragment,
+ * which browsers never send to a server. It is kept where phpBorg keeps it and removed from the
+ * address bar at once, so it is neither bookmarked nor shared by accident.
+ */
+export function adoptTokenFromUrl(): void {
+  const m = /^#access_token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  try {
+    setToken(decodeURIComponent(m[1]!));
+  } catch {
+    /* storage refused (private mode): the sign-in form remains */
+  }
+  history.replaceState(null, '', location.pathname + location.search);
 }
 
 export function clearToken(): void {

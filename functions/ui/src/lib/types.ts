@@ -73,6 +73,8 @@ export interface SettingsView extends BackupSettings {
   passphrase_fingerprint: string | null;
   next_run: string | null;
   timezone: string | null;
+  /** whether a notification could be sent now, and why not (a code of runtime/mailer.ts) */
+  smtp: { ok: boolean; code: string; reason: string };
 }
 
 export const DAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
@@ -185,5 +187,6 @@ export function toSettingsView(x: unknown): SettingsView {
     passphrase_fingerprint: strOrNull(ppObj.fingerprint ?? s.backup_encryption_passphrase_fingerprint ?? s.passphrase_fingerprint),
     next_run: strOrNull(s.next_run ?? s.next_scheduled_run ?? s.next_run_at ?? sched.next_run),
     timezone: strOrNull(s.timezone ?? sched.timezone),
+    smtp: isObj(s.smtp) ? { ok: s.smtp.ok !== false, code: String(s.smtp.code ?? ''), reason: String(s.smtp.reason ?? '') } : { ok: true, code: '', reason: '' },
   };
 }

@@ -43,6 +43,8 @@ export interface HistoryRow {
   backupId: number | null;
   actor: string | null;
   kind: string | null;
+  /** for a rollback: the update it undid */
+  parentId: number | null;
 }
 
 export function toStatus(raw: unknown): UpdateStatus {
@@ -110,5 +112,6 @@ export function toHistory(raw: unknown): HistoryRow[] {
     backupId: num(h.backup_id),
     actor: str(h.actor_name),
     kind: str(h.kind ?? h.type),
+    parentId: num(h.parent_id),
   }));
 }
