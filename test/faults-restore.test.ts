@@ -83,7 +83,7 @@ test('the state to restore, and a changed install', async () => {
   first = (j.result as { id: number }).id;
   atBackup = await installSnapshot(sb);
   const c = sb.config;
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-backup', 'after.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('after-backup', 'after.example.lan')");
   appendFileSync(join(c.paths.code, '.env'), 'FAULT_TEST_KEY=1\n');
   appendFileSync(join(c.paths.code, 'composer.json'), '\n');
   unlinkSync(join(c.paths.ssh, 'id_ed25519.pub'));
@@ -197,7 +197,7 @@ test('the runner killed during a restore: the helper finishes alone and is not r
   assertClean(sb, runner.ledger);
 
   // 2. the runner dies, then its helper too: the next runner recovers the job (rolled back)
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('second-change', 'second.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('second-change', 'second.example.lan')");
   const changedAgain = await installSnapshot(sb);
   await runner.close();
   r = await runnerProcess();

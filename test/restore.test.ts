@@ -62,7 +62,7 @@ test('importDatabase: drop, recreate, import → every table checksum equal; tab
   const before = await tableChecksums(env);
   const dump = join(work, 'db.sql');
   await dumpDatabase(env, dump);
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('later', 'later.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('later', 'later.example.lan')");
   await sb.query('CREATE TABLE created_later (id INT PRIMARY KEY)');
   await sb.systemctl('stop', 'phpborg-workers.target', 'phpborg-scheduler');
   try {
@@ -83,8 +83,8 @@ test('backup → change everything → preview names exactly those changes → r
   const c = sb.config;
 
   // change everything
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('new-1', 'n1.example.lan'), ('new-2', 'n2.example.lan')");
-  await sb.query("INSERT INTO archives (server_id, name, start, end) VALUES (1, 'a1', NOW(), NOW()), (1, 'a2', NOW(), NOW()), (1, 'a3', NOW(), NOW())");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('new-1', 'n1.example.lan'), ('new-2', 'n2.example.lan')");
+  await sb.query("INSERT INTO archives (repo_id, server_id, nom, archive_id, start, end) VALUES (1, 1, 'a1', 'id-a1', NOW(), NOW()), (1, 1, 'a2', 'id-a2', NOW(), NOW()), (1, 1, 'a3', 'id-a3', NOW(), NOW())");
   await sb.query("INSERT INTO users (username, email, password, roles) VALUES ('newbie', 'newbie@example.test', 'x', '[\"ROLE_USER\"]')");
   const [setting] = await sb.query<{ key: string }>("SELECT `key` FROM settings WHERE `key` NOT LIKE '%pass%' ORDER BY id LIMIT 1");
   await sb.query('UPDATE settings SET value = CONCAT(COALESCE(value, \'\'), \'-changed\') WHERE `key` = ?', [setting.key]);
@@ -157,7 +157,7 @@ test('a restore whose code fails its health probe rolls back to the exact pre-re
   writeFileSync(fail, 'unhealthy on purpose\n');
   const broken = await backup('code that fails its health probe');
   unlinkSync(fail);
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-broken', 'ab.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('after-broken', 'ab.example.lan')");
   appendFileSync(join(c.paths.code, '.env'), 'AFTER_BROKEN=1\n');
   const before = await snapshot();
 

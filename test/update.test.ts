@@ -170,12 +170,12 @@ test('status and changelog read the remote-tracking ref', async () => {
   assert.equal(s.commits_behind, 2);
   assert.equal(s.latest_commit, await git(sb.paths.origin, ['rev-parse', 'master']));
   assert.equal(s.latest_version, 'v1.3.0');
-  assert.equal(s.latest_subject, 'Frontend: show server locations');
+  assert.equal(s.latest_subject, 'Frontend: show when servers were added');
   assert.ok(s.versions.node && s.versions.mariadb, 'node and mariadb versions');
 
   const c = await getJson<Changelog>('/api/phpborg-update/changelog');
   assert.equal(c.total, 2);
-  assert.deepEqual(c.commits.map((x) => x.subject), ['Frontend: show server locations', 'Add a location to servers']);
+  assert.deepEqual(c.commits.map((x) => x.subject), ['Frontend: show when servers were added', 'Add creation and update times to servers']);
   for (const x of c.commits) {
     assert.match(x.hash, /^[0-9a-f]{40}$/);
     assert.equal(x.short_hash, x.hash.slice(0, x.short_hash.length));
@@ -183,7 +183,7 @@ test('status and changelog read the remote-tracking ref', async () => {
     assert.equal(x.author, 'phpBorg Release Bot');
   }
   const page = await getJson<Changelog>('/api/phpborg-update/changelog?limit=1&offset=1');
-  assert.deepEqual(page.commits.map((x) => x.subject), ['Add a location to servers']);
+  assert.deepEqual(page.commits.map((x) => x.subject), ['Add creation and update times to servers']);
   assert.equal((await api('/api/phpborg-update/changelog?limit=100000')).status, 422);
 
   const checked = await job(await api('/api/phpborg-update/check', { method: 'POST', body: '{}' }));
@@ -276,14 +276,14 @@ test('update succeeds: fast-forward, migration recorded, frontend rebuilt, units
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
   const r = j.result as ApplyResult;
   assert.equal(r.updated, true);
-  assert.deepEqual(r.migrations, ['005_add_servers_location.sql']);
+  assert.deepEqual(r.migrations, ['004_add_servers_timestamps.sql']);
   assert.deepEqual(r.dependencies, ['frontend']);
   assert.equal(await git(code, ['rev-parse', 'HEAD']), await git(sb.paths.origin, ['rev-parse', 'master']));
   assert.equal(await git(code, ['symbolic-ref', '--short', 'HEAD']), 'master', 'still on the branch');
-  const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
-  assert.equal(cols.length, 1, 'servers.location exists');
+  const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'created_at'");
+  assert.equal(cols.length, 1, 'servers.created_at exists');
   const rec = await sb.query<{ filename: string; source: string }>('SELECT filename, source FROM keeper_migrations ORDER BY filename');
-  assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['005_add_servers_location.sql']);
+  assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['004_add_servers_timestamps.sql']);
   assert.equal(rec.at(-1)!.source, 'keeper');
   assert.ok(rec.filter((x) => x.source === 'baseline').length >= 1, 'the installed migrations count as applied');
   const distAfter = readFileSync(join(code, 'frontend/dist/assets/app.js'), 'utf8');
@@ -383,9 +383,9 @@ test('a frontend build that fails rolls back', async () => {
 
 test('a health probe that fails only on the new code rolls back', async () => {
   const build = readFileSync(join(code, 'frontend/build.mjs'), 'utf8');
-  await push('Deploy something unhealthy', { 'frontend/build.mjs': build, 'public/HEALTH_FAIL': 'the new code is broken\n' });
+  await push('Deploy something unhealthy', { 'frontend/build.mjs': build, 'api/public/HEALTH_FAIL': 'the new code is broken\n' });
   const row = await rollsBack('api', 'update.health', /http/);
-  assert.ok(!existsSync(join(code, 'public/HEALTH_FAIL')));
+  assert.ok(!existsSync(join(code, 'api/public/HEALTH_FAIL')));
   await jobsProcessed();
 
   // CLI history shows the same rows
@@ -400,7 +400,7 @@ test('when the rollback fails too: history failed, with the state and the emerge
   // a hostile build step that deletes this update's pre-update archive, then fails: nothing to roll back to
   const storage = sb.config.paths.storage;
   await push('A build that destroys the backups', {
-    'public/HEALTH_FAIL': null,
+    'api/public/HEALTH_FAIL': null,
     'frontend/build.mjs': `import { readdirSync, rmSync } from 'node:fs';\nconst newest = readdirSync(${JSON.stringify(storage)}).filter((f) => f.endsWith('-pre_update.tar.gz')).sort().pop();\nrmSync(${JSON.stringify(storage)} + '/' + newest);\nprocess.exit(1);\n`,
   });
   const j = await job(await apply());
@@ -444,7 +444,7 @@ test('manual rollback of the successful update: preview, then the install is bac
   // the whole install is back: the half-updated state left by the previous test is settled
   const install = ((await (await api('/api/health')).json()) as { checks: { name: string; ok: boolean }[] }).checks.find((c) => c.name === 'install')!;
   assert.equal(install.ok, true);
-  const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
+  const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'created_at'");
   assert.equal(cols.length, 0, 'the migration is undone with the database');
   await unitsActive();
   await jobsProcessed();
