@@ -161,7 +161,8 @@ export function isSeeded(ledger: Ledger): boolean {
 
 /**
  * First start: takes backup_* values from phpBorg's `settings` rows (strings such as "1", "7") where
- * present and valid; invalid ones are skipped and reported. Runs once; later calls do nothing.
+ * present and valid, but never backup_storage_path (the Borg pool); invalid ones are skipped and
+ * reported. Runs once; later calls do nothing.
  */
 export function seedSettings(
   ledger: Ledger,
@@ -176,6 +177,13 @@ export function seedSettings(
     for (const r of rows) {
       if (!(r.key in SettingSchemas) || r.value === null) continue;
       if (r.key === PASSPHRASE_KEY && r.value === '') continue;
+      // phpBorg's backup_storage_path is its Borg pool (/opt/backups, seeded by its migration 001):
+      // keeper's archives never go beside the repositories, and the pool's mode and owner are not
+      // keeper's to change, so keeper keeps its own paths.storage
+      if (r.key === 'backup_storage_path') {
+        skipped.push({ key: r.key, reason: `phpBorg's value (${r.value}) is its Borg pool; keeper keeps its own storage dir` });
+        continue;
+      }
       try {
         // phpBorg keeps the notification address in backup_notify_email: an address means "on"
         const text = r.key === 'backup_notify_email' && /^[^@\s]+@[^@\s]+$/.test(r.value.trim()) ? 'true' : r.value;

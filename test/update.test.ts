@@ -432,6 +432,11 @@ test('manual rollback of the successful update: preview, then the install is bac
   assert.equal(prev.update.id, firstUpdate);
   assert.equal(prev.preview.backup.version, 'v1.2.3');
   assert.ok(prev.preview.safety_backup, 'a safety backup will be taken');
+  // migration 004 stamped servers.created_at on every existing server after the pre-update backup:
+  // counted from ids, none of them is "added since the backup"
+  assert.equal(prev.preview.database?.added_from, 'ids');
+  assert.equal(prev.preview.database?.servers_added, 0);
+  assert.equal(prev.preview.database?.users_added, 0);
   const cli = await keeper(['update', 'rollback', String(firstUpdate), '--preview', '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(((lastJson(cli.stdout) as unknown as RollbackPreview).preview.backup.version), 'v1.2.3');

@@ -17,6 +17,10 @@ export interface RecipeValues {
   work: string;
   code: string;
   ssh: string;
+  /** the phpborg-borg user's SSH dir */
+  ssh_borg: string;
+  /** name prefix of phpBorg's sudoers and unit files (file_prefix) */
+  prefix: string;
   sudoers: string;
   systemd: string;
   etc: string;
@@ -37,6 +41,8 @@ export const DEFAULT_RECIPE_VALUES: RecipeValues = {
   work: '/root/phpborg-restore',
   code: '/opt/newphpborg/phpBorg',
   ssh: '/var/lib/phpborg/.ssh',
+  ssh_borg: '/var/lib/phpborg-borg/.ssh',
+  prefix: 'phpborg-',
   sudoers: '/etc/sudoers.d',
   systemd: '/etc/systemd/system',
   etc: '/etc/phpborg',
@@ -64,6 +70,8 @@ sha256sum, openssl, tar, mariadb, cp, systemctl.
     $ WORK=${q(x.work)}
     $ CODE=${q(x.code)}
     $ SSH_DIR=${q(x.ssh)}
+    $ SSH_BORG_DIR=${q(x.ssh_borg)}
+    $ PREFIX=${q(x.prefix)}
     $ SUDOERS_DIR=${q(x.sudoers)}
     $ SYSTEMD_DIR=${q(x.systemd)}
     $ ETC_DIR=${q(x.etc)}
@@ -101,7 +109,8 @@ sha256sum, openssl, tar, mariadb, cp, systemctl.
     $ tar -xzf "$WORK/backup.tar.gz" -C "$WORK/x"
     $ TOP=$WORK/x/$TOP_NAME
 
-   $TOP now holds metadata.json, settings.json, config/, ssh/, database.sql, code/, manifest.json.
+   $TOP now holds metadata.json, settings.json, config/, ssh/, ssh-borg/, database.sql, code/,
+   manifest.json (ssh-borg/ only in backups that hold the phpborg-borg user's SSH dir).
 
 4. Stop phpBorg:
 
@@ -121,17 +130,29 @@ sha256sum, openssl, tar, mariadb, cp, systemctl.
     $ cp -a "$TOP/code" "$CODE"
     $ cp -a "$TOP/config/env.backup" "$CODE/.env"
 
-7. Put the configuration and the SSH keys back (skip a line whose folder is not in $TOP/config):
+7. Put the configuration and the SSH keys back, the way keeper's restore does: the $PREFIX files
+   of the sudoers and systemd folders become exactly the backup's (those there now are copied
+   aside, then deleted), and /etc/phpborg and both SSH dirs are replaced whole (the current ones
+   are kept as *.before-restore). Skip a line whose folder is missing, here or in $TOP
+   (an older backup has no ssh-borg/: keep the current phpborg-borg SSH dir then):
 
+    $ cp -a "$SUDOERS_DIR" "$SUDOERS_DIR.before-restore"
+    $ cp -a "$SYSTEMD_DIR" "$SYSTEMD_DIR.before-restore"
+    $ find "$SUDOERS_DIR" -maxdepth 1 -name "$PREFIX*" -delete
+    $ find "$SYSTEMD_DIR" -path "$SYSTEMD_DIR/$PREFIX*" -delete
     $ cp -a "$TOP/config/sudoers/." "$SUDOERS_DIR/"
     $ cp -a "$TOP/config/systemd/." "$SYSTEMD_DIR/"
-    $ mkdir -p "$ETC_DIR"
-    $ cp -a "$TOP/config/etc-phpborg/." "$ETC_DIR/"
-    $ mkdir -p "$SSH_DIR"
-    $ cp -a "$TOP/ssh/." "$SSH_DIR/"
+    $ mv "$ETC_DIR" "$ETC_DIR.before-restore"
+    $ cp -a "$TOP/config/etc-phpborg" "$ETC_DIR"
+    $ mv "$SSH_DIR" "$SSH_DIR.before-restore"
+    $ cp -a "$TOP/ssh" "$SSH_DIR"
+    $ mv "$SSH_BORG_DIR" "$SSH_BORG_DIR.before-restore"
+    $ cp -a "$TOP/ssh-borg" "$SSH_BORG_DIR"
 
-   Files keep the owners and modes they had in the archive (cp -a as root). If the phpborg user
-   was re-created with another uid: chown -R phpborg:phpborg "$CODE" "$SSH_DIR"
+   Files keep the owners and modes they had in the archive (cp -a as root). If a user was
+   re-created with another uid: chown -R phpborg:phpborg "$CODE" "$SSH_DIR" and
+   chown -R phpborg-borg:phpborg-borg "$SSH_BORG_DIR" (sshd ignores an authorized_keys its user
+   does not own). The SSH dirs must stay 0700 and their files 0600.
 
 8. Start phpBorg again and check it:
 
@@ -140,7 +161,7 @@ sha256sum, openssl, tar, mariadb, cp, systemctl.
     $ $SYSTEMCTL is-active $UNITS
 
 9. When phpBorg works, delete the scratch folder: it holds the decrypted backup and the passphrase.
-   Keep "$CODE.before-restore" until you are sure, then delete it too.
+   Keep the *.before-restore copies until you are sure, then delete them too.
 
     $ rm -rf "$WORK"
 `;
