@@ -203,6 +203,13 @@ export async function trackedEdits(dir: string): Promise<string[]> {
   return files.sort();
 }
 
+/** A file's text at a commit (commit is a full hash); null when the commit does not hold it. */
+export async function fileAtCommit(dir: string, commit: string, path: string): Promise<string | null> {
+  if (!/^[0-9a-f]{7,64}$/.test(commit)) throw new GitError(`not a commit hash: ${commit}`);
+  const r = await git(dir, ['cat-file', 'blob', `${commit}:${path}`]);
+  return r.code === 0 ? r.stdout : null;
+}
+
 /** Paths changed between two commits. */
 export async function changedFiles(dir: string, from: string, to: string): Promise<string[]> {
   const out = await gitOk(dir, ['diff', '--name-only', '-z', '--no-renames', from, to, '--']);

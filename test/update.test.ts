@@ -22,7 +22,7 @@ import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
 import type { ApplyResult } from '../functions/update/apply.task.ts';
 import type { RollbackPreview } from '../functions/update/rollback.task.ts';
 import { isSafeRef, parseLog } from '../runtime/git.ts';
-import { ownerHome, planDependencies } from '../functions/update/dependencies.ts';
+import { decisiveLines, ownerHome, planDependencies } from '../functions/update/dependencies.ts';
 import { resolveOwner } from '../functions/restore/files.ts';
 import { sortMigrations } from '../functions/update/migrations.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
@@ -123,6 +123,41 @@ test('pure parts: refs, NUL-delimited log, dependency plan, migration order', ()
   assert.deepEqual(planDependencies(['frontend/dist/index.html', 'composer.lock']), { composer: true, frontend: false });
   assert.deepEqual(planDependencies(['src/Kernel.php', 'migrations/006_x.sql']), { composer: false, frontend: false });
   assert.deepEqual(sortMigrations(['010_c.sql', '002_b.sql', '1_a.sql', '2_z.sql']), ['1_a.sql', '002_b.sql', '2_z.sql', '010_c.sql']);
+});
+
+test("a failing command's error keeps the decisive lines: composer's Problem blocks, npm's ERR! lines", () => {
+  const composer = [
+    'Loading composer repositories with package information',
+    'Installing dependencies from lock file',
+    'Verifying lock file contents can be installed on current platform.',
+    'Your lock file does not contain a compatible set of packages. Please run composer update.',
+    '',
+    '  Problem 1',
+    '    - Root composer.json requires php >=8.3 but your php version (8.2.7) does not satisfy that requirement.',
+    '  Problem 2',
+    '    - predis/predis is locked to version v2.2.2 and an update of this package was not requested.',
+    '    - predis/predis v2.2.2 requires ext-redis * -> it is missing from your system. Install or enable PHP\'s redis extension.',
+    '',
+    'To enable extensions, verify that they are enabled in your .ini files:',
+    '    - /etc/php/8.2/cli/php.ini',
+    'You can also run `php --ini` in a terminal to see which files are used by PHP in CLI mode.',
+  ];
+  const picked = decisiveLines(composer);
+  assert.equal(picked[0], 'Your lock file does not contain a compatible set of packages. Please run composer update.');
+  assert.deepEqual(picked.slice(1), [
+    'Problem 1',
+    '- Root composer.json requires php >=8.3 but your php version (8.2.7) does not satisfy that requirement.',
+    'Problem 2',
+    '- predis/predis is locked to version v2.2.2 and an update of this package was not requested.',
+    "- predis/predis v2.2.2 requires ext-redis * -> it is missing from your system. Install or enable PHP's redis extension.",
+  ]);
+  const npm = ['> phpborg-frontend@1.3.0 build', '> vite build', 'npm ERR! code ELIFECYCLE', 'npm ERR! errno 1', 'npm ERR! phpborg-frontend@1.3.0 build: `vite build`', 'npm ERR! A complete log of this run can be found in: /root/.npm/_logs/x.log', 'tail 1', 'tail 2'];
+  assert.deepEqual(decisiveLines(npm), npm.slice(2, 6));
+  assert.deepEqual(decisiveLines(['npm error code 1', 'npm error path /x']), ['npm error code 1', 'npm error path /x']);
+  const platform = ['Checking platform requirements using the lock file', 'ext-json   8.2.7   success', 'ext-redis  n/a     predis/predis requires ext-redis (*)   missing', 'php        8.2.7   phpborg/phpborg requires php (>=8.3)   failed'];
+  assert.deepEqual(decisiveLines(platform), platform.slice(2));
+  // nothing recognisable: the last five lines
+  assert.deepEqual(decisiveLines(['a', 'b', 'c', 'd', 'e', 'f', 'g']), ['c', 'd', 'e', 'f', 'g']);
 });
 
 test("composer / npm as the owner get a temp HOME, composer home and npm cache owned by the owner, removed after", async () => {
@@ -366,6 +401,71 @@ async function rollsBack(how: 'api' | 'cli', failedStep: string, errorRe: RegExp
   assert.equal(row.from_commit, before.head);
   return row;
 }
+
+/** A composer stand-in for this machine (which has none): check-platform-reqs against PHP 8.2.7 with json and pdo only. */
+const COMPOSER_STANDIN = `#!/usr/bin/env node
+// composer stand-in: check-platform-reqs --lock reads composer.json's and composer.lock's requirements
+const fs = require('node:fs');
+const path = require('node:path');
+const args = process.argv.slice(2);
+const wd = (args.find((a) => a.startsWith('--working-dir=')) || '--working-dir=.').slice(14);
+if (args[0] !== 'check-platform-reqs') process.exit(0);
+const have = { php: '8.2.7', 'ext-json': '8.2.7', 'ext-pdo': '8.2.7' };
+const reqs = [];
+const root = JSON.parse(fs.readFileSync(path.join(wd, 'composer.json'), 'utf8'));
+for (const [k, v] of Object.entries(root.require || {})) reqs.push([k, v, root.name || '__root__']);
+const lock = JSON.parse(fs.readFileSync(path.join(wd, 'composer.lock'), 'utf8'));
+for (const p of lock.packages || []) for (const [k, v] of Object.entries(p.require || {})) reqs.push([k, v, p.name]);
+let bad = 0;
+console.log('Checking platform requirements using the lock file');
+for (const [k, v, who] of reqs) {
+  if (k !== 'php' && !k.startsWith('ext-')) continue;
+  const got = have[k];
+  const min = /^>=\\s*([0-9.]+)/.exec(v);
+  const ok = got && (!min || got.localeCompare(min[1], 'en', { numeric: true }) >= 0);
+  if (!ok) bad++;
+  console.log(k.padEnd(12) + (got || 'n/a').padEnd(8) + (ok ? 'success' : who + ' requires ' + k + ' (' + v + ')   ' + (got ? 'failed' : 'missing')));
+}
+process.exit(bad ? 2 : 0);
+`;
+
+test("an update whose target needs a newer PHP or a missing extension is refused before anything changes", async () => {
+  const standin = join(sb.paths.bin, 'composer');
+  writeFileSync(standin, COMPOSER_STANDIN, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${sb.paths.bin}:${path}`;
+  const installedJson = readFileSync(join(code, 'composer.json'), 'utf8');
+  const installedLock = readFileSync(join(code, 'composer.lock'), 'utf8');
+  try {
+    const json = JSON.parse(installedJson) as { require: Record<string, string> };
+    json.require = { ...json.require, php: '>=8.3', 'ext-redis': '*' };
+    const lock = JSON.parse(installedLock) as { packages: { name: string; require?: Record<string, string> }[] };
+    lock.packages = lock.packages.map((p) => (p.name === 'predis/predis' ? { ...p, require: { php: '>=8.1', 'ext-redis': '*' } } : p));
+    await push('Require PHP 8.3 and the redis extension', { 'composer.json': JSON.stringify(json, null, 4) + '\n', 'composer.lock': JSON.stringify(lock, null, 4) + '\n' });
+    await git(code, ['fetch', '-q', '--tags', 'origin', '+refs/heads/master:refs/remotes/origin/master']);
+    const before = await snapshot();
+    const backups = (runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n;
+    const total = (await history()).total;
+    const logFrom = sb.systemctlLog().length;
+    const j = await job(await apply());
+    assert.equal(j.status, 'failed');
+    assert.equal(j.error?.code, 'platform_requirements');
+    assert.equal(j.error?.step, 'update.precheck');
+    assert.match(j.error!.message, /phpborg\/phpborg requires php \(>=8\.3\)\s+failed/);
+    assert.match(j.error!.message, /requires ext-redis \(\*\)\s+missing/);
+    assert.match(j.error!.message, /nothing was changed$/);
+    assertSame(before, await snapshot());
+    assert.equal((runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n, backups, 'no backup taken');
+    assert.equal((await history()).total, total, 'no history row');
+    assert.deepEqual(sb.systemctlLog().slice(logFrom).filter((l) => / stop /.test(l)), [], 'no unit stopped');
+    await unitsActive();
+  } finally {
+    // upstream takes it back: the next updates no longer touch composer.json/lock
+    await push('Back to the installed requirements', { 'composer.json': installedJson, 'composer.lock': installedLock });
+    process.env.PATH = path;
+    rmSync(standin, { force: true });
+  }
+});
 
 test('a migration with invalid SQL rolls back (CLI)', async () => {
   await push('Add a broken migration', { 'migrations/006_broken.sql': 'ALTER TABLE servers ADD COLUMN broken INT NULL;\nTHIS IS NOT SQL;\n' });
