@@ -179,6 +179,7 @@ describe('mail notifications (sandbox)', () => {
     await setPhpborg('smtp.port', String(sinkPort));
     await setPhpborg('smtp.username', 'phpborg');
     await setPhpborg('smtp.encryption', 'none');
+    await setPhpborg('smtp.from_email', 'phpborg@phpborg.local');
     await setPhpborg('smtp.password', encryptPhpborgSecret('smtp-secret', sb.env.APP_SECRET));
     runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
     updateSettings(runner.ledger, sb.config.paths.storage, { backup_notify_email: true });
