@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { getBackup, listBackups } from '../state/catalog.ts';
+import { updateSettings } from '../state/settings.ts';
 import { getJob, listEvents, pidAlive } from '../state/jobs.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
@@ -26,6 +27,8 @@ before(async () => {
   sb = await startSandbox();
   patchConfig(sb, { health_timeout_s: 4 });
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  // phpBorg's migration 001 seeds a retention of 3: the backup restored again and again must stay
+  updateSettings(runner.ledger, sb.config.paths.storage, { backup_retention_count: 10 });
   token = await sb.token();
 });
 after(async () => {
