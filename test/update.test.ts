@@ -317,6 +317,10 @@ test('update succeeds: fast-forward, migration recorded, frontend rebuilt, units
   assert.equal(await git(code, ['symbolic-ref', '--short', 'HEAD']), 'master', 'still on the branch');
   const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'created_at'");
   assert.equal(cols.length, 1, 'servers.created_at exists');
+  // as phpBorg's migration 004 does: every existing server is stamped with the migration's time
+  const [stamped] = await sb.query<{ n: number; old: number }>('SELECT COUNT(*) AS n, SUM(created_at < NOW() - INTERVAL 1 HOUR) AS old FROM servers');
+  assert.ok(Number(stamped.n) >= 3);
+  assert.equal(Number(stamped.old), 0);
   const rec = await sb.query<{ filename: string; source: string }>('SELECT filename, source FROM keeper_migrations ORDER BY filename');
   assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['004_add_servers_timestamps.sql']);
   assert.equal(rec.at(-1)!.source, 'keeper');
