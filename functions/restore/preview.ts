@@ -7,7 +7,7 @@ import type { KeeperConfig } from '../../runtime/config.ts';
 import { envPath, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit, trackedEdits } from '../../runtime/git.ts';
 import { readSettingsTable, rowsAbove, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
-import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
+import { readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
 import { lastSucceededUpdate } from '../../state/updates.ts';
@@ -82,7 +82,6 @@ export interface PreviewInput {
   storageDir?: string;
   /** the safety backup's type, or null when none will be taken */
   safetyType?: BackupType | null;
-  now?: Date;
   /** a head already read (restoreInstall reads it once) */
   head?: Head;
 }
@@ -140,9 +139,10 @@ async function liveTreeFiles(dir: string): Promise<Map<string, string>> {
 }
 
 /**
- * Older archives (no table_ids): rows created after the backup, told by timestamps. phpBorg's DATETIME columns are filled by MariaDB (DEFAULT
- * CURRENT_TIMESTAMP / NOW()), i.e. in the server's time zone: the backup's UTC instant is shifted by
- * the server's current offset (no time zone tables needed).
+ * Older archives (no table_ids): rows created after the backup, told by timestamps. phpBorg's
+ * DATETIME columns are filled by MariaDB (DEFAULT CURRENT_TIMESTAMP / NOW()), i.e. in the server's
+ * time zone: the backup's UTC instant is shifted by the server's current offset (no time zone tables
+ * needed).
  */
 async function rowsAddedSince(env: PhpborgEnv, since: Date): Promise<{ servers: number | null; archives: number | null; users: number | null }> {
   return withConnection(env, async (c) => {
@@ -219,7 +219,6 @@ const settle = <T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false;
 
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
-  const now = input.now ?? new Date();
   const warnings: string[] = [];
   const prefix = config.file_prefix;
   const code = config.paths.code;
