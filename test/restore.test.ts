@@ -122,6 +122,8 @@ test('backup → change everything → preview names exactly those changes → r
   assert.deepEqual(p.config.etc, { added: ['ssl/added-later.pem'], removed: [], changed: [] });
   assert.deepEqual(p.config.not_in_backup, [join(c.paths.sudoers, 'phpborg-added-later'), join(c.paths.etc, 'ssl/added-later.pem')]);
   assert.deepEqual(p.code.local_edits, ['README.md']);
+  assert.ok(p.warnings.some((w) => w.includes("replaced by the backup's: README.md")), p.warnings.join('; '));
+  assert.ok(p.warnings.some((w) => w.startsWith('not in the backup, deleted by the restore (the safety backup keeps a copy)') && w.includes('phpborg-added-later')), p.warnings.join('; '));
   // counted from ids (the archive records each table's highest id): exact
   assert.equal(p.database?.added_from, 'ids');
   assert.deepEqual(p.database?.unknown, []);

@@ -220,6 +220,7 @@ const settle = <T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false;
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
   const warnings: string[] = [];
+  const safetyType = input.safetyType === undefined ? 'pre_restore' : input.safetyType;
   const prefix = config.file_prefix;
   const code = config.paths.code;
   // What does not depend on the archive starts at once, beside reading its head: the preview's
@@ -323,6 +324,12 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   if (!hasBorg) warnings.push(`the backup does not hold the phpborg-borg SSH dir: the restore keeps ${config.paths.ssh_borg} as it is`);
   const edits = await editsP;
   if (!edits.ok) warnings.push(`uncommitted edits in ${code} could not be listed (${errorMessage(edits.error)})`);
+  // also as warnings: every reader of the preview (CLI, web UI) shows those
+  else if (edits.value.length) warnings.push(`uncommitted edits to tracked files are replaced by the backup's: ${edits.value.join(', ')}`);
+  if (configDiff.not_in_backup.length) {
+    const kept = safetyType ? 'the safety backup keeps a copy' : 'no safety backup keeps a copy';
+    warnings.push(`not in the backup, deleted by the restore (${kept}): ${configDiff.not_in_backup.join(', ')}`);
+  }
 
   // version
   const [curVersion, curCommit] = await gitP;
@@ -339,7 +346,6 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   }
   const lastUpdate = (input.ledger ? lastSucceededUpdate(input.ledger)?.finished_at : null) ?? (curCommit ? await commitDate(code, 'HEAD') : null);
 
-  const safetyType = input.safetyType === undefined ? 'pre_restore' : input.safetyType;
   const storageDir = input.storageDir ?? config.paths.storage;
   return {
     backup: {
