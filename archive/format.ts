@@ -54,6 +54,8 @@ export const ENTRY = {
   systemd: 'config/systemd',
   etc: 'config/etc-phpborg',
   ssh: 'ssh',
+  /** the phpborg-borg user's SSH dir (absent from archives made before it was backed up) */
+  sshBorg: 'ssh-borg',
   database: 'database.sql',
   code: 'code',
   manifest: 'manifest.json',
@@ -78,6 +80,7 @@ export function classifyEntry(rel: string, type: 'file' | 'dir' | 'symlink'): Se
   if (rel === ENTRY.manifest) return isFile ? { section: 'manifest', linkScope: null } : null;
   if (rel === ENTRY.code || rel.startsWith('code/')) return { section: 'code', linkScope: ENTRY.code };
   if (rel === ENTRY.ssh || rel.startsWith('ssh/')) return { section: 'ssh', linkScope: ENTRY.ssh };
+  if (rel === ENTRY.sshBorg || rel.startsWith('ssh-borg/')) return { section: 'ssh', linkScope: ENTRY.sshBorg };
   if (rel === ENTRY.env) return isFile ? { section: 'config', linkScope: null } : null;
   if (rel.startsWith('config/sudoers/')) {
     // sudoers.d is flat: files only, no subdirs
@@ -115,6 +118,11 @@ export const MetadataSchema = v.object({
   database_size_bytes: Count,
   database_sha256: Sha256Hex,
   table_row_counts: v.record(v.string(), Count),
+  /**
+   * per table: its single integer primary key and that key's highest value at dump time (max_id null:
+   * no such key, or empty). Rows added since are those with a higher id. Absent from older archives.
+   */
+  table_ids: v.optional(v.record(v.string(), v.object({ pk: v.nullable(v.string()), max_id: v.nullable(Count) }))),
   created_by_user_id: v.nullable(v.pipe(v.number(), v.integer())),
   created_by: NullableString,
   backup_type: BackupTypeSchema,

@@ -166,6 +166,8 @@ export interface Head {
   config: Map<string, Buffer>;
   /** ssh/* files → mode and SHA-256 only (key material stays in the archive) */
   ssh: Map<string, { mode: number; sha256: string }>;
+  /** the SSH trees the archive holds (`ssh`, `ssh-borg`), empty ones included */
+  sshRoots: Set<string>;
   encrypted: boolean;
 }
 
@@ -185,8 +187,13 @@ export async function readHead(file: string, opts: { passphrase?: string | null;
   }
   if (!r.settings) throw new ArchiveError('missing_entry', 'the archive lacks settings.json', 'settings.json');
   const ssh = new Map<string, { mode: number; sha256: string }>();
-  for (const e of r.entries) if (e.section === 'ssh' && e.type === 'file') ssh.set(e.rel, { mode: e.mode, sha256: e.sha256! });
-  return { root: r.root, metadata: r.metadata, settings: r.settings, config: r.kept, ssh, encrypted: keys !== null };
+  const sshRoots = new Set<string>();
+  for (const e of r.entries) {
+    if (e.section !== 'ssh') continue;
+    sshRoots.add(e.rel.split('/')[0]);
+    if (e.type === 'file') ssh.set(e.rel, { mode: e.mode, sha256: e.sha256! });
+  }
+  return { root: r.root, metadata: r.metadata, settings: r.settings, config: r.kept, ssh, sshRoots, encrypted: keys !== null };
 }
 
 // ---- verify -----------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ export const ConfigSchema = v.strictObject({
       code: v.optional(AbsPath, '/opt/newphpborg/phpBorg'),
       /** the phpborg user's SSH dir */
       ssh: v.optional(AbsPath, '/var/lib/phpborg/.ssh'),
+      /** the phpborg-borg user's SSH dir: its authorized_keys is what every backed-up server pushes with */
+      ssh_borg: v.optional(AbsPath, '/var/lib/phpborg-borg/.ssh'),
       /** dirs whose phpborg-* files are backed up */
       sudoers: v.optional(AbsPath, '/etc/sudoers.d'),
       systemd: v.optional(AbsPath, '/etc/systemd/system'),

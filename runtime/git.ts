@@ -189,6 +189,27 @@ export async function dirtyFiles(dir: string): Promise<string[]> {
   return files;
 }
 
+/** Tracked files with uncommitted edits (work tree or index), untracked files left out. */
+export async function trackedEdits(dir: string): Promise<string[]> {
+  const out = await gitOk(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=no']);
+  const files: string[] = [];
+  const parts = out.split('\0');
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (p.length < 4) continue;
+    files.push(p.slice(3));
+    if (p[0] === 'R' || p[0] === 'C') i++;
+  }
+  return files.sort();
+}
+
+/** A file's text at a commit (commit is a full hash); null when the commit does not hold it. */
+export async function fileAtCommit(dir: string, commit: string, path: string): Promise<string | null> {
+  if (!/^[0-9a-f]{7,64}$/.test(commit)) throw new GitError(`not a commit hash: ${commit}`);
+  const r = await git(dir, ['cat-file', 'blob', `${commit}:${path}`]);
+  return r.code === 0 ? r.stdout : null;
+}
+
 /** Paths changed between two commits. */
 export async function changedFiles(dir: string, from: string, to: string): Promise<string[]> {
   const out = await gitOk(dir, ['diff', '--name-only', '-z', '--no-renames', from, to, '--']);

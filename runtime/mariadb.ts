@@ -146,6 +146,66 @@ export async function tableRowCounts(env: PhpborgEnv): Promise<Record<string, nu
   });
 }
 
+export interface TableStat {
+  /** exact row count */
+  rows: number;
+  /** the single integer primary-key column, when the table has one */
+  pk: string | null;
+  /** its highest value (null: no such key, or an empty table) */
+  max_id: number | null;
+}
+
+/**
+ * Exact row count and highest primary-key value of every base table. phpBorg's ids are
+ * AUTO_INCREMENT, so "rows added since" is later told by ids above max_id: exact, an index range,
+ * and immune to migrations that stamp timestamp columns on existing rows.
+ */
+export async function tableStats(env: PhpborgEnv): Promise<Record<string, TableStat>> {
+  return withConnection(env, async (c) => {
+    const [tables] = await c.query(
+      "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+    );
+    const [keys] = await c.query(
+      `SELECT k.TABLE_NAME AS t, MIN(k.COLUMN_NAME) AS col, COUNT(*) AS n, MIN(col.DATA_TYPE) AS type
+         FROM information_schema.KEY_COLUMN_USAGE k
+         JOIN information_schema.COLUMNS col ON col.TABLE_SCHEMA = k.TABLE_SCHEMA AND col.TABLE_NAME = k.TABLE_NAME AND col.COLUMN_NAME = k.COLUMN_NAME
+        WHERE k.TABLE_SCHEMA = DATABASE() AND k.CONSTRAINT_NAME = 'PRIMARY'
+        GROUP BY k.TABLE_NAME`,
+    );
+    const intTypes = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'bigint']);
+    const pkOf = new Map<string, string>();
+    for (const k of keys as { t: string; col: string; n: number | string; type: string }[]) {
+      if (Number(k.n) === 1 && intTypes.has(String(k.type).toLowerCase())) pkOf.set(k.t, k.col);
+    }
+    const out: Record<string, TableStat> = {};
+    for (const { t } of tables as { t: string }[]) {
+      const pk = pkOf.get(t) ?? null;
+      const [rows] = await c.query(`SELECT COUNT(*) AS n${pk ? `, MAX(${c.escapeId(pk)}) AS m` : ''} FROM ${c.escapeId(t)}`);
+      const r = (rows as { n: number | string; m?: number | string | null }[])[0];
+      out[t] = { rows: Number(r.n), pk, max_id: pk && r.m !== null && r.m !== undefined ? Number(r.m) : null };
+    }
+    return out;
+  });
+}
+
+/** Rows whose primary key is above `maxId` (rows added since a dump whose highest id it was). */
+export async function rowsAbove(env: PhpborgEnv, wanted: { table: string; pk: string; maxId: number }[]): Promise<Record<string, number | null>> {
+  if (!wanted.length) return {};
+  return withConnection(env, async (c) => {
+    const out: Record<string, number | null> = {};
+    for (const w of wanted) {
+      try {
+        const [rows] = await c.query(`SELECT COUNT(*) AS n FROM ${c.escapeId(w.table)} WHERE ${c.escapeId(w.pk)} > ?`, [w.maxId]);
+        out[w.table] = Number((rows as { n: number | string }[])[0].n);
+      } catch {
+        // the table or its key is gone: unknown, not zero
+        out[w.table] = null;
+      }
+    }
+    return out;
+  });
+}
+
 /** "10.11.6-MariaDB…" from SELECT VERSION(). */
 export async function serverVersion(env: PhpborgEnv): Promise<string> {
   return withConnection(env, async (c) => {

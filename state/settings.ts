@@ -179,7 +179,9 @@ export function isSeeded(ledger: Ledger): boolean {
 
 /**
  * First start: takes backup_* values from phpBorg's `settings` rows (strings such as "1", "7") where
- * present and valid; invalid ones are skipped and reported. Runs once; later calls do nothing.
+ * present and valid; backup_storage_path, phpBorg's Borg pool (/opt/backups, seeded by its migration
+ * 001), becomes keeper's own subfolder of it, never the pool itself. Invalid ones are skipped and
+ * reported. Runs once; later calls do nothing.
  */
 export function seedSettings(
   ledger: Ledger,

@@ -84,7 +84,7 @@ describe('keeper CLI', () => {
   });
 
   test("status fails while phpBorg's own API answers 503", async () => {
-    const flag = join(sb.config.paths.code, 'public', 'HEALTH_FAIL');
+    const flag = join(sb.config.paths.code, 'api', 'public', 'HEALTH_FAIL');
     writeFileSync(flag, 'unhealthy\n');
     try {
       const r = await keeper(['--config', sb.info.config, 'status', '--json']);

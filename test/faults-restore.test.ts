@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { getBackup, listBackups } from '../state/catalog.ts';
+import { updateSettings } from '../state/settings.ts';
 import { getJob, listEvents, pidAlive } from '../state/jobs.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
@@ -29,6 +30,8 @@ before(async () => {
   writeFileSync(rclone, '[loc]\ntype = local\n', { mode: 0o600 });
   patchConfig(sb, { health_timeout_s: 4, offsite: [{ name: 'loc', kind: 'rclone', remote: `loc:${join(sb.dir, 'offsite')}`, config_file: rclone }] });
   runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
+  // phpBorg's migration 001 seeds a retention of 3: the backup restored again and again must stay
+  updateSettings(runner.ledger, sb.config.paths.storage, { backup_retention_count: 10 });
   token = await sb.token();
 });
 after(async () => {
@@ -87,7 +90,7 @@ test('the state to restore, and a changed install', async () => {
   first = (j.result as { id: number }).id;
   atBackup = await installSnapshot(sb);
   const c = sb.config;
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-backup', 'after.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('after-backup', 'after.example.lan')");
   appendFileSync(join(c.paths.code, '.env'), 'FAULT_TEST_KEY=1\n');
   appendFileSync(join(c.paths.code, 'composer.json'), '\n');
   unlinkSync(join(c.paths.ssh, 'id_ed25519.pub'));
@@ -201,7 +204,7 @@ test('the runner killed during a restore: the helper finishes alone and is not r
   assertClean(sb, runner.ledger);
 
   // 2. the runner dies, then its helper too: the next runner recovers the job (rolled back)
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('second-change', 'second.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('second-change', 'second.example.lan')");
   const changedAgain = await installSnapshot(sb);
   await runner.close();
   r = await runnerProcess();

@@ -142,7 +142,7 @@ test('emergency restore: the script killed at every step → recovered by the ru
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const backupId = (lastJson(r.stdout) as { id: number }).id;
   const atBackup = await snapshot();
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('after-emergency-backup', 'x.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('after-emergency-backup', 'x.example.lan')");
   const changed = await snapshot();
   const emergency = (env?: NodeJS.ProcessEnv) =>
     spawnOut(scriptPath('emergency-restore'), [String(backupId), '--yes', '--passphrase-file', pass, '--config', sb.info.config], { env });

@@ -177,6 +177,7 @@ describe('emergency kit', () => {
     const exclude = codeExcluder(sb.config.exclude_dirs);
     const codeBefore = tree(sb.config.paths.code, exclude);
     const sshBefore = tree(sb.config.paths.ssh);
+    const borgBefore = tree(sb.config.paths.ssh_borg);
     const dbBefore = await dump();
     assert.match(dbBefore, /CREATE TABLE `servers`/);
 
@@ -229,6 +230,8 @@ describe('emergency kit', () => {
     unlinkSync(join(sb.config.paths.code, someSrc));
     const sshKey = [...sshBefore.keys()].find((k) => sshBefore.get(k)!.startsWith('file'))!;
     writeFileSync(join(sb.config.paths.ssh, sshKey), 'garbage\n');
+    writeFileSync(join(sb.config.paths.ssh_borg, 'authorized_keys'), '');
+    writeFileSync(join(sb.config.paths.sudoers, 'phpborg-added-later'), '# not in the backup\n');
     await sb.rootQuery(`USE \`${sb.env.DB_NAME}\`; DROP TABLE servers; UPDATE users SET email = CONCAT('mallory-', id, '@evil.test');`);
     assert.notEqual(await dump(), dbBefore);
 
@@ -268,6 +271,8 @@ describe('emergency kit', () => {
     assert.deepEqual(tree(sb.config.paths.code, exclude), codeBefore);
     const sshAfter = tree(sb.config.paths.ssh);
     for (const [k, v] of sshBefore) assert.equal(sshAfter.get(k), v, `ssh/${k}`);
+    assert.deepEqual(tree(sb.config.paths.ssh_borg), borgBefore, 'the phpborg-borg SSH dir is back');
+    assert.ok(!existsSync(join(sb.config.paths.sudoers, 'phpborg-added-later')), 'as the restore does: phpborg-* files not in the backup are gone');
     assert.equal(await dump(), dbBefore);
     const active = await sb.systemctl('is-active', 'phpborg-scheduler', 'phpborg-worker@1');
     assert.equal(active.code, 0, 'phpBorg runs again');

@@ -12,7 +12,6 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { createRunner } from '../scripts/runner.ts';
-import { readMeta } from '../scripts/sandbox-kit/index.ts';
 import { updateSettings } from '../state/settings.ts';
 import { listAudit } from '../state/audit.ts';
 import type { JobView } from '../state/jobs.ts';
@@ -147,7 +146,8 @@ describe('mail notifications (sandbox)', () => {
 
   before(async () => {
     sb = await startSandbox();
-    smtpPassword = readMeta(sb.paths.meta)!.smtp_password;
+    // a fresh phpBorg has smtp.* empty (smtp.password ''): set them as an admin would in the UI
+    smtpPassword = 'smtp-secret';
     let current: Received['auth'] = null;
     sink = new SMTPServer({
       secure: false,
@@ -174,8 +174,13 @@ describe('mail notifications (sandbox)', () => {
     });
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     sinkPort = (sink.server.address() as AddressInfo).port;
-    await setPhpborg('smtp.enabled', 'true');
+    await setPhpborg('smtp.enabled', '1');
+    await setPhpborg('smtp.host', '127.0.0.1');
     await setPhpborg('smtp.port', String(sinkPort));
+    await setPhpborg('smtp.username', 'phpborg');
+    await setPhpborg('smtp.encryption', 'none');
+    await setPhpborg('smtp.from_email', 'phpborg@phpborg.local');
+    await setPhpborg('smtp.password', encryptPhpborgSecret('smtp-secret', sb.env.APP_SECRET));
     runner = await createRunner(sb.config, sb.info.config, { services: false, log: () => {} });
     updateSettings(runner.ledger, sb.config.paths.storage, { backup_notify_email: true });
     token = await sb.token();

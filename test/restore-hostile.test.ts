@@ -227,7 +227,7 @@ test('upload: junk and hostile archives → 422, nothing left; round trip downlo
   assert.equal(res.status, 409, 'the same archive twice');
 
   const tablesBefore = await tableChecksums(sb.readEnv().env);
-  await sb.query("INSERT INTO servers (name, hostname) VALUES ('lost', 'lost.example.lan')");
+  await sb.query("INSERT INTO servers (name, host) VALUES ('lost', 'lost.example.lan')");
   const j = await jobOf(await api(`/api/phpborg-backup/${up.id}/restore`, { method: 'POST', body: JSON.stringify({ confirm: true }) }));
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error ?? j.result));
   assert.equal((j.result as RestoreResult).outcome, 'succeeded');

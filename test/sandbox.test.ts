@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { runOk, run } from '../runtime/exec.ts';
 import { serviceManager } from '../runtime/service-manager.ts';
-import { downSandbox, upSandbox, readMeta } from '../scripts/sandbox-kit/index.ts';
+import { downSandbox, upSandbox, readMeta, encryptSetting } from '../scripts/sandbox-kit/index.ts';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
@@ -84,7 +84,7 @@ describe('sandbox', () => {
 
   it('holds a database with phpBorg tables and rows, reachable as the app user and as root', async () => {
     const tables = (await sb.query<{ t: string }>('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE()')).map((r) => r.t).sort();
-    assert.deepEqual(tables, ['archives', 'jobs', 'phpborg_backups', 'servers', 'settings', 'users']);
+    for (const t of ['archives', 'backup_jobs', 'jobs', 'phpborg_backups', 'refresh_tokens', 'repository', 'role_permissions', 'servers', 'settings', 'storage_pools', 'users']) assert.ok(tables.includes(t), t);
     const [counts] = await sb.query<Record<string, string>>(
       'SELECT (SELECT COUNT(*) FROM servers) s, (SELECT COUNT(*) FROM archives) a, (SELECT COUNT(*) FROM users) u, (SELECT COUNT(*) FROM jobs) j, (SELECT COUNT(*) FROM settings) st',
     );
@@ -94,8 +94,9 @@ describe('sandbox', () => {
     const keys = (await sb.query<{ key: string; value: string }>('SELECT `key`, value FROM settings')).reduce<Record<string, string>>((m, r) => ((m[r.key] = r.value), m), {});
     assert.equal(keys['app.language'], 'fr');
     assert.equal(keys['app.timezone'], 'Europe/Paris');
-    assert.equal(keys.backup_storage_path, sb.config.paths.storage);
-    assert.ok(keys['smtp.password'] && keys['smtp.password'] !== 'smtp-secret');
+    assert.equal(keys.backup_storage_path, sb.paths.pool);
+    assert.equal(keys['smtp.password'], '');
+    assert.equal(keys.backup_encryption_passphrase, '');
     const cols = (await sb.query<{ c: string }>("SELECT column_name c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'archives'")).map((r) => r.c);
     assert.ok(cols.includes('start') && cols.includes('end') && !cols.includes('created_at'));
     const [root] = await sb.rootQuery<{ u: string }>('SELECT CURRENT_USER() u');
@@ -104,7 +105,9 @@ describe('sandbox', () => {
 
   it('decrypts smtp.password the way phpBorg encrypts it', async () => {
     const { createDecipheriv, createHash } = await import('node:crypto');
+    await sb.query("UPDATE settings SET value = ? WHERE `key` = 'smtp.password'", [encryptSetting('smtp-secret', sb.env.APP_SECRET)]);
     const [row] = await sb.query<{ value: string }>("SELECT value FROM settings WHERE `key` = 'smtp.password'");
+    await sb.query("UPDATE settings SET value = '' WHERE `key` = 'smtp.password'");
     const raw = Buffer.from(row.value, 'base64');
     const d = createDecipheriv('aes-256-cbc', createHash('sha256').update(sb.env.APP_SECRET).digest(), raw.subarray(0, 16));
     assert.equal(Buffer.concat([d.update(raw.subarray(16)), d.final()]).toString('utf8'), 'smtp-secret');
@@ -126,10 +129,10 @@ describe('sandbox', () => {
     assert.equal(await git(sb, 'describe', '--tags', '--always', 'origin/master'), 'v1.3.0');
     assert.equal(await git(sb, 'remote', 'get-url', 'origin'), join(sb.dir, 'git/phpBorg.git'));
     const incoming = await git(sb, 'diff', '--name-only', 'HEAD', 'origin/master');
-    assert.match(incoming, /^migrations\/005_add_servers_location\.sql$/m);
+    assert.match(incoming, /^migrations\/004_add_servers_timestamps\.sql$/m);
     assert.match(incoming, /^frontend\/src\//m);
     const code = sb.config.paths.code;
-    for (const f of ['public/index.php', 'composer.json', 'composer.lock', 'frontend/package.json', 'frontend/package-lock.json', 'frontend/dist/index.html', 'var/cache', 'frontend/node_modules', 'migrations/001_create_settings_users.sql']) {
+    for (const f of ['api/public/index.php', 'composer.json', 'composer.lock', 'frontend/package.json', 'frontend/package-lock.json', 'frontend/dist/index.html', 'var/cache', 'frontend/node_modules', 'migrations/001_create_phpborg_backups.sql']) {
       assert.ok(existsSync(join(code, f)), f);
     }
     assert.ok(lstatSync(join(code, 'vendor/bin/console')).isSymbolicLink());
@@ -142,15 +145,78 @@ describe('sandbox', () => {
     assert.equal(statSync(join(c.ssh, 'id_ed25519')).mode & 0o777, 0o600);
     assert.match(readFileSync(join(c.ssh, 'authorized_keys'), 'utf8'), /^ssh-ed25519 /);
     assert.ok(existsSync(join(c.ssh, 'keys/web-prod-01/id_ed25519.pub')));
-    for (const f of ['phpborg-workers', 'phpborg-backup-server', 'phpborg-instant-recovery']) assert.equal(statSync(join(c.sudoers, f)).mode & 0o777, 0o440);
-    for (const f of ['phpborg-worker@.service', 'phpborg-workers.target', 'phpborg-scheduler.service', 'phpborg-api.service']) assert.ok(existsSync(join(c.systemd, f)), f);
-    assert.match(readFileSync(join(c.etc, 'ca/ca.crt'), 'utf8'), /BEGIN CERTIFICATE/);
+    assert.match(readFileSync(join(c.etc, 'certs/ca.crt'), 'utf8'), /BEGIN CERTIFICATE/);
   });
 
-  it('answers health and sign-in like phpBorg, and fails health on public/HEALTH_FAIL', async () => {
+  it('is shaped like a real phpBorg install: tables, columns, settings, files, users, units, sudoers', async () => {
+    const cols = async (t: string) =>
+      (await sb.query<{ c: string }>('SELECT column_name c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?', [t])).map((r) => r.c);
+    const has = async (t: string, want: string[], not: string[] = []) => {
+      const c = await cols(t);
+      for (const w of want) assert.ok(c.includes(w), `${t}.${w}`);
+      for (const n of not) assert.ok(!c.includes(n), `no ${t}.${n}`);
+    };
+    await has('servers', ['id', 'name', 'host', 'backuptype', 'port', 'ssh_pub_key', 'ssh_private_key_path', 'ssh_keys_deployed', 'backup_server_user', 'active'], ['hostname', 'created_at', 'updated_at']);
+    assert.ok((await cols('servers')).some((c) => c.startsWith('capabilities_')));
+    await has('archives', ['id', 'repo_id', 'server_id', 'nom', 'archive_id', 'backup_config', 'dur', 'start', 'end', 'nfiles'], ['name', 'created_at']);
+    await has('users', ['id', 'username', 'password', 'email', 'roles', 'active', 'created_at', 'last_login_at']);
+    await has('settings', ['id', 'key', 'value', 'category', 'type', 'description', 'updated_at']);
+    await has('phpborg_backups', ['id', 'filename', 'filepath', 'size_bytes', 'encrypted', 'hash_sha256', 'phpborg_version', 'php_version', 'mysql_version', 'node_version', 'borg_version', 'created_at', 'created_by', 'backup_type', 'notes']);
+    const [bt] = await sb.query<{ t: string }>("SELECT column_type t FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'phpborg_backups' AND column_name = 'backup_type'");
+    assert.equal(bt.t, "enum('manual','pre_update','scheduled')");
+    await has('jobs', ['id', 'queue', 'type', 'payload', 'status', 'worker_id', 'progress', 'attempts', 'max_attempts', 'output', 'error', 'started_at', 'completed_at', 'created_at', 'created_by']);
+    for (const t of ['repository', 'storage_pools', 'backup_jobs', 'refresh_tokens', 'role_permissions']) assert.ok((await cols(t)).includes('id'), t);
+    // settings as migration 001 and the installer seed them
+    const rows = await sb.query<{ key: string; value: string; category: string; type: string }>('SELECT `key`, value, category, type FROM settings');
+    const set = new Map(rows.map((r) => [r.key, r]));
+    const want: Record<string, string> = { backup_storage_path: sb.paths.pool, backup_encryption_enabled: '0', backup_encryption_passphrase: '', backup_retention_count: '3', backup_scheduled_enabled: '1', backup_scheduled_day: 'sunday', backup_scheduled_time: '02:00', backup_notify_email: '1' };
+    for (const [k, v] of Object.entries(want)) {
+      assert.equal(set.get(k)?.value, v, k);
+      assert.equal(set.get(k)?.category, 'backup', k);
+    }
+    assert.equal(set.get('backup_encryption_passphrase')?.type, 'password');
+    for (const k of ['app.name', 'app.timezone', 'app.language', 'setup.completed', 'notification.email', 'backup.retention.daily', 'backup.retention.weekly', 'backup.retention.monthly', 'backup.retention.yearly'])
+      assert.ok(set.has(k), k);
+    for (const k of ['enabled', 'host', 'port', 'username', 'password', 'encryption', 'from_email', 'from_name']) assert.equal(set.get(`smtp.${k}`)?.category, 'smtp', k);
+    assert.equal(set.get('smtp.password')?.value, '');
+    // files
+    const c = sb.config.paths;
+    for (const f of ['api/public/index.php', 'src', 'bin', 'frontend/package.json', 'frontend/dist', 'frontend/node_modules', 'vendor/autoload.php', 'composer.json', 'composer.lock', 'migrations', 'install/schema.sql', 'install/data.sql', 'install/templates/.env.template', 'install/systemd', 'install/sudoers.d', 'systemd', 'var'])
+      assert.ok(existsSync(join(c.code, f)), f);
+    assert.ok(!existsSync(join(c.code, 'public')), 'no top-level public/');
+    assert.ok(readdirSync(join(c.code, 'migrations')).every((m) => /^\d{3}_.+\.sql$/.test(m)));
+    assert.equal(statSync(join(c.code, '.env')).mode & 0o777, 0o640);
+    assert.equal(statSync(join(c.code, '.install-credentials')).mode & 0o777, 0o600);
+    const template = readFileSync(join(c.code, 'install/templates/.env.template'), 'utf8');
+    const envKeys = readFileSync(sb.info.env, 'utf8').split('\n').map((l) => /^([A-Z_0-9]+)=/.exec(l)?.[1]).filter(Boolean);
+    const keys = ['APP_ENV', 'APP_DEBUG', 'APP_SECRET', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USER', 'DB_PASSWORD', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD', 'REDIS_DB', 'JWT_ACCESS_TOKEN_TTL', 'JWT_REFRESH_TOKEN_TTL', 'LOG_PATH', 'BORG_BINARY_PATH', 'BORG_BACKUP_PATH', 'BORG_RSH', 'BORG_BASE_DIR', 'BORG_CACHE_DIR', 'WORKER_POOL_SIZE', 'SCHEDULER_INTERVAL', 'STATS_COLLECTION_INTERVAL'];
+    for (const k of keys) {
+      assert.ok(envKeys.includes(k), `.env has ${k}`);
+      assert.match(template, new RegExp(`^${k}=`, 'm'), `template has ${k}`);
+    }
+    assert.match(readFileSync(sb.info.env, 'utf8'), /^BORG_RSH="ssh -o [^"]* -i [^"]*\/id_ed25519"$/m);
+    assert.equal(sb.rawEnv.BORG_BACKUP_PATH, sb.paths.pool);
+    // users' SSH dirs, the pool
+    assert.equal(c.ssh, join(sb.dir, 'var/lib/phpborg/.ssh'));
+    for (const f of ['id_ed25519', 'id_ed25519.pub', 'known_hosts']) assert.ok(existsSync(join(c.ssh, f)), f);
+    assert.equal(c.ssh_borg, join(sb.dir, 'var/lib/phpborg-borg/.ssh'));
+    assert.equal(statSync(c.ssh_borg).mode & 0o777, 0o700);
+    assert.equal(statSync(join(c.ssh_borg, 'authorized_keys')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(c.ssh_borg, 'authorized_keys'), 'utf8'), /^command="borg serve [^"]*",restrict ssh-ed25519 /m);
+    assert.equal(sb.paths.pool, join(sb.dir, 'opt/backups'));
+    assert.equal(statSync(sb.paths.pool).mode & 0o777, 0o775);
+    for (const s of ['web-prod-01', 'db-prod-01', 'files-nas']) assert.ok(existsSync(join(sb.paths.pool, s, 'backup/config')), s);
+    assert.equal(c.storage, join(sb.paths.pool, 'phpborg-self-backups'));
+    // units, sudoers, /etc/phpborg
+    for (const f of ['phpborg-scheduler.service', 'phpborg-worker@.service', 'phpborg-workers.target', 'phpborg-restart.path', 'phpborg-restart.service']) assert.ok(existsSync(join(c.systemd, f)), f);
+    for (const f of ['phpborg-workers', 'phpborg-backup-server', 'phpborg-agent-worker', 'phpborg-www-data', 'phpborg-agent']) assert.equal(statSync(join(c.sudoers, f)).mode & 0o777, 0o440, f);
+    assert.ok(existsSync(join(c.etc, 'certs')) && existsSync(join(c.etc, 'ssl')));
+  });
+
+  it('answers health and sign-in like phpBorg, and fails health on api/public/HEALTH_FAIL', async () => {
     const health = sb.config.phpborg_api.health_url;
     assert.equal((await fetch(health)).status, 200);
-    const flag = join(sb.config.paths.code, 'public/HEALTH_FAIL');
+    const flag = join(sb.config.paths.code, 'api/public/HEALTH_FAIL');
     writeFileSync(flag, '');
     try {
       assert.equal((await fetch(health)).status, 503);
@@ -186,7 +252,7 @@ describe('sandbox', () => {
   it('processes a pushed job into an archives row', async () => {
     const id = await sb.pushJob({ payload: { server_id: 2 } });
     await sb.waitForJob(id);
-    const rows = await sb.query<{ server_id: number; start: string; end: string }>('SELECT server_id, start, end FROM archives WHERE job_id = ?', [id]);
+    const rows = await sb.query<{ server_id: number; start: string; end: string }>('SELECT server_id, start, end FROM archives WHERE nom LIKE ?', [`job${id}-%`]);
     assert.equal(rows.length, 1);
     assert.equal(rows[0].server_id, 2);
     const [job] = await sb.query<{ completed_at: string | null }>('SELECT completed_at FROM jobs WHERE id = ?', [id]);
@@ -250,7 +316,7 @@ describe('sandbox', () => {
   });
 
   it('down leaves no process; up again keeps the data', async () => {
-    await sb.query("INSERT INTO servers (name, hostname) VALUES ('marker-host', 'marker.lan')");
+    await sb.query("INSERT INTO servers (name, host) VALUES ('marker-host', 'marker.lan')");
     const [{ n: before }] = await sb.query<{ n: string }>('SELECT COUNT(*) n FROM archives');
     const pids = units.map((u) => sb.unitPid(u));
     assert.ok(pids.every(alive));

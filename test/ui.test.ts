@@ -230,7 +230,7 @@ describe('web UI in chromium', { timeout: 420_000 }, () => {
   });
 
   test('restore: the preview shows the server added since, then the restore succeeds', async () => {
-    await sb.query("INSERT INTO servers (name, hostname) VALUES ('added-after-backup', 'after.example.lan')");
+    await sb.query("INSERT INTO servers (name, host) VALUES ('added-after-backup', 'after.example.lan')");
     const row = page.locator(`[data-testid="backup-row"][data-filename="${filename}"]`);
     await row.getByTestId('restore').click();
     await page.getByTestId('preview').waitFor({ timeout: 60_000 });

@@ -22,7 +22,7 @@ import type { UpdateStatus, Changelog } from '../functions/update/info.ts';
 import type { ApplyResult } from '../functions/update/apply.task.ts';
 import type { RollbackPreview } from '../functions/update/rollback.task.ts';
 import { isSafeRef, parseLog } from '../runtime/git.ts';
-import { ownerHome, planDependencies } from '../functions/update/dependencies.ts';
+import { decisiveLines, ownerHome, planDependencies } from '../functions/update/dependencies.ts';
 import { resolveOwner } from '../functions/restore/files.ts';
 import { sortMigrations } from '../functions/update/migrations.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
@@ -125,6 +125,41 @@ test('pure parts: refs, NUL-delimited log, dependency plan, migration order', ()
   assert.deepEqual(sortMigrations(['010_c.sql', '002_b.sql', '1_a.sql', '2_z.sql']), ['1_a.sql', '002_b.sql', '2_z.sql', '010_c.sql']);
 });
 
+test("a failing command's error keeps the decisive lines: composer's Problem blocks, npm's ERR! lines", () => {
+  const composer = [
+    'Loading composer repositories with package information',
+    'Installing dependencies from lock file',
+    'Verifying lock file contents can be installed on current platform.',
+    'Your lock file does not contain a compatible set of packages. Please run composer update.',
+    '',
+    '  Problem 1',
+    '    - Root composer.json requires php >=8.3 but your php version (8.2.7) does not satisfy that requirement.',
+    '  Problem 2',
+    '    - predis/predis is locked to version v2.2.2 and an update of this package was not requested.',
+    '    - predis/predis v2.2.2 requires ext-redis * -> it is missing from your system. Install or enable PHP\'s redis extension.',
+    '',
+    'To enable extensions, verify that they are enabled in your .ini files:',
+    '    - /etc/php/8.2/cli/php.ini',
+    'You can also run `php --ini` in a terminal to see which files are used by PHP in CLI mode.',
+  ];
+  const picked = decisiveLines(composer);
+  assert.equal(picked[0], 'Your lock file does not contain a compatible set of packages. Please run composer update.');
+  assert.deepEqual(picked.slice(1), [
+    'Problem 1',
+    '- Root composer.json requires php >=8.3 but your php version (8.2.7) does not satisfy that requirement.',
+    'Problem 2',
+    '- predis/predis is locked to version v2.2.2 and an update of this package was not requested.',
+    "- predis/predis v2.2.2 requires ext-redis * -> it is missing from your system. Install or enable PHP's redis extension.",
+  ]);
+  const npm = ['> phpborg-frontend@1.3.0 build', '> vite build', 'npm ERR! code ELIFECYCLE', 'npm ERR! errno 1', 'npm ERR! phpborg-frontend@1.3.0 build: `vite build`', 'npm ERR! A complete log of this run can be found in: /root/.npm/_logs/x.log', 'tail 1', 'tail 2'];
+  assert.deepEqual(decisiveLines(npm), npm.slice(2, 6));
+  assert.deepEqual(decisiveLines(['npm error code 1', 'npm error path /x']), ['npm error code 1', 'npm error path /x']);
+  const platform = ['Checking platform requirements using the lock file', 'ext-json   8.2.7   success', 'ext-redis  n/a     predis/predis requires ext-redis (*)   missing', 'php        8.2.7   phpborg/phpborg requires php (>=8.3)   failed'];
+  assert.deepEqual(decisiveLines(platform), platform.slice(2));
+  // nothing recognisable: the last five lines
+  assert.deepEqual(decisiveLines(['a', 'b', 'c', 'd', 'e', 'f', 'g']), ['c', 'd', 'e', 'f', 'g']);
+});
+
 test("composer / npm as the owner get a temp HOME, composer home and npm cache owned by the owner, removed after", async () => {
   const uid = process.getuid!();
   const gid = process.getgid!();
@@ -170,12 +205,12 @@ test('status and changelog read the remote-tracking ref', async () => {
   assert.equal(s.commits_behind, 2);
   assert.equal(s.latest_commit, await git(sb.paths.origin, ['rev-parse', 'master']));
   assert.equal(s.latest_version, 'v1.3.0');
-  assert.equal(s.latest_subject, 'Frontend: show server locations');
+  assert.equal(s.latest_subject, 'Frontend: show when servers were added');
   assert.ok(s.versions.node && s.versions.mariadb, 'node and mariadb versions');
 
   const c = await getJson<Changelog>('/api/phpborg-update/changelog');
   assert.equal(c.total, 2);
-  assert.deepEqual(c.commits.map((x) => x.subject), ['Frontend: show server locations', 'Add a location to servers']);
+  assert.deepEqual(c.commits.map((x) => x.subject), ['Frontend: show when servers were added', 'Add creation and update times to servers']);
   for (const x of c.commits) {
     assert.match(x.hash, /^[0-9a-f]{40}$/);
     assert.equal(x.short_hash, x.hash.slice(0, x.short_hash.length));
@@ -183,7 +218,7 @@ test('status and changelog read the remote-tracking ref', async () => {
     assert.equal(x.author, 'phpBorg Release Bot');
   }
   const page = await getJson<Changelog>('/api/phpborg-update/changelog?limit=1&offset=1');
-  assert.deepEqual(page.commits.map((x) => x.subject), ['Add a location to servers']);
+  assert.deepEqual(page.commits.map((x) => x.subject), ['Add creation and update times to servers']);
   assert.equal((await api('/api/phpborg-update/changelog?limit=100000')).status, 422);
 
   const checked = await job(await api('/api/phpborg-update/check', { method: 'POST', body: '{}' }));
@@ -276,14 +311,18 @@ test('update succeeds: fast-forward, migration recorded, frontend rebuilt, units
   assert.equal(j.status, 'succeeded', JSON.stringify(j.error));
   const r = j.result as ApplyResult;
   assert.equal(r.updated, true);
-  assert.deepEqual(r.migrations, ['005_add_servers_location.sql']);
+  assert.deepEqual(r.migrations, ['004_add_servers_timestamps.sql']);
   assert.deepEqual(r.dependencies, ['frontend']);
   assert.equal(await git(code, ['rev-parse', 'HEAD']), await git(sb.paths.origin, ['rev-parse', 'master']));
   assert.equal(await git(code, ['symbolic-ref', '--short', 'HEAD']), 'master', 'still on the branch');
-  const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
-  assert.equal(cols.length, 1, 'servers.location exists');
+  const cols = await sb.query<{ c: string }>("SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'created_at'");
+  assert.equal(cols.length, 1, 'servers.created_at exists');
+  // as phpBorg's migration 004 does: every existing server is stamped with the migration's time
+  const [stamped] = await sb.query<{ n: number; old: number }>('SELECT COUNT(*) AS n, SUM(created_at < NOW() - INTERVAL 1 HOUR) AS old FROM servers');
+  assert.ok(Number(stamped.n) >= 3);
+  assert.equal(Number(stamped.old), 0);
   const rec = await sb.query<{ filename: string; source: string }>('SELECT filename, source FROM keeper_migrations ORDER BY filename');
-  assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['005_add_servers_location.sql']);
+  assert.deepEqual(rec.map((x) => x.filename).slice(-1), ['004_add_servers_timestamps.sql']);
   assert.equal(rec.at(-1)!.source, 'keeper');
   assert.ok(rec.filter((x) => x.source === 'baseline').length >= 1, 'the installed migrations count as applied');
   const distAfter = readFileSync(join(code, 'frontend/dist/assets/app.js'), 'utf8');
@@ -367,6 +406,71 @@ async function rollsBack(how: 'api' | 'cli', failedStep: string, errorRe: RegExp
   return row;
 }
 
+/** A composer stand-in for this machine (which has none): check-platform-reqs against PHP 8.2.7 with json and pdo only. */
+const COMPOSER_STANDIN = `#!/usr/bin/env node
+// composer stand-in: check-platform-reqs --lock reads composer.json's and composer.lock's requirements
+const fs = require('node:fs');
+const path = require('node:path');
+const args = process.argv.slice(2);
+const wd = (args.find((a) => a.startsWith('--working-dir=')) || '--working-dir=.').slice(14);
+if (args[0] !== 'check-platform-reqs') process.exit(0);
+const have = { php: '8.2.7', 'ext-json': '8.2.7', 'ext-pdo': '8.2.7' };
+const reqs = [];
+const root = JSON.parse(fs.readFileSync(path.join(wd, 'composer.json'), 'utf8'));
+for (const [k, v] of Object.entries(root.require || {})) reqs.push([k, v, root.name || '__root__']);
+const lock = JSON.parse(fs.readFileSync(path.join(wd, 'composer.lock'), 'utf8'));
+for (const p of lock.packages || []) for (const [k, v] of Object.entries(p.require || {})) reqs.push([k, v, p.name]);
+let bad = 0;
+console.log('Checking platform requirements using the lock file');
+for (const [k, v, who] of reqs) {
+  if (k !== 'php' && !k.startsWith('ext-')) continue;
+  const got = have[k];
+  const min = /^>=\\s*([0-9.]+)/.exec(v);
+  const ok = got && (!min || got.localeCompare(min[1], 'en', { numeric: true }) >= 0);
+  if (!ok) bad++;
+  console.log(k.padEnd(12) + (got || 'n/a').padEnd(8) + (ok ? 'success' : who + ' requires ' + k + ' (' + v + ')   ' + (got ? 'failed' : 'missing')));
+}
+process.exit(bad ? 2 : 0);
+`;
+
+test("an update whose target needs a newer PHP or a missing extension is refused before anything changes", async () => {
+  const standin = join(sb.paths.bin, 'composer');
+  writeFileSync(standin, COMPOSER_STANDIN, { mode: 0o755 });
+  const path = process.env.PATH;
+  process.env.PATH = `${sb.paths.bin}:${path}`;
+  const installedJson = readFileSync(join(code, 'composer.json'), 'utf8');
+  const installedLock = readFileSync(join(code, 'composer.lock'), 'utf8');
+  try {
+    const json = JSON.parse(installedJson) as { require: Record<string, string> };
+    json.require = { ...json.require, php: '>=8.3', 'ext-redis': '*' };
+    const lock = JSON.parse(installedLock) as { packages: { name: string; require?: Record<string, string> }[] };
+    lock.packages = lock.packages.map((p) => (p.name === 'predis/predis' ? { ...p, require: { php: '>=8.1', 'ext-redis': '*' } } : p));
+    await push('Require PHP 8.3 and the redis extension', { 'composer.json': JSON.stringify(json, null, 4) + '\n', 'composer.lock': JSON.stringify(lock, null, 4) + '\n' });
+    await git(code, ['fetch', '-q', '--tags', 'origin', '+refs/heads/master:refs/remotes/origin/master']);
+    const before = await snapshot();
+    const backups = (runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n;
+    const total = (await history()).total;
+    const logFrom = sb.systemctlLog().length;
+    const j = await job(await apply());
+    assert.equal(j.status, 'failed');
+    assert.equal(j.error?.code, 'platform_requirements');
+    assert.equal(j.error?.step, 'update.precheck');
+    assert.match(j.error!.message, /phpborg\/phpborg requires php \(>=8\.3\)\s+failed/);
+    assert.match(j.error!.message, /requires ext-redis \(\*\)\s+missing/);
+    assert.match(j.error!.message, /nothing was changed$/);
+    assertSame(before, await snapshot());
+    assert.equal((runner.ledger.prepare('SELECT COUNT(*) AS n FROM phpborg_backups').get() as { n: number }).n, backups, 'no backup taken');
+    assert.equal((await history()).total, total, 'no history row');
+    assert.deepEqual(sb.systemctlLog().slice(logFrom).filter((l) => / stop /.test(l)), [], 'no unit stopped');
+    await unitsActive();
+  } finally {
+    // upstream takes it back: the next updates no longer touch composer.json/lock
+    await push('Back to the installed requirements', { 'composer.json': installedJson, 'composer.lock': installedLock });
+    process.env.PATH = path;
+    rmSync(standin, { force: true });
+  }
+});
+
 test('a migration with invalid SQL rolls back (CLI)', async () => {
   await push('Add a broken migration', { 'migrations/006_broken.sql': 'ALTER TABLE servers ADD COLUMN broken INT NULL;\nTHIS IS NOT SQL;\n' });
   await rollsBack('cli', 'update.migrations', /006_broken\.sql.*(syntax|ERROR)/s);
@@ -383,9 +487,9 @@ test('a frontend build that fails rolls back', async () => {
 
 test('a health probe that fails only on the new code rolls back', async () => {
   const build = readFileSync(join(code, 'frontend/build.mjs'), 'utf8');
-  await push('Deploy something unhealthy', { 'frontend/build.mjs': build, 'public/HEALTH_FAIL': 'the new code is broken\n' });
+  await push('Deploy something unhealthy', { 'frontend/build.mjs': build, 'api/public/HEALTH_FAIL': 'the new code is broken\n' });
   const row = await rollsBack('api', 'update.health', /http/);
-  assert.ok(!existsSync(join(code, 'public/HEALTH_FAIL')));
+  assert.ok(!existsSync(join(code, 'api/public/HEALTH_FAIL')));
   await jobsProcessed();
 
   // CLI history shows the same rows
@@ -400,7 +504,7 @@ test('when the rollback fails too: history failed, with the state and the emerge
   // a hostile build step that deletes this update's pre-update archive, then fails: nothing to roll back to
   const storage = sb.config.paths.storage;
   await push('A build that destroys the backups', {
-    'public/HEALTH_FAIL': null,
+    'api/public/HEALTH_FAIL': null,
     'frontend/build.mjs': `import { readdirSync, rmSync } from 'node:fs';\nconst newest = readdirSync(${JSON.stringify(storage)}).filter((f) => f.endsWith('-pre_update.tar.gz')).sort().pop();\nrmSync(${JSON.stringify(storage)} + '/' + newest);\nprocess.exit(1);\n`,
   });
   const j = await job(await apply());
@@ -432,6 +536,11 @@ test('manual rollback of the successful update: preview, then the install is bac
   assert.equal(prev.update.id, firstUpdate);
   assert.equal(prev.preview.backup.version, 'v1.2.3');
   assert.ok(prev.preview.safety_backup, 'a safety backup will be taken');
+  // migration 004 stamped servers.created_at on every existing server after the pre-update backup:
+  // counted from ids, none of them is "added since the backup"
+  assert.equal(prev.preview.database?.added_from, 'ids');
+  assert.equal(prev.preview.database?.servers_added, 0);
+  assert.equal(prev.preview.database?.users_added, 0);
   const cli = await keeper(['update', 'rollback', String(firstUpdate), '--preview', '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   assert.equal(((lastJson(cli.stdout) as unknown as RollbackPreview).preview.backup.version), 'v1.2.3');
@@ -444,7 +553,7 @@ test('manual rollback of the successful update: preview, then the install is bac
   // the whole install is back: the half-updated state left by the previous test is settled
   const install = ((await (await api('/api/health')).json()) as { checks: { name: string; ok: boolean }[] }).checks.find((c) => c.name === 'install')!;
   assert.equal(install.ok, true);
-  const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'location'");
+  const cols = await sb.query("SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'servers' AND COLUMN_NAME = 'created_at'");
   assert.equal(cols.length, 0, 'the migration is undone with the database');
   await unitsActive();
   await jobsProcessed();

@@ -6,7 +6,7 @@
 import { statfs } from 'node:fs/promises';
 import { readEnv, type PhpborgEnv } from '../../runtime/install.ts';
 import { drain, withUnitsStopped, type MaintenanceWindow } from '../../runtime/maintenance.ts';
-import { databaseSizeEstimate, dumpDatabase, readSettingsTable, serverVersion, tableRowCounts, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
+import { databaseSizeEstimate, dumpDatabase, readSettingsTable, serverVersion, tableStats, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
 import { collectVersions } from '../../runtime/versions.ts';
 import { TaskError, type ProgressParams, type TaskContext } from '../../runtime/task.ts';
 import { sizeHuman } from '../../state/catalog.ts';
@@ -16,7 +16,7 @@ import { ensureSeeded, getSettings } from '../../state/settings.ts';
 import { ensureOwnStorageDir, storagePolicy } from '../../runtime/storage-path.ts';
 import type { BackupType } from '../../archive/format.ts';
 import { plannedSize } from '../../archive/write.ts';
-import { writeBackup } from './write.ts';
+import { splitStats, writeBackup } from './write.ts';
 import { installSources } from './sources.ts';
 import { applyRetention } from './remove.ts';
 import { enabledTargets, offsitePass, type TargetPass } from '../offsite/copy.ts';
@@ -213,7 +213,7 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
         },
         async () => {
           step('dump', 12, 'Dumping the database', { database: env.DB_NAME });
-          const r = await Promise.all([dumpDatabase(env, named.databaseFile, { signal: ctx.signal }), tableRowCounts(env)]).catch((e: Error) => {
+          const r = await Promise.all([dumpDatabase(env, named.databaseFile, { signal: ctx.signal }), tableStats(env)]).catch((e: Error) => {
             throw new TaskError('dump_failed', `the database dump failed: ${e.message}`, `${prefix}.dump`);
           });
           step('dump', 28, `Database dumped: ${sizeHuman(r[0].size_bytes)}`, { bytes: r[0].size_bytes, ms: r[0].duration_ms });
@@ -222,7 +222,7 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
         },
       );
       step('start_units', 30, `Units running again; maintenance window ${win.ms} ms`, { window_ms: win.ms });
-      return { size_bytes: dump.size_bytes, sha256: dump.sha256, table_row_counts: counts, maintenance_window_ms: win.ms };
+      return { size_bytes: dump.size_bytes, sha256: dump.sha256, ...splitStats(counts), maintenance_window_ms: win.ms };
     },
     // 3. the archive, one streaming pass; 4. sidecars and the catalog row
     onStage: (stage, named) =>

@@ -84,6 +84,10 @@ export async function installSources(config: KeeperConfig, settingsRows: Phpborg
   if ((await kind(config.paths.etc)) === 'dir') head.push({ kind: 'dir', path: ENTRY.etc, from: config.paths.etc });
   if ((await kind(config.paths.ssh)) === 'dir') head.push({ kind: 'dir', path: ENTRY.ssh, from: config.paths.ssh });
   else warnings.push(`no SSH dir at ${config.paths.ssh}`);
+  // phpborg-borg's authorized_keys is what every backed-up server pushes with: without it, no client
+  // can back up after a restore on a new machine
+  if ((await kind(config.paths.ssh_borg)) === 'dir') head.push({ kind: 'dir', path: ENTRY.sshBorg, from: config.paths.ssh_borg });
+  else warnings.push(`no phpborg-borg SSH dir at ${config.paths.ssh_borg}`);
 
   const code: Source[] = [{ kind: 'dir', path: ENTRY.code, from: config.paths.code, exclude: codeExcluder(config.exclude_dirs) }];
   return { head, code, warnings };

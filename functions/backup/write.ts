@@ -9,6 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TaskError, type Actor } from '../../runtime/task.ts';
 import type { Versions } from '../../runtime/versions.ts';
+import type { TableStat } from '../../runtime/mariadb.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { getBackupByFilename, insertBackup, markFailed, setBackupNotes } from '../../state/catalog.ts';
 import { addTemp, dropTemp } from '../../state/operations.ts';
@@ -37,10 +38,23 @@ export interface DatabasePart {
   size_bytes: number;
   sha256: string;
   table_row_counts: Record<string, number>;
+  /** per table: primary key and its highest value at dump time (metadata.table_ids) */
+  table_ids?: Record<string, { pk: string | null; max_id: number | null }>;
   /** how long phpBorg's units were stopped for it; 0 when they were not */
   maintenance_window_ms: number;
   /** why the file holds no dump (metadata.notes and the row then say so); absent when it does */
   skipped?: string;
+}
+
+/** metadata's table_row_counts and table_ids from one pass over the tables */
+export function splitStats(stats: Record<string, TableStat>): { table_row_counts: Record<string, number>; table_ids: Record<string, { pk: string | null; max_id: number | null }> } {
+  const table_row_counts: Record<string, number> = {};
+  const table_ids: Record<string, { pk: string | null; max_id: number | null }> = {};
+  for (const [t, st] of Object.entries(stats)) {
+    table_row_counts[t] = st.rows;
+    table_ids[t] = { pk: st.pk, max_id: st.max_id };
+  }
+  return { table_row_counts, table_ids };
 }
 
 export interface WriteBackupOptions {
@@ -207,6 +221,7 @@ function buildMetadata(o: WriteBackupOptions, date: Date, db: DatabasePart, note
     database_size_bytes: db.size_bytes,
     database_sha256: db.sha256,
     table_row_counts: db.table_row_counts,
+    ...(db.table_ids ? { table_ids: db.table_ids } : {}),
     created_by_user_id: o.actor.id,
     created_by: o.actor.name,
     backup_type: o.type,

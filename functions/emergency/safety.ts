@@ -14,7 +14,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { readEnv, type PhpborgEnv } from '../../runtime/install.ts';
-import { dumpDatabase, readSettingsTable, serverVersion, tableRowCounts, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
+import { dumpDatabase, readSettingsTable, serverVersion, tableStats, type PhpborgSettingRow } from '../../runtime/mariadb.ts';
 import { probeDatabase } from '../../runtime/probes.ts';
 import { keeperTempDir } from '../../runtime/temp.ts';
 import { collectVersions } from '../../runtime/versions.ts';
@@ -23,7 +23,7 @@ import type { Ledger } from '../../state/ledger.ts';
 import { sizeHuman } from '../../state/catalog.ts';
 import { ENTRY, plannedSize, type Source } from '../../archive/index.ts';
 import { installSources } from '../backup/sources.ts';
-import { notDumped, writeBackup, type DatabasePart } from '../backup/write.ts';
+import { notDumped, splitStats, writeBackup, type DatabasePart } from '../backup/write.ts';
 import { ensureOwnStorageDir } from '../../runtime/storage-path.ts';
 import { autoNote } from '../backup/auto-notes.ts';
 
@@ -108,9 +108,9 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
     const database = async (file: string): Promise<DatabasePart> => {
       if (!db) return notDumped(file, unreachable);
       try {
-        const [d, counts] = await Promise.all([dumpDatabase(db, file, { signal: o.signal }), tableRowCounts(db)]);
+        const [d, stats] = await Promise.all([dumpDatabase(db, file, { signal: o.signal }), tableStats(db)]);
         log(`database ${db.DB_NAME} dumped (${sizeHuman(d.size_bytes)})`);
-        return { size_bytes: d.size_bytes, sha256: d.sha256, table_row_counts: counts, maintenance_window_ms: 0 };
+        return { size_bytes: d.size_bytes, sha256: d.sha256, ...splitStats(stats), maintenance_window_ms: 0 };
       } catch (e) {
         return notDumped(file, `the dump failed: ${(e as Error).message}`);
       }

@@ -196,6 +196,16 @@ async function applyConfigFiles(op: OperationContext, staging: string, owner: Ow
   await serviceManager(config).daemonReload();
 }
 
+/** uid/gid of an existing path, null when it does not exist */
+async function ownerOf(path: string): Promise<Ownership | null> {
+  try {
+    const st = await lstat(path);
+    return { uid: st.uid, gid: st.gid };
+  } catch {
+    return null;
+  }
+}
+
 /** /etc/phpborg or the SSH dir, swapped whole: the copy and the previous tree are journaled first. */
 async function swapDir(op: OperationContext, s: InstallState, src: string | null, target: string): Promise<void> {
   op.ownTemp(incomingPath(target, s.tag));
@@ -423,13 +433,14 @@ export const codeStep = (prefix: string): Step<InstallState> => ({
 });
 
 /**
- * 8. .env, phpborg-* sudoers and units, /etc/phpborg and the SSH dir (0700/0600, config.owner).
+ * 8. .env, phpborg-* sudoers and units, /etc/phpborg and the two SSH dirs (phpborg's and
+ * phpborg-borg's; 0700/0600, each swapped whole).
  * Undo: the dirs moved aside go back exactly; the files overwritten in place come from the safety backup.
  */
 export const configStep = (prefix: string): Step<InstallState> => ({
   key: `${prefix}.config`,
   weight: 6,
-  message: 'Restoring .env, sudoers, systemd units, /etc/phpborg and SSH keys',
+  message: 'Restoring .env, sudoers, systemd units, /etc/phpborg and the SSH dirs',
   touches: ['config', 'keys'],
   async run(op, s) {
     const { config } = op;
@@ -442,6 +453,16 @@ export const configStep = (prefix: string): Step<InstallState> => ({
       await tightenSsh(config.paths.ssh);
       if (s.owner) await chownTree(config.paths.ssh, s.owner);
     }
+    // phpborg-borg's SSH dir belongs to that user, not to config.owner (sshd ignores an
+    // authorized_keys its user does not own): it keeps the owner of the dir it replaces, or of the
+    // home it lands in. An archive made before this dir was backed up leaves the live one alone.
+    const borgSrc = join(s.staging!, ENTRY.sshBorg);
+    if (await exists(borgSrc)) {
+      const borgOwner = (await ownerOf(config.paths.ssh_borg)) ?? (await ownerOf(dirname(config.paths.ssh_borg))) ?? s.owner;
+      await swapDir(op, s, borgSrc, config.paths.ssh_borg);
+      await tightenSsh(config.paths.ssh_borg);
+      if (borgOwner) await chownTree(config.paths.ssh_borg, borgOwner);
+    } else op.log('warn', `the archive holds no ${ENTRY.sshBorg}/: ${config.paths.ssh_borg} is kept as it is`);
   },
   async undo(op, s) {
     for (const swap of [...s.configSwaps].reverse()) {

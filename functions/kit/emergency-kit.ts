@@ -45,6 +45,8 @@ export function recipeValues(config: KeeperConfig, storage: string, newest: { fi
     work: DEFAULT_RECIPE_VALUES.work,
     code: config.paths.code,
     ssh: config.paths.ssh,
+    ssh_borg: config.paths.ssh_borg,
+    prefix: config.file_prefix,
     sudoers: config.paths.sudoers,
     systemd: config.paths.systemd,
     etc: config.paths.etc,

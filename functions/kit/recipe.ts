@@ -17,6 +17,10 @@ export interface RecipeValues {
   work: string;
   code: string;
   ssh: string;
+  /** the phpborg-borg user's SSH dir */
+  ssh_borg: string;
+  /** name prefix of phpBorg's sudoers and unit files (file_prefix) */
+  prefix: string;
   sudoers: string;
   systemd: string;
   etc: string;
@@ -37,6 +41,8 @@ export const DEFAULT_RECIPE_VALUES: RecipeValues = {
   work: '/root/phpborg-restore',
   code: '/opt/newphpborg/phpBorg',
   ssh: '/var/lib/phpborg/.ssh',
+  ssh_borg: '/var/lib/phpborg-borg/.ssh',
+  prefix: 'phpborg-',
   sudoers: '/etc/sudoers.d',
   systemd: '/etc/systemd/system',
   etc: '/etc/phpborg',
@@ -61,6 +67,8 @@ export function manualRecipe(x: RecipeValues, lang: Lang = 'en'): string {
     $ WORK=${q(x.work)}
     $ CODE=${q(x.code)}
     $ SSH_DIR=${q(x.ssh)}
+    $ SSH_BORG_DIR=${q(x.ssh_borg)}
+    $ PREFIX=${q(x.prefix)}
     $ SUDOERS_DIR=${q(x.sudoers)}
     $ SYSTEMD_DIR=${q(x.systemd)}
     $ ETC_DIR=${q(x.etc)}
@@ -88,12 +96,18 @@ export function manualRecipe(x: RecipeValues, lang: Lang = 'en'): string {
   const code = `    $ mv "$CODE" "$CODE.before-restore"
     $ cp -a "$TOP/code" "$CODE"
     $ cp -a "$TOP/config/env.backup" "$CODE/.env"`;
-  const config = `    $ cp -a "$TOP/config/sudoers/." "$SUDOERS_DIR/"
+  const config = `    $ cp -a "$SUDOERS_DIR" "$SUDOERS_DIR.before-restore"
+    $ cp -a "$SYSTEMD_DIR" "$SYSTEMD_DIR.before-restore"
+    $ find "$SUDOERS_DIR" -maxdepth 1 -name "$PREFIX*" -delete
+    $ find "$SYSTEMD_DIR" -path "$SYSTEMD_DIR/$PREFIX*" -delete
+    $ cp -a "$TOP/config/sudoers/." "$SUDOERS_DIR/"
     $ cp -a "$TOP/config/systemd/." "$SYSTEMD_DIR/"
-    $ mkdir -p "$ETC_DIR"
-    $ cp -a "$TOP/config/etc-phpborg/." "$ETC_DIR/"
-    $ mkdir -p "$SSH_DIR"
-    $ cp -a "$TOP/ssh/." "$SSH_DIR/"`;
+    $ mv "$ETC_DIR" "$ETC_DIR.before-restore"
+    $ cp -a "$TOP/config/etc-phpborg" "$ETC_DIR"
+    $ mv "$SSH_DIR" "$SSH_DIR.before-restore"
+    $ cp -a "$TOP/ssh" "$SSH_DIR"
+    $ mv "$SSH_BORG_DIR" "$SSH_BORG_DIR.before-restore"
+    $ cp -a "$TOP/ssh-borg" "$SSH_BORG_DIR"`;
   const start = `    $ $SYSTEMCTL daemon-reload
     $ $SYSTEMCTL start $UNITS
     $ $SYSTEMCTL is-active $UNITS`;
@@ -144,23 +158,30 @@ ${db}
 
 ${code}
 
-7. Remettre la configuration et les clés SSH (sauter une ligne dont le dossier n'est pas dans $TOP/config) :
+7. Remettre la configuration et les clés SSH comme le fait la restauration de keeper : les fichiers
+   $PREFIX des dossiers sudoers et systemd deviennent exactement ceux de la sauvegarde (ceux présents
+   sont copiés de côté, puis supprimés), et /etc/phpborg et les deux dossiers SSH sont remplacés en
+   entier (les actuels sont gardés en *.before-restore). Sauter une ligne dont le dossier manque, ici
+   ou dans $TOP (une sauvegarde plus ancienne n'a pas de ssh-borg/ : garder alors le dossier SSH
+   actuel de phpborg-borg) :
 
 ${config}
 
    Les fichiers gardent les propriétaires et les droits qu'ils avaient dans l'archive (cp -a en
-   root). Si l'utilisateur phpborg a été recréé avec un autre uid : chown -R phpborg:phpborg "$CODE" "$SSH_DIR"
+   root). Si un utilisateur a été recréé avec un autre uid : chown -R phpborg:phpborg "$CODE" "$SSH_DIR"
+   et chown -R phpborg-borg:phpborg-borg "$SSH_BORG_DIR" (sshd ignore un authorized_keys dont
+   l'utilisateur n'est pas propriétaire). Les dossiers SSH restent en 0700 et leurs fichiers en 0600.
 
-   Attention : ce qui a été ajouté après la sauvegarde reste en place. Les fichiers créés depuis
-   dans $SUDOERS_DIR, $SYSTEMD_DIR, $ETC_DIR et $SSH_DIR, et les tables créées depuis dans la base,
-   ne sont pas supprimés : les retirer à la main s'ils ne doivent pas rester.
+   Attention : les tables créées dans la base après la sauvegarde restent (le dump ne remplace que
+   ses propres tables) : les supprimer à la main si elles ne doivent pas rester. Les fichiers de
+   $SUDOERS_DIR et $SYSTEMD_DIR qui ne commencent pas par $PREFIX ne sont pas à phpBorg et restent.
 
 8. Redémarrer phpBorg et le vérifier :
 
 ${start}
 
 9. Quand phpBorg fonctionne, supprimer le dossier de travail : il contient la sauvegarde déchiffrée
-   et la phrase de passe. Garder "$CODE.before-restore" jusqu'à en être sûr, puis le supprimer aussi.
+   et la phrase de passe. Garder les copies *.before-restore jusqu'à en être sûr, puis les supprimer aussi.
 
 ${clean}
 `;
@@ -194,7 +215,8 @@ ${decrypt}
 
 ${unpack}
 
-   $TOP now holds metadata.json, settings.json, config/, ssh/, database.sql, code/, manifest.json.
+   $TOP now holds metadata.json, settings.json, config/, ssh/, ssh-borg/, database.sql, code/,
+   manifest.json (ssh-borg/ only in backups that hold the phpborg-borg user's SSH dir).
 
 4. Stop phpBorg:
 
@@ -209,23 +231,29 @@ ${db}
 
 ${code}
 
-7. Put the configuration and the SSH keys back (skip a line whose folder is not in $TOP/config):
+7. Put the configuration and the SSH keys back, the way keeper's restore does: the $PREFIX files
+   of the sudoers and systemd folders become exactly the backup's (those there now are copied
+   aside, then deleted), and /etc/phpborg and both SSH dirs are replaced whole (the current ones
+   are kept as *.before-restore). Skip a line whose folder is missing, here or in $TOP
+   (an older backup has no ssh-borg/: keep the current phpborg-borg SSH dir then):
 
 ${config}
 
-   Files keep the owners and modes they had in the archive (cp -a as root). If the phpborg user
-   was re-created with another uid: chown -R phpborg:phpborg "$CODE" "$SSH_DIR"
+   Files keep the owners and modes they had in the archive (cp -a as root). If a user was
+   re-created with another uid: chown -R phpborg:phpborg "$CODE" "$SSH_DIR" and
+   chown -R phpborg-borg:phpborg-borg "$SSH_BORG_DIR" (sshd ignores an authorized_keys its user
+   does not own). The SSH dirs must stay 0700 and their files 0600.
 
-   Beware: what was added after the backup stays. Files created since in $SUDOERS_DIR,
-   $SYSTEMD_DIR, $ETC_DIR and $SSH_DIR, and tables created since in the database, are not
-   removed: delete them by hand if they must not stay.
+   Beware: tables created in the database after the backup stay (the dump replaces only its own
+   tables): drop them by hand if they must not stay. Files of $SUDOERS_DIR and $SYSTEMD_DIR that
+   do not start with $PREFIX are not phpBorg's and are left alone.
 
 8. Start phpBorg again and check it:
 
 ${start}
 
 9. When phpBorg works, delete the scratch folder: it holds the decrypted backup and the passphrase.
-   Keep "$CODE.before-restore" until you are sure, then delete it too.
+   Keep the *.before-restore copies until you are sure, then delete them too.
 
 ${clean}
 `;

@@ -8,6 +8,8 @@ import type { InstallHealth } from '../../runtime/probes.ts';
 import type { TaskContext } from '../../runtime/task.ts';
 import { settleInconsistent } from '../../state/operations.ts';
 import type { VerifyCheck } from '../../archive/index.ts';
+import { join } from 'node:path';
+import { exists } from './files.ts';
 import {
   codeStep,
   configStep,
@@ -35,6 +37,32 @@ export interface RestoreResult extends OperationResult {
   health: InstallHealth | null;
   /** the health of the install after a rollback */
   rollback_health?: InstallHealth | null;
+  /**
+   * frontend/node_modules is excluded from archives: after a restore it is missing while
+   * frontend/package.json says the frontend needs it; null when there is no frontend or nothing is missing
+   */
+  frontend: FrontendState | null;
+}
+
+export interface FrontendState {
+  node_modules_missing: true;
+  /** frontend/dist is what the web server serves: present, phpBorg's UI works as restored */
+  dist_present: boolean;
+  hint: string;
+}
+
+/** What a restored code dir lacks of the frontend (node_modules is never archived). */
+export async function frontendState(codeDir: string): Promise<FrontendState | null> {
+  const fe = join(codeDir, 'frontend');
+  if (!(await exists(join(fe, 'package.json'))) || (await exists(join(fe, 'node_modules')))) return null;
+  const dist = await exists(join(fe, 'dist'));
+  return {
+    node_modules_missing: true,
+    dist_present: dist,
+    hint:
+      `${fe}/node_modules is not in backups: run "npm ci" in ${fe} before the next frontend build` +
+      (dist ? ' (the restored frontend/dist is served as it is)' : ', then "npm run build": frontend/dist is missing too'),
+  };
 }
 
 export interface RestoreOptions {
@@ -87,11 +115,14 @@ export async function restoreInstall(ctx: TaskContext, target: InstallTarget, o:
     verify: s.verify,
     health: s.health,
     ...(r.outcome === 'succeeded' ? {} : { rollback_health: s.rollbackHealth }),
+    // after a rollback too: the code dir put back is the one that was there, or the safety backup's
+    frontend: r.outcome === 'failed' ? null : await frontendState(ctx.config.paths.code).catch(() => null),
   };
   if (r.outcome === 'succeeded') {
     // a whole install is back: what earlier operations left half-changed is settled
     if (o.journalId === undefined) settleInconsistent(ctx.ledger, r.operation_id);
-    result.message = `restored ${s.filename}` + (s.safety ? `; safety backup ${s.safety.filename}` : '');
+    result.message =
+      `restored ${s.filename}` + (s.safety ? `; safety backup ${s.safety.filename}` : '') + (result.frontend ? `; ${result.frontend.hint}` : '');
     ctx.progress(`${o.prefix ?? 'restore'}.health`, o.percent?.[1] ?? 100, result.message);
   }
   return result;

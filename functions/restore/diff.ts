@@ -59,7 +59,8 @@ export function diffSettings(now: LiveSetting[], backup: SettingsRow[], hashKey:
       added.push(key);
       continue;
     }
-    const cur = row.value === null ? null : old.secret ? secretHash(hashKey, row.value) : sha(row.value);
+    // an empty secret is stored as '' (nothing to hide), so it compares as ''
+    const cur = row.value === null ? null : old.secret ? (row.value === '' ? '' : secretHash(hashKey, row.value)) : sha(row.value);
     const was = old.value === null ? null : old.secret ? old.value : sha(old.value);
     if (cur !== was) modified.push(key);
   }

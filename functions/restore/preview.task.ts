@@ -30,7 +30,6 @@ export async function previewLocated(ctx: TaskContext, loc: Located, step: strin
       backup: loc.backup,
       expected: loc.expected,
       storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
-      now: ctx.now(),
     });
     ctx.progress(step, 100, 'Preview ready');
     return preview;

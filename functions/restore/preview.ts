@@ -5,8 +5,8 @@ import { readFile, readdir, lstat, statfs, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { envPath, isPhpborgFile, parseEnv, type PhpborgEnv } from '../../runtime/install.ts';
-import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit } from '../../runtime/git.ts';
-import { readSettingsTable, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
+import { describe as gitDescribe, headCommit, commitDate, countCommits, resolveCommit, trackedEdits } from '../../runtime/git.ts';
+import { readSettingsTable, rowsAbove, tableRowCounts, withConnection } from '../../runtime/mariadb.ts';
 import { archiveFileName, readHead, ENTRY, type ArchiveMetadata, type BackupType, type Expected, type Head } from '../../archive/index.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { lastSucceededBackup, type BackupRow } from '../../state/catalog.ts';
@@ -33,7 +33,12 @@ export interface RestorePreview {
     servers_added: number | null;
     archives_added: number | null;
     users_added: number | null;
-    tables: Record<string, { now: number | null; backup: number | null }>;
+    /** per table: rows now, rows in the backup, rows added since (ids above the backup's highest; null: unknown) */
+    tables: Record<string, { now: number | null; backup: number | null; added: number | null }>;
+    /** how the *_added counts were found: ids recorded in the archive, or timestamps (older archives) */
+    added_from: 'ids' | 'timestamps';
+    /** the *_added counts that cannot be known for this archive */
+    unknown: string[];
     /** tables that exist now and not in the backup: the restore drops them */
     tables_dropped: string[];
   } | null;
@@ -44,10 +49,22 @@ export interface RestorePreview {
     systemd: NameDiff;
     etc: NameDiff;
     ssh: { added: string[]; removed: string[]; changed: string[] };
+    /** the phpborg-borg user's SSH dir; null when the archive does not hold it (the restore keeps the live one) */
+    ssh_borg: NameDiff | null;
+    /**
+     * files of the config trees (sudoers, units, /etc/phpborg, the SSH dirs) that exist now and not
+     * in the backup, as absolute paths: the restore deletes them (the safety backup keeps a copy)
+     */
+    not_in_backup: string[];
   };
+  /** tracked files of the code dir with uncommitted edits: the restore replaces them with the backup's */
+  code: { local_edits: string[] | null };
   version: { from: string | null; to: string | null; commits_behind: number | null; commits_ahead: number | null; downgrade: boolean | null };
-  /** the archive the restore will create first; null when the safety backup is skipped */
-  safety_backup: string | null;
+  /**
+   * the backup the restore takes of the current install first; null when skipped. Its name comes
+   * from the moment it starts, so only its pattern is known here.
+   */
+  safety_backup: { type: BackupType; directory: string; name: string; description: string } | null;
   free_space: { needed: number; available: number; ok: boolean; paths: { path: string; needed: number; available: number }[] };
   /** always false: the preview reads only the archive's head; the restore verifies it whole first */
   verified: false;
@@ -68,7 +85,6 @@ export interface PreviewInput {
   storageDir?: string;
   /** the safety backup's type, or null when none will be taken */
   safetyType?: BackupType | null;
-  now?: Date;
   /** a head already read (restoreInstall reads it once) */
   head?: Head;
 }
@@ -126,9 +142,10 @@ async function liveTreeFiles(dir: string): Promise<Map<string, string>> {
 }
 
 /**
- * Rows created after the backup. phpBorg's DATETIME columns are filled by MariaDB (DEFAULT
- * CURRENT_TIMESTAMP / NOW()), i.e. in the server's time zone: the backup's UTC instant is shifted by
- * the server's current offset (no time zone tables needed).
+ * Older archives (no table_ids): rows created after the backup, told by timestamps. phpBorg's
+ * DATETIME columns are filled by MariaDB (DEFAULT CURRENT_TIMESTAMP / NOW()), i.e. in the server's
+ * time zone: the backup's UTC instant is shifted by the server's current offset (no time zone tables
+ * needed).
  */
 async function rowsAddedSince(env: PhpborgEnv, since: Date): Promise<{ servers: number | null; archives: number | null; users: number | null }> {
   return withConnection(env, async (c) => {
@@ -143,8 +160,17 @@ async function rowsAddedSince(env: PhpborgEnv, since: Date): Promise<{ servers: 
         return null;
       }
     };
-    return { servers: await count('servers', 'created_at'), archives: await count('archives', 'end'), users: await count('users', 'created_at') };
+    // servers.created_at is no witness: phpBorg's migration 004 added it and stamped every existing
+    // row with its own run time, so servers older than the column look new
+    return { servers: null, archives: await count('archives', 'end'), users: await count('users', 'created_at') };
   });
+}
+
+/** Rows added since the backup, per table, from the ids the archive recorded. */
+async function addedByIds(env: PhpborgEnv, ids: NonNullable<ArchiveMetadata['table_ids']>): Promise<Record<string, number | null>> {
+  const wanted: { table: string; pk: string; maxId: number }[] = [];
+  for (const [table, t] of Object.entries(ids)) if (t.pk) wanted.push({ table, pk: t.pk, maxId: t.max_id ?? 0 });
+  return rowsAbove(env, wanted);
 }
 
 /** Free bytes where `path` (or its nearest existing parent) lives; bavail, so root's reserve stays a margin. */
@@ -199,17 +225,19 @@ export const NOT_VERIFIED = 'the archive is not verified yet: this preview read 
 
 export async function buildPreview(input: PreviewInput): Promise<RestorePreview> {
   const { config } = input;
-  const now = input.now ?? new Date();
   const warnings: string[] = [];
+  const safetyType = input.safetyType === undefined ? 'pre_restore' : input.safetyType;
   const prefix = config.file_prefix;
   const code = config.paths.code;
   // What does not depend on the archive starts at once, beside reading its head: the preview's
   // latency is then the slowest of them, not their sum.
   const liveP = readLiveEnv(config);
+  const editsP = settle(trackedEdits(code));
   const dbP = settle(liveP.then((live) => (live ? Promise.all([tableRowCounts(live.env), readSettingsTable(live.env)]) : null)));
   const treesP = settle(
     Promise.all([
       liveTreeFiles(config.paths.ssh),
+      liveTreeFiles(config.paths.ssh_borg),
       livePrefixedFiles(config.paths.sudoers, prefix),
       liveSystemdFiles(config.paths.systemd, prefix),
       liveTreeFiles(config.paths.etc),
@@ -233,18 +261,36 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   if (live) {
     try {
       const since = new Date(md.backup_date);
-      const [added, db] = await Promise.all([rowsAddedSince(live.env, since), dbP]);
+      const ids = md.table_ids;
+      const [byIds, byTime, db] = await Promise.all([
+        ids ? addedByIds(live.env, ids) : Promise.resolve(null),
+        ids ? Promise.resolve(null) : rowsAddedSince(live.env, since),
+        dbP,
+      ]);
       if (!db.ok) throw db.error;
       const [counts, rows] = db.value!;
-      const tables: Record<string, { now: number | null; backup: number | null }> = {};
+      const tables: Record<string, { now: number | null; backup: number | null; added: number | null }> = {};
       for (const t of new Set([...Object.keys(counts), ...Object.keys(md.table_row_counts)]).values()) {
-        tables[t] = { now: counts[t] ?? null, backup: md.table_row_counts[t] ?? null };
+        // a table the backup does not hold is new as a whole
+        const added = byIds ? (t in md.table_row_counts ? (byIds[t] ?? null) : (counts[t] ?? null)) : null;
+        tables[t] = { now: counts[t] ?? null, backup: md.table_row_counts[t] ?? null, added };
+      }
+      const added = byIds
+        ? { servers: tables.servers?.added ?? null, archives: tables.archives?.added ?? null, users: tables.users?.added ?? null }
+        : byTime!;
+      const unknown = (['servers', 'archives', 'users'] as const).filter((t) => added[t] === null).map((t) => `${t}_added`);
+      if (!ids) {
+        warnings.push(
+          `this archive predates per-table id records: ${unknown.length ? `${unknown.join(', ')} cannot be known; ` : ''}archives and users added since are counted from their timestamps`,
+        );
       }
       database = {
         servers_added: added.servers,
         archives_added: added.archives,
         users_added: added.users,
         tables,
+        added_from: ids ? 'ids' : 'timestamps',
+        unknown,
         tables_dropped: Object.keys(counts).filter((t) => !(t in md.table_row_counts)).sort(),
       };
       settings = diffSettings(rows, head.settings, live.env.APP_SECRET);
@@ -256,10 +302,15 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   // configuration
   const envBackup = head.config.get(ENTRY.env);
   const sshBackup = new Map<string, string>();
-  for (const [p, e] of head.ssh) if (p.startsWith(ENTRY.ssh + '/')) sshBackup.set(p.slice(ENTRY.ssh.length + 1), e.sha256);
+  const borgBackup = new Map<string, string>();
+  for (const [p, e] of head.ssh) {
+    if (p.startsWith(ENTRY.ssh + '/')) sshBackup.set(p.slice(ENTRY.ssh.length + 1), e.sha256);
+    else if (p.startsWith(ENTRY.sshBorg + '/')) borgBackup.set(p.slice(ENTRY.sshBorg.length + 1), e.sha256);
+  }
+  const hasBorg = head.sshRoots.has(ENTRY.sshBorg);
   const trees = await treesP;
   if (!trees.ok) throw trees.error;
-  const [liveSsh, liveSudoers, liveSystemd, liveEtc] = trees.value;
+  const [liveSsh, liveBorg, liveSudoers, liveSystemd, liveEtc] = trees.value;
   const archiveEnv = envBackup ? (() => {
     try {
       return parseEnv(envBackup.toString('utf8')).env;
@@ -279,7 +330,25 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
     systemd: diffHashes(liveSystemd, headSubtree(head.config, ENTRY.systemd)),
     etc: diffHashes(liveEtc, headSubtree(head.config, ENTRY.etc)),
     ssh: diffHashes(liveSsh, sshBackup),
+    ssh_borg: hasBorg ? diffHashes(liveBorg, borgBackup) : null,
+    not_in_backup: [],
   };
+  configDiff.not_in_backup = [
+    ...configDiff.sudoers.added.map((n) => join(config.paths.sudoers, n)),
+    ...configDiff.systemd.added.map((n) => join(config.paths.systemd, n)),
+    ...configDiff.etc.added.map((n) => join(config.paths.etc, n)),
+    ...configDiff.ssh.added.map((n) => join(config.paths.ssh, n)),
+    ...(configDiff.ssh_borg?.added ?? []).map((n) => join(config.paths.ssh_borg, n)),
+  ];
+  if (!hasBorg) warnings.push(`the backup does not hold the phpborg-borg SSH dir: the restore keeps ${config.paths.ssh_borg} as it is`);
+  const edits = await editsP;
+  if (!edits.ok) warnings.push(`uncommitted edits in ${code} could not be listed (${errorMessage(edits.error)})`);
+  // also as warnings: every reader of the preview (CLI, web UI) shows those
+  else if (edits.value.length) warnings.push(`uncommitted edits to tracked files are replaced by the backup's: ${edits.value.join(', ')}`);
+  if (configDiff.not_in_backup.length) {
+    const kept = safetyType ? 'the safety backup keeps a copy' : 'no safety backup keeps a copy';
+    warnings.push(`not in the backup, deleted by the restore (${kept}): ${configDiff.not_in_backup.join(', ')}`);
+  }
 
   // version
   const [curVersion, curCommit] = await gitP;
@@ -296,7 +365,6 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
   }
   const lastUpdate = (input.ledger ? lastSucceededUpdate(input.ledger)?.finished_at : null) ?? (curCommit ? await commitDate(code, 'HEAD') : null);
 
-  const safetyType = input.safetyType === undefined ? 'pre_restore' : input.safetyType;
   const storageDir = input.storageDir ?? config.paths.storage;
   return {
     backup: {
@@ -314,8 +382,16 @@ export async function buildPreview(input: PreviewInput): Promise<RestorePreview>
     database,
     settings,
     config: configDiff,
+    code: { local_edits: edits.ok ? edits.value : null },
     version: { from: curVersion, to: md.phpborg_version, commits_behind: behind, commits_ahead: ahead, downgrade: behind === null ? null : behind > 0 },
-    safety_backup: safetyType ? archiveFileName(now, safetyType) : null,
+    safety_backup: safetyType
+      ? {
+          type: safetyType,
+          directory: storageDir,
+          name: `phpborg-backup-YYYY-MM-DD-HHmmss-${safetyType}.tar.gz`,
+          description: `a ${safetyType} backup of the current install, written to ${storageDir} and named by the time it starts`,
+        }
+      : null,
     free_space: await freeSpace(config, md, archiveSize, { storageDir, safety: !!safetyType, ledger: input.ledger }),
     verified: false,
     warnings: [...warnings, NOT_VERIFIED],

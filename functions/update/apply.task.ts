@@ -25,7 +25,7 @@ import { createBackup } from '../backup/core.ts';
 import { healthError } from '../install/steps.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 import { locateArchive } from '../restore/locate.ts';
-import { missingCommands, missingSystemDependencies, neededCommands, planDependencies, runDependencies } from './dependencies.ts';
+import { checkPlatformRequirements, missingCommands, missingSystemDependencies, neededCommands, planDependencies, runDependencies } from './dependencies.ts';
 import { applyMigration, ensureTracking, migrationsRecordedCheck, pendingMigrations } from './migrations.ts';
 import { giveBackToOwner } from './ownership.ts';
 import { installSize, freeBytes } from './space.ts';
@@ -158,6 +158,20 @@ async function precheck(ctx: TaskContext, p: ApplyParams, say: (pct: number, msg
   if (missing.length) {
     const why = missing.map((m) => (m === 'composer' ? 'composer (composer.json/lock changed)' : m === 'npm' || m === 'node' ? `${m} (the frontend changed)` : m));
     throw refuse('missing_commands', `commands needed by this update are not installed: ${why.join(', ')}; install them and try again`, { missing });
+  }
+
+  // the target's PHP version and extensions, before the units stop and the code moves
+  if (plan.composer) {
+    say(3, 'Checking the target commit\'s platform requirements (composer check-platform-reqs)');
+    const pc = await checkPlatformRequirements(dir, target, ctx.signal).catch((e: unknown) => ({ ok: false, detail: errorMessage(e), problems: [] as string[] }));
+    ctx.log(pc.ok ? 'info' : 'error', pc.detail);
+    if (!pc.ok) {
+      throw refuse(
+        'platform_requirements',
+        `${toVersion ?? target.slice(0, 7)} needs what this server lacks (${pc.detail})${pc.problems.length ? ': ' + pc.problems.join(' | ') : ''}`,
+        { problems: pc.problems },
+      );
+    }
   }
 
   // free space: twice the install (code + database) where the backup goes and where the code lives

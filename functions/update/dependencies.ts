@@ -1,10 +1,11 @@
 // The dependency step of an update: composer and the frontend build run only where the diff touches
 // them, with their output in the job log. Also the system dependency check (config.system_dependencies).
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { hasCommand, run, safeEnv } from '../../runtime/exec.ts';
+import { fileAtCommit } from '../../runtime/git.ts';
 import type { TaskContext } from '../../runtime/task.ts';
 import { resolveOwner, type Ownership } from '../restore/files.ts';
 
@@ -77,10 +78,37 @@ interface Runner {
 
 const AS_SELF: Runner = { wrap: (cmd, args) => [cmd, args], env: {} };
 
+/**
+ * The lines of a failed command's output that say why: composer's "Problem N" blocks and the
+ * failed/missing rows of check-platform-reqs, npm's ERR!/error lines; else the last five lines.
+ */
+export function decisiveLines(lines: string[], max = 40): string[] {
+  const out: string[] = [];
+  let inProblem = false;
+  for (const raw of lines) {
+    const line = raw.replace(/\s+$/, '');
+    if (!line.trim()) {
+      inProblem = false;
+      continue;
+    }
+    if (/^\s*Problem \d+\b/.test(line)) {
+      inProblem = true;
+      out.push(line.trim());
+    } else if (inProblem && /^\s+(-|\S)/.test(line)) out.push(line.trim());
+    else {
+      inProblem = false;
+      if (/^npm (ERR!|error)\s*\S/.test(line) || /\s(failed|missing)$/.test(line) || /^Your (requirements|lock file) /.test(line.trim())) out.push(line.trim());
+    }
+  }
+  const picked = out.length ? out : lines.filter((l) => l.trim()).slice(-5);
+  return picked.length > max ? [...picked.slice(0, max - 1), `… ${picked.length - max + 1} more line(s) in the job log`] : picked;
+}
+
 async function step(ctx: TaskContext, runner: Runner, cwd: string, cmd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<void> {
   const [c, a] = runner.wrap(cmd, args);
   ctx.log('info', `$ ${[cmd, ...args].join(' ')}  (in ${cwd})`);
-  const tail: string[] = [];
+  // bounded: the decisive lines are picked from it when the command fails
+  const seen: string[] = [];
   const r = await run(c, a, {
     cwd,
     env: safeEnv({ ...extraEnv, ...runner.env }),
@@ -89,12 +117,51 @@ async function step(ctx: TaskContext, runner: Runner, cwd: string, cmd: string, 
     onLine: (line) => {
       if (!line.trim()) return;
       ctx.log('info', line);
-      tail.push(line);
-      if (tail.length > 5) tail.shift();
+      seen.push(line);
+      if (seen.length > 5000) seen.shift();
     },
   });
   if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code ?? r.signal})${tail.length ? ': ' + tail.join(' | ') : ''}`);
+    const why = decisiveLines(seen);
+    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code ?? r.signal})${why.length ? ': ' + why.join(' | ') : ''}`);
+  }
+}
+
+export interface PlatformCheck {
+  ok: boolean;
+  /** what was checked, or why nothing could be */
+  detail: string;
+  /** the decisive lines of composer's answer when not ok */
+  problems: string[];
+}
+
+/**
+ * composer check-platform-reqs against the TARGET commit's composer.json + composer.lock, copied from
+ * git into a scratch dir: the PHP version and extensions the new code needs, checked before anything
+ * is changed. --no-plugins: nothing of the target's code runs here. A target without composer.lock
+ * cannot be checked this way (composer install finds out later), which the detail says.
+ */
+export async function checkPlatformRequirements(codeDir: string, target: string, signal?: AbortSignal): Promise<PlatformCheck> {
+  const [json, lock] = await Promise.all([fileAtCommit(codeDir, target, 'composer.json'), fileAtCommit(codeDir, target, 'composer.lock')]);
+  if (json === null) return { ok: true, detail: `the target commit has no composer.json`, problems: [] };
+  if (lock === null) return { ok: true, detail: 'the target commit has no composer.lock: platform requirements are checked by composer install', problems: [] };
+  const dir = await mkdtemp(join(tmpdir(), 'keeper-platform-'));
+  try {
+    await writeFile(join(dir, 'composer.json'), json, { mode: 0o600 });
+    await writeFile(join(dir, 'composer.lock'), lock, { mode: 0o600 });
+    const args = ['check-platform-reqs', '--lock', '--no-dev', '--no-plugins', '--no-interaction', `--working-dir=${dir}`];
+    const r = await run('composer', args, {
+      cwd: dir,
+      // a scratch HOME: nothing of root's composer config or cache is read or written
+      env: safeEnv({ HOME: dir, COMPOSER_HOME: join(dir, '.composer'), COMPOSER_NO_INTERACTION: '1', COMPOSER_ALLOW_SUPERUSER: '1' }),
+      signal,
+      timeoutMs: 120_000,
+    });
+    if (r.code === 0) return { ok: true, detail: `composer ${args.slice(0, 4).join(' ')}: requirements met`, problems: [] };
+    const lines = `${r.stdout}\n${r.stderr}`.split('\n');
+    return { ok: false, detail: `composer check-platform-reqs exited ${r.code ?? r.signal}`, problems: decisiveLines(lines) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

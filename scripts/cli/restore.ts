@@ -70,6 +70,7 @@ export function renderPreview(p: RestorePreview, out: (line: string) => void): v
     const d = p.database;
     out('  Database:');
     out(`    ${d.servers_added ?? '?'} new server(s), ${d.archives_added ?? '?'} new archive(s), ${d.users_added ?? '?'} new user(s) since the backup`);
+    if (d.unknown.length) out(`    unknown for this backup: ${list(d.unknown)} ("?")`);
     for (const [t, c] of Object.entries(d.tables)) if (c.now !== c.backup) out(`    table ${t}: ${c.now ?? '-'} rows now, ${c.backup ?? '-'} in the backup`);
     if (d.tables_dropped.length) out(`    tables dropped: ${list(d.tables_dropped)}`);
   }
@@ -82,11 +83,15 @@ export function renderPreview(p: RestorePreview, out: (line: string) => void): v
     out(`    ${k}: added ${list(d.added)}; removed ${list(d.removed)}; changed ${list(d.changed)}`);
   }
   out(`    SSH keys: added ${list(c.ssh.added)}; removed ${list(c.ssh.removed)}; changed ${list(c.ssh.changed)}`);
+  if (c.ssh_borg) out(`    phpborg-borg SSH keys: added ${list(c.ssh_borg.added)}; removed ${list(c.ssh_borg.removed)}; changed ${list(c.ssh_borg.changed)}`);
+  else out('    phpborg-borg SSH keys: not in this backup, kept as they are');
+  if (c.not_in_backup.length) out(`    not in the backup, DELETED by the restore (the safety backup keeps a copy): ${list(c.not_in_backup)}`);
+  if (p.code.local_edits?.length) out(`  Uncommitted edits to tracked files, replaced by the backup's: ${list(p.code.local_edits)}`);
   const v = p.version;
   if (v.downgrade) out(`  Version downgrade: ${v.from} → ${v.to} (${v.commits_behind} commit(s) behind)`);
   else out(`  Version: ${v.from ?? '?'} → ${v.to ?? '?'}${v.commits_ahead ? ` (${v.commits_ahead} commit(s) ahead)` : ''}`);
   out('');
-  if (p.safety_backup) out(`A backup of the current installation will be created first: ${p.safety_backup}`);
+  if (p.safety_backup) out(`A backup of the current installation will be created first: ${p.safety_backup.description}`);
   else out('NO safety backup will be taken.');
   out(`Free space: ${size(p.free_space.needed)} needed, ${size(p.free_space.available)} available${p.free_space.ok ? '' : '  — NOT ENOUGH'}`);
   for (const w of p.warnings) out(`warning: ${w}`);

@@ -1,6 +1,6 @@
 // phpBorg's web API stand-in (unit phpborg-api): a health probe target and the sign-in endpoint.
-// GET /api/health → 200 {"status":"ok"} when the database answers, public/index.php exists and
-// public/HEALTH_FAIL does not (tests commit that file to make a deployment unhealthy); else 503.
+// GET /api/health → 200 {"status":"ok"} when the database answers, api/public/index.php exists and
+// api/public/HEALTH_FAIL does not (tests commit that file to make a deployment unhealthy); else 503.
 // POST /api/auth/login {username,password} → phpBorg's token envelope, 401 otherwise.
 // Usage: api.mjs CODE_DIR PORT
 import { createServer } from 'node:http';
@@ -55,8 +55,8 @@ function verifyPassword(password, stored) {
 
 async function health(res) {
   const problems = [];
-  if (!existsSync(join(code, 'public/index.php'))) problems.push('public/index.php is missing');
-  if (existsSync(join(code, 'public/HEALTH_FAIL'))) problems.push('public/HEALTH_FAIL is present');
+  if (!existsSync(join(code, 'api/public/index.php'))) problems.push('api/public/index.php is missing');
+  if (existsSync(join(code, 'api/public/HEALTH_FAIL'))) problems.push('api/public/HEALTH_FAIL is present');
   try {
     await withDb((c) => c.query('SELECT 1'));
   } catch (e) {

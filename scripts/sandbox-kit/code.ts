@@ -1,10 +1,13 @@
-// phpBorg's code: a git checkout shaped like the real one, with a bare origin two commits ahead
-// (A adds a migration, B changes the frontend). Installed HEAD is tagged v1.2.3, origin's tip v1.3.0.
+// phpBorg's code: a git checkout shaped like the real one (api/public/index.php, src/, bin/, install/,
+// migrations/, frontend/, composer.json + composer.lock), with a bare origin two commits ahead
+// (A adds migration 004, B changes the frontend). Installed HEAD is tagged v1.2.3, origin's tip v1.3.0.
 import { mkdirSync, writeFileSync, symlinkSync, readdirSync, lstatSync, chmodSync, openSync, writeSync, closeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runOk, safeEnv } from '../../runtime/exec.ts';
-import { APPLIED_MIGRATIONS, NEW_MIGRATION } from './schema.ts';
+import { APPLIED_MIGRATIONS, INSTALL_DATA, INSTALL_SCHEMA, NEW_MIGRATION } from './schema.ts';
+import { ENV_TEMPLATE } from './env.ts';
+import { SUDOERS, unitFileTexts } from './system-files.ts';
 
 const MiB = 1024 * 1024;
 
@@ -58,19 +61,27 @@ function writeVendor(code: string): void {
 const cap = (s: string) => s.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase());
 
 function writeTracked(code: string): void {
-  put(code, '.gitignore', ['/.env', '/vendor/', '/releases/', '/var/', '/frontend/dist/', '/frontend/node_modules/', ''].join('\n'));
+  put(code, '.gitignore', ['/.env', '/.install-credentials', '/vendor/', '/releases/', '/var/', '/frontend/dist/', '/frontend/node_modules/', ''].join('\n'));
   put(code, 'README.md', '# phpBorg\n\nCentralised BorgBackup management (sandbox copy).\n');
   put(code, 'composer.json', JSON.stringify({ name: 'phpborg/phpborg', type: 'project', require: { php: '>=8.2', 'symfony/console': '^6.4', 'monolog/monolog': '^3.5', 'firebase/php-jwt': '^6.10', 'predis/predis': '^2.2' }, autoload: { 'psr-4': { 'PhpBorg\\': 'src/' } } }, null, 4) + '\n');
   put(code, 'composer.lock', JSON.stringify({ 'content-hash': 'c0ffee', packages: VENDOR_PACKAGES.map((p) => ({ name: p.name, version: 'v6.4.0' })) }, null, 4) + '\n');
-  put(code, '.env.example', 'APP_ENV=production\nAPP_SECRET=change-me\nDB_HOST=127.0.0.1\nDB_PORT=3306\nDB_NAME=phpborg\nDB_USER=phpborg\nDB_PASSWORD=\nREDIS_HOST=127.0.0.1\nREDIS_PORT=6379\nWORKER_POOL_SIZE=4\n');
-  put(code, 'public/index.php', `<?php\n\ndeclare(strict_types=1);\n\nrequire dirname(__DIR__) . '/vendor/autoload.php';\n\n(new PhpBorg\\Kernel())->handle($_SERVER);\n`);
-  put(code, 'public/.htaccess', 'RewriteEngine On\nRewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule ^ index.php [QSA,L]\n');
-  for (const b of ['console', 'worker', 'scheduler']) put(code, `bin/${b}`, `#!/usr/bin/env php\n<?php\nrequire dirname(__DIR__) . '/vendor/autoload.php';\n// phpBorg ${b}\n`, 0o755);
+  put(code, '.env.example', ENV_TEMPLATE + 'APP_TIMEZONE=Europe/Paris\n');
+  put(code, 'install/templates/.env.template', ENV_TEMPLATE);
+  put(code, 'install/schema.sql', INSTALL_SCHEMA);
+  put(code, 'install/data.sql', INSTALL_DATA);
+  put(code, 'install/install.sh', '#!/bin/sh\n# phpBorg installer (sandbox copy: never run)\nexit 1\n', 0o755);
+  for (const [name, text] of Object.entries(unitFileTexts())) {
+    put(code, `install/systemd/${name}`, text);
+    put(code, `systemd/${name}`, text);
+  }
+  for (const [name, text] of Object.entries(SUDOERS)) put(code, `install/sudoers.d/${name}`, text);
+  put(code, 'api/public/index.php', `<?php\n\ndeclare(strict_types=1);\n\nrequire dirname(__DIR__, 2) . '/vendor/autoload.php';\n\n(new PhpBorg\\Api\\Kernel())->handle($_SERVER);\n`);
+  for (let i = 0; i < 4; i++) put(code, `api/src/Controller/Controller${i}.php`, phpClass('PhpBorg\\Api\\Controller', `Controller${i}`, i));
+  for (const b of ['phpborg', 'worker', 'scheduler']) put(code, `bin/${b}`, `#!/usr/bin/env php\n<?php\nrequire dirname(__DIR__) . '/vendor/autoload.php';\n// phpBorg ${b}\n`, 0o755);
   const areas = ['Controller', 'Service', 'Repository', 'Entity', 'Command', 'Security'];
   for (const area of areas) for (let i = 0; i < 5; i++) put(code, `src/${area}/${area}${i}.php`, phpClass(`PhpBorg\\${area}`, `${area}${i}`, i));
   put(code, 'src/Kernel.php', phpClass('PhpBorg', 'Kernel', 0));
   for (const [f, sql] of Object.entries(APPLIED_MIGRATIONS)) put(code, `migrations/${f}`, sql);
-  put(code, 'config/services.yaml', 'services:\n  _defaults:\n    autowire: true\n');
   put(code, 'frontend/package.json', JSON.stringify({ name: 'phpborg-frontend', version: '1.2.3', private: true, type: 'module', scripts: { build: 'node build.mjs' } }, null, 2) + '\n');
   put(code, 'frontend/package-lock.json', JSON.stringify({ name: 'phpborg-frontend', version: '1.2.3', lockfileVersion: 3, requires: true, packages: { '': { name: 'phpborg-frontend', version: '1.2.3' } } }, null, 2) + '\n');
   put(
@@ -90,9 +101,11 @@ console.log('built dist/index.html and dist/assets/app.js');
   put(code, 'frontend/src/app.js', "document.getElementById('app').textContent = 'phpBorg 1.2.3';\n");
 }
 
-function writeUntracked(code: string, env: string): void {
+function writeUntracked(code: string, env: string, credentials: string): void {
   put(code, '.env', env, 0o640);
   chmodSync(join(code, '.env'), 0o640);
+  // the installer's note of the admin and DB passwords, in clear: owner-only
+  put(code, '.install-credentials', credentials, 0o600);
   writeVendor(code);
   for (let i = 0; i < 20; i++) put(code, `var/cache/prod/container${i}.php`, `<?php // compiled container cache ${i}\n${'x'.repeat(512)}\n`);
   put(code, 'var/log/prod.log', '[2024-01-01] app.INFO: started\n');
@@ -140,6 +153,8 @@ export interface CodeInput {
   code: string;
   origin: string;
   env: string;
+  /** .install-credentials' text */
+  credentials: string;
   sizeMiB: number;
 }
 
@@ -156,17 +171,17 @@ export async function buildCode(c: CodeInput): Promise<void> {
   // commit A: a new migration that alters a table
   put(c.code, `migrations/${NEW_MIGRATION.file}`, NEW_MIGRATION.sql);
   await git(c.code, ['add', 'migrations']);
-  await git(c.code, ['commit', '-q', '-m', 'Add a location to servers']);
+  await git(c.code, ['commit', '-q', '-m', 'Add creation and update times to servers']);
   // commit B: the frontend changes
-  put(c.code, 'frontend/src/app.js', "document.getElementById('app').textContent = 'phpBorg 1.3.0 — now with server locations';\n");
+  put(c.code, 'frontend/src/app.js', "document.getElementById('app').textContent = 'phpBorg 1.3.0 — now with server dates';\n");
   put(c.code, 'frontend/src/index.html', '<!doctype html>\n<html lang="fr">\n<head><meta charset="utf-8"><title>phpBorg 1.3</title></head>\n<body><div id="app"></div><!--APP--></body>\n</html>\n');
-  await git(c.code, ['commit', '-q', '-am', 'Frontend: show server locations']);
+  await git(c.code, ['commit', '-q', '-am', 'Frontend: show when servers were added']);
   await git(c.code, ['tag', 'v1.3.0']);
   await runOk('git', ['init', '-q', '--bare', '-b', 'master', c.origin], { env: safeEnv() });
   await git(c.code, ['remote', 'add', 'origin', c.origin]);
   await git(c.code, ['push', '-q', '-u', 'origin', 'master', '--tags']);
   await git(c.code, ['reset', '-q', '--hard', 'v1.2.3']);
-  writeUntracked(c.code, c.env);
+  writeUntracked(c.code, c.env, c.credentials);
   await runOk(process.execPath, ['build.mjs'], { cwd: join(c.code, 'frontend') });
   pad(c.code, c.sizeMiB);
 }

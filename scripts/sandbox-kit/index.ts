@@ -13,8 +13,9 @@ import { requireBinaries } from './binaries.ts';
 import { buildCode } from './code.ts';
 import { initDatadir, rootSql, bootstrapSql } from './mariadb.ts';
 import { seedSql, ARCHIVE_ROW_BYTES } from './seed.ts';
-import { APPLIED_MIGRATIONS } from './schema.ts';
-import { writeSshKeys, writeSudoers, writeUnitFiles, writeEtc } from './system-files.ts';
+import { APPLIED_MIGRATIONS, INSTALL_DATA, INSTALL_SCHEMA, POOL_PATH } from './schema.ts';
+import { envText } from './env.ts';
+import { writeSshKeys, writeBorgSsh, writePool, writeSudoers, writeUnitFiles, writeEtc } from './system-files.ts';
 import { unitSpecs, writeSystemctl } from './units.ts';
 
 export interface SandboxInfo {
@@ -47,32 +48,9 @@ async function systemctl(L: Layout, args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`sandbox systemctl ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
-function envText(meta: SandboxMeta, secrets: { app: string; db: string }, workers: number): string {
-  return [
-    '# phpBorg configuration (sandbox)',
-    'APP_ENV=production',
-    'APP_DEBUG=false',
-    `APP_SECRET=${secrets.app}`,
-    'APP_TIMEZONE=Europe/Paris',
-    `APP_URL=http://127.0.0.1:${meta.ports.api}`,
-    '',
-    'DB_HOST=127.0.0.1',
-    `DB_PORT=${meta.ports.mysql}`,
-    `DB_NAME=${DB.name}`,
-    `DB_USER=${DB.user}`,
-    `DB_PASSWORD=${secrets.db}`,
-    '',
-    'REDIS_HOST=127.0.0.1',
-    `REDIS_PORT=${meta.ports.redis}`,
-    '',
-    `WORKER_POOL_SIZE=${workers}`,
-    '',
-  ].join('\n');
-}
-
 function keeperConfig(L: Layout, meta: SandboxMeta): object {
   return {
-    paths: { code: L.code, ssh: L.ssh, sudoers: L.sudoers, systemd: L.systemd, etc: L.etc, storage: L.storage, state: L.state },
+    paths: { code: L.code, ssh: L.ssh, ssh_borg: L.sshBorg, sudoers: L.sudoers, systemd: L.systemd, etc: L.etc, storage: L.storage, state: L.state },
     units: null,
     extra_units: ['phpborg-api'],
     service_manager: [L.systemctl],
@@ -110,7 +88,7 @@ function setEnvValues(file: string, values: Record<string, string>): void {
 async function fresh(L: Layout, opts: UpOptions, say: (s: string) => void): Promise<SandboxMeta> {
   const size = opts.size ?? 2;
   const workers = opts.workers ?? 4;
-  for (const d of [L.bin, L.units, L.log, L.redisData, L.storage, L.state]) mkdirSync(d, { recursive: true });
+  for (const d of [L.bin, L.units, L.log, join(L.log, 'phpborg'), L.redisData, L.storage, L.state]) mkdirSync(d, { recursive: true });
   // keeper's own storage dir (0700): a shared one would only be used as the parent of keeper's subfolder
   chmodSync(L.storage, 0o700);
   const ports = { mysql: await freePort(), redis: await freePort(), api: await freePort(), keeper: await freePort() };
@@ -122,16 +100,30 @@ async function fresh(L: Layout, opts: UpOptions, say: (s: string) => void): Prom
     ports,
     admin: { id: 1, username: 'admin', email: 'admin@phpborg.local', password: pw() },
     user: { id: 2, username: 'operator', email: 'operator@phpborg.local', password: pw() },
-    smtp_password: 'smtp-secret',
     units: unitSpecs(L, ports),
   };
   writeMeta(L.meta, meta);
   writeSystemctl(L);
   const secrets = { app: randomBytes(32).toString('hex'), db: pw() };
   say('building code, keys and database');
+  const env = envText({
+    appSecret: secrets.app,
+    dbPort: ports.mysql,
+    dbName: DB.name,
+    dbUser: DB.user,
+    dbPassword: secrets.db,
+    redisPort: ports.redis,
+    workers,
+    pool: L.pool,
+    ssh: L.ssh,
+    log: join(L.log, 'phpborg'),
+    borgBase: join(L.dir, 'var/lib/phpborg/borg'),
+  });
+  const credentials = `# phpBorg install credentials: keep safe, then delete\nadmin_username=${meta.admin.username}\nadmin_password=${meta.admin.password}\ndb_user=${DB.user}\ndb_password=${secrets.db}\n`;
+  writePool(L, SERVERS);
   await Promise.all([
-    buildCode({ code: L.code, origin: L.origin, env: envText(meta, secrets, workers), sizeMiB: size }),
-    writeSshKeys(L, SERVERS),
+    buildCode({ code: L.code, origin: L.origin, env, credentials, sizeMiB: size }),
+    writeSshKeys(L, SERVERS).then(() => writeBorgSsh(L, SERVERS)),
     writeEtc(L),
     (async () => {
       writeSudoers(L);
@@ -146,14 +138,12 @@ async function fresh(L: Layout, opts: UpOptions, say: (s: string) => void): Prom
   const migrations = readdirSync(join(L.code, 'migrations'))
     .filter((f) => f in APPLIED_MIGRATIONS)
     .sort();
-  const schema = migrations.map((f) => readFileSync(join(L.code, 'migrations', f), 'utf8')).join('\n');
+  // the installer's schema and data, then the migrations; the pool path is rooted at DIR like every other
+  const schema = [INSTALL_SCHEMA, INSTALL_DATA, ...migrations.map((f) => readFileSync(join(L.code, 'migrations', f), 'utf8'))]
+    .join('\n')
+    .replaceAll(`'${POOL_PATH}'`, `'${L.pool}'`);
   const archives = Math.max(60, Math.round((size * 1024 * 1024) / 5 / ARCHIVE_ROW_BYTES));
-  await rootSql(
-    L,
-    schema +
-      seedSql({ appSecret: secrets.app, storage: L.storage, sshDir: L.ssh, servers: SERVERS, admin: meta.admin, user: meta.user, smtpPassword: meta.smtp_password, archives }),
-    DB.name,
-  );
+  await rootSql(L, schema + seedSql({ pool: L.pool, sshDir: L.ssh, servers: SERVERS, admin: meta.admin, user: meta.user, archives }), DB.name);
   writeConfig(L, meta);
   return meta;
 }
@@ -169,7 +159,7 @@ async function reusePorts(L: Layout, meta: SandboxMeta): Promise<SandboxMeta> {
   }
   const moved = JSON.stringify(ports) !== JSON.stringify(meta.ports);
   const next = { ...meta, ports, units: unitSpecs(L, ports) };
-  if (moved) setEnvValues(L.env, { DB_PORT: String(ports.mysql), REDIS_PORT: String(ports.redis), APP_URL: `http://127.0.0.1:${ports.api}` });
+  if (moved) setEnvValues(L.env, { DB_PORT: String(ports.mysql), REDIS_PORT: String(ports.redis) });
   return next;
 }
 

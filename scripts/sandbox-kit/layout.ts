@@ -7,6 +7,10 @@ export interface Layout {
   env: string;
   origin: string;
   ssh: string;
+  /** the phpborg-borg user's SSH dir (authorized_keys of every backed-up server) */
+  sshBorg: string;
+  /** the Borg pool (one repository per server; not keeper's) */
+  pool: string;
   sudoers: string;
   systemd: string;
   etc: string;
@@ -32,6 +36,8 @@ export function layout(dir: string): Layout {
     env: join(code, '.env'),
     origin: join(dir, 'git/phpBorg.git'),
     ssh: join(dir, 'var/lib/phpborg/.ssh'),
+    sshBorg: join(dir, 'var/lib/phpborg-borg/.ssh'),
+    pool: join(dir, 'opt/backups'),
     sudoers: join(dir, 'etc/sudoers.d'),
     systemd: join(dir, 'etc/systemd/system'),
     etc: join(dir, 'etc/phpborg'),

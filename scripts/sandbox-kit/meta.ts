@@ -23,7 +23,6 @@ export interface SandboxMeta {
   ports: { mysql: number; redis: number; api: number; keeper: number };
   admin: { id: number; username: string; email: string; password: string };
   user: { id: number; username: string; email: string; password: string };
-  smtp_password: string;
   units: Record<string, UnitSpec>;
 }
 

@@ -1,5 +1,6 @@
 // A phpBorg worker stand-in (unit phpborg-worker@N): takes job ids from the Redis list phpborg:jobs,
-// marks the `jobs` row running, works a little, writes an `archives` row and marks the job completed.
+// marks the `jobs` row running, works a little, writes an `archives` row (phpBorg's columns: nom,
+// repo_id, dur, nfiles, …; its nom starts with job<ID>-) and marks the job completed.
 // SIGTERM finishes the current job, then exits (BLPOP waits at most 250 ms, so that is prompt).
 // Usage: worker.mjs CODE_DIR INSTANCE
 import { Redis } from 'ioredis';
@@ -33,7 +34,7 @@ async function handle(id) {
     log(`job ${id} not found; dropped`);
     return;
   }
-  await conn.query("UPDATE jobs SET status = 'running', started_at = NOW(), worker_id = ? WHERE id = ?", [Number(instance), id]);
+  await conn.query("UPDATE jobs SET status = 'running', started_at = NOW(), worker_id = ?, attempts = attempts + 1 WHERE id = ?", [`worker-${instance}`, id]);
   const t0 = Date.now();
   await sleep(50 + Math.floor(Math.random() * 150));
   let serverId = null;
@@ -50,8 +51,8 @@ async function handle(id) {
   const name = `job${id}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}`;
   const size = 1_000_000 + Math.floor(Math.random() * 9_000_000);
   await conn.query(
-    'INSERT INTO archives (server_id, repository_id, name, archive_id, start, end, duration, files_count, original_size, compressed_size, deduplicated_size, job_id) VALUES (?, ?, ?, SHA2(?, 256), FROM_UNIXTIME(?), NOW(), ?, ?, ?, ?, ?, ?)',
-    [serverId, serverId, name, name, Math.floor(t0 / 1000), (Date.now() - t0) / 1000, 100 + Math.floor(Math.random() * 900), size, Math.floor(size * 0.6), Math.floor(size * 0.1), id],
+    "INSERT INTO archives (repo_id, server_id, nom, archive_id, backup_config, dur, start, end, osize, csize, dsize, nfiles) VALUES (?, ?, ?, SHA2(?, 256), 'backup', ?, FROM_UNIXTIME(?), NOW(), ?, ?, ?, ?)",
+    [serverId, serverId, name, name, (Date.now() - t0) / 1000, Math.floor(t0 / 1000), size, Math.floor(size * 0.6), Math.floor(size * 0.1), 100 + Math.floor(Math.random() * 900)],
   );
   await conn.query("UPDATE jobs SET status = 'completed', progress = 100, completed_at = NOW(), output = ? WHERE id = ?", [`archive ${name} created by worker ${instance}`, id]);
   log(`job ${id} completed (archive ${name})`);

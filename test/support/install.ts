@@ -58,6 +58,7 @@ export async function installSnapshot(sb: Sandbox) {
     code: snapshotTree(c.paths.code, { exclude: codeExcluder(c.exclude_dirs) }),
     // SSH modes are normalised on restore (0600/0700): compare content here, modes separately
     ssh: snapshotTree(c.paths.ssh, { modes: false }),
+    sshBorg: snapshotTree(c.paths.ssh_borg, { modes: false }),
     sudoers: snapshotTree(c.paths.sudoers, { only: prefixed }),
     systemd: snapshotTree(c.paths.systemd, { only: prefixed }),
     etc: snapshotTree(c.paths.etc),
