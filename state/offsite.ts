@@ -101,6 +101,12 @@ export function due(row: OffsiteCopy | null, now = new Date()): boolean {
  * The remote files this install put on `target` and has not removed: filename → SHA-256. Retention
  * deletes only these: a file with a keeper name that this ledger did not copy there is never touched.
  */
+/** The SHA-256 this install recorded when it copied `filename` to `target`, if it did. */
+export function copiedSha256(ledger: Ledger, target: string, filename: string): string | null {
+  const r = ledger.prepare('SELECT sha256 FROM offsite_copies WHERE target = ? AND filename = ? AND sha256 IS NOT NULL').get(target, filename) as { sha256: string } | undefined;
+  return r?.sha256 ?? null;
+}
+
 export function ownRemoteFiles(ledger: Ledger, target: string): Map<string, string> {
   const rows = ledger
     .prepare("SELECT filename, sha256 FROM offsite_copies WHERE target = ? AND removed_at IS NULL AND status IN ('copied', 'verified') AND sha256 IS NOT NULL")

@@ -11,6 +11,7 @@ import { TaskError } from '../../runtime/task.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import type { Ledger } from '../../state/ledger.ts';
 import { parseArchiveFileName, SidecarSchema, type Sidecar } from '../../archive/format.ts';
+import { copiedSha256 } from '../../state/offsite.ts';
 
 export interface RemoteArchive {
   file: string;
@@ -112,11 +113,9 @@ export async function pullArchive(
       if (!m || m[1] !== side.sha256 || m[2] !== name) {
         throw new TaskError('offsite_tampered', `${name}: its .sha256 and .json sidecars on ${target.name} disagree; not pulled`);
       }
-      const known = opts.ledger
-        ? (opts.ledger.prepare('SELECT sha256 FROM offsite_copies WHERE target = ? AND filename = ? AND sha256 IS NOT NULL').get(target.name, name) as { sha256: string } | undefined)
-        : undefined;
-      if (known && known.sha256 !== side.sha256) {
-        throw new TaskError('offsite_tampered', `${name}: the sidecar on ${target.name} gives SHA-256 ${side.sha256}, this install copied ${known.sha256}; not pulled`);
+      const known = opts.ledger ? copiedSha256(opts.ledger, target.name, name!) : null;
+      if (known && known !== side.sha256) {
+        throw new TaskError('offsite_tampered', `${name}: the sidecar on ${target.name} gives SHA-256 ${side.sha256}, this install copied ${known}; not pulled`);
       }
       const final = join(storageDir, name!);
       const existing = await stat(final).catch(() => null);
