@@ -1,6 +1,6 @@
 // scripts/install and scripts/uninstall: put keeper on a real phpBorg server (or take it off again).
 //
-//   scripts/install   [--prefix DIR] [--dry-run] [--port N] [--code DIR]
+//   scripts/install   [--prefix DIR] [--dry-run] [--port N] [--code DIR] [--phpborg-url URL]
 //   scripts/uninstall [--prefix DIR] [--dry-run] [--purge]
 //
 // install detects the phpBorg install (code dir, .env, phpborg-* units), creates the phpborg-keeper
@@ -34,6 +34,8 @@ interface Opts {
   dryRun: boolean;
   port: number;
   code: string | null;
+  /** where phpBorg's web API answers (health and sign-in); default APP_URL of .env, else http://127.0.0.1 */
+  phpborgUrl: string | null;
   purge: boolean;
 }
 
@@ -98,7 +100,7 @@ function detect(o: Opts): Detected {
   if (!code) throw new Error(`no phpBorg install found: none of ${candidates.join(', ')} holds a .env (give --code DIR)`);
   const env = parseDotenv(readFileSync(join(code, '.env')));
   const systemdDir = at(o, '/etc/systemd/system');
-  const units = existsSync(systemdDir) ? readdirSync(systemdDir).filter((n) => /^phpborg-.*\.(service|target)$/.test(n) && !n.startsWith(USER)).sort() : [];
+  const units = existsSync(systemdDir) ? readdirSync(systemdDir).filter((n) => /^phpborg-.*\.(service|target|path)$/.test(n) && !n.startsWith(USER)).sort() : [];
   // a prefix with its own systemctl (a sandbox's stand-in) is managed with it
   const standIn = at(o, '/bin/systemctl');
   const systemctl = o.prefix !== '/' && existsSync(standIn) ? [standIn] : ['systemctl'];
@@ -115,8 +117,14 @@ function detect(o: Opts): Detected {
 }
 
 function keeperConfig(o: Opts, d: Detected): Record<string, unknown> {
-  const api = (d.env.APP_URL || 'http://127.0.0.1').replace(/\/+$/, '');
-  const extra = d.units.map((u) => u.replace(/\.service$/, '')).filter((u) => !/^phpborg-(scheduler|worker@|workers)/.test(u) && !u.endsWith('.target'));
+  const api = (o.phpborgUrl || d.env.APP_URL || 'http://127.0.0.1').replace(/\/+$/, '');
+  // long-running services only: the scheduler and workers are keeper's maintenance units already, a
+  // target groups them, and a service started by a .path unit (phpborg-restart) runs once and exits
+  const paths = new Set(d.units.filter((u) => u.endsWith('.path')).map((u) => u.replace(/\.path$/, '')));
+  const extra = d.units
+    .filter((u) => u.endsWith('.service'))
+    .map((u) => u.replace(/\.service$/, ''))
+    .filter((u) => !/^phpborg-(scheduler|worker@|workers)/.test(u) && !paths.has(u));
   return {
     paths: {
       code: d.code,
@@ -439,12 +447,12 @@ async function main(argv: string[]): Promise<number> {
   const usage =
     mode === 'uninstall'
       ? 'usage: scripts/uninstall [--prefix DIR] [--dry-run] [--purge]'
-      : 'usage: scripts/install [--prefix DIR] [--dry-run] [--port N] [--code DIR]';
+      : 'usage: scripts/install [--prefix DIR] [--dry-run] [--port N] [--code DIR] [--phpborg-url URL]';
   let values;
   try {
     values = parseArgs({
       args: rest,
-      options: { prefix: { type: 'string' }, 'dry-run': { type: 'boolean' }, port: { type: 'string' }, code: { type: 'string' }, purge: { type: 'boolean' }, help: { type: 'boolean' } },
+      options: { prefix: { type: 'string' }, 'dry-run': { type: 'boolean' }, port: { type: 'string' }, code: { type: 'string' }, 'phpborg-url': { type: 'string' }, purge: { type: 'boolean' }, help: { type: 'boolean' } },
       strict: true,
     }).values;
   } catch (e) {
@@ -465,7 +473,12 @@ async function main(argv: string[]): Promise<number> {
     console.error('--prefix: expected an absolute path');
     return 2;
   }
-  const o: Opts = { prefix, dryRun: values['dry-run'] === true, port, code: values.code ?? null, purge: values.purge === true };
+  const phpborgUrl = values['phpborg-url'] ?? null;
+  if (phpborgUrl !== null && !/^https?:\/\/[^\s/]+/.test(phpborgUrl)) {
+    console.error(`--phpborg-url: expected http(s)://host[:port], got ${phpborgUrl}`);
+    return 2;
+  }
+  const o: Opts = { prefix, dryRun: values['dry-run'] === true, port, code: values.code ?? null, phpborgUrl, purge: values.purge === true };
   if (o.dryRun) console.log('dry run: nothing is changed');
   if (mode === 'uninstall') uninstall(o);
   else await install(o);

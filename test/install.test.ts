@@ -14,7 +14,9 @@ import { lastJson, scriptPath, spawnOut } from './support/install.ts';
 let sb: Sandbox;
 let port: number;
 const P = (p: string) => join(sb.dir, p);
-const install = (...args: string[]) => spawnOut(scriptPath('install'), ['--prefix', sb.dir, '--port', String(port), ...args]);
+// phpBorg's web side is nginx + php-fpm on a real server (port 80); the sandbox's API stand-in has its own port
+const install = (...args: string[]) =>
+  spawnOut(scriptPath('install'), ['--prefix', sb.dir, '--port', String(port), '--phpborg-url', new URL(sb.config.phpborg_api.health_url).origin, ...args]);
 const uninstall = (...args: string[]) => spawnOut(scriptPath('uninstall'), ['--prefix', sb.dir, ...args]);
 
 function freePort(): Promise<number> {
@@ -83,7 +85,8 @@ test('install --dry-run, install, status ok through the bundles, second install 
   const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { paths: { code: string }; service_manager: string[]; extra_units: string[] };
   assert.equal(cfg.paths.code, sb.config.paths.code);
   assert.deepEqual(cfg.service_manager, [P('bin/systemctl')]);
-  assert.deepEqual(cfg.extra_units, ['phpborg-api']);
+  // phpBorg's own units are the scheduler and the workers; phpborg-restart runs once, started by its .path
+  assert.deepEqual(cfg.extra_units, []);
   assert.equal(statSync(P('etc/sudoers.d/phpborg-keeper')).mode & 0o777, 0o440);
   assert.match(readFileSync(P('etc/sudoers.d/phpborg-keeper'), 'utf8'), /^phpborg-keeper ALL=\(root\) NOPASSWD: \S+node\S* \S+\/opt\/phpborg-keeper\/var\/build\/helper\.mjs\n$/);
   assert.match(readFileSync(P('etc/systemd/system/phpborg-keeper.service'), 'utf8'), /ExecStart=\S+ \S+\/var\/build\/runner\.mjs/);

@@ -208,14 +208,14 @@ describe('emergency kit', () => {
     assert.ok(kit.includes(`Empreinte :       ${settings.backup_encryption_passphrase.fingerprint}`), 'same fingerprint as Settings');
     assert.ok(kit.includes(`Dossier de stockage :   ${sb.config.paths.storage}`));
     assert.ok(kit.includes(archive.filename));
-    assert.match(kit, /ce qui a été ajouté après la sauvegarde reste en place/);
+    assert.match(kit, /les tables créées dans la base après la sauvegarde restent/);
     // an English install gets it in English, with the same commands
     await sb.rootQuery(`USE \`${sb.env.DB_NAME}\`; UPDATE settings SET value = 'en' WHERE \`key\` = 'app.language';`);
     const kitEn = await (await runner.request('/api/phpborg-backup/settings/emergency-kit', { headers: { authorization: `Bearer ${token}` } })).text();
     await sb.rootQuery(`USE \`${sb.env.DB_NAME}\`; UPDATE settings SET value = 'fr' WHERE \`key\` = 'app.language';`);
     assert.ok(kitEn.includes(`Passphrase:  ${PASSPHRASE}`));
     assert.ok(kitEn.includes(`Storage directory: ${sb.config.paths.storage}`));
-    assert.match(kitEn, /what was added after the backup stays/);
+    assert.match(kitEn, /tables created in the database after the backup stay/);
     const commands = (k: string) => k.split('\n').filter((l) => l.startsWith('    $ '));
     assert.deepEqual(commands(kitEn), commands(kit));
     const audited = listAudit(runner.ledger, { action: 'settings.emergency_kit' }).items[0];
