@@ -1,5 +1,5 @@
 // What phpBorg's own settings say about language, timezone and mail (its `settings` table), with the
-// fallbacks the issue names: app.timezone, else APP_TIMEZONE in .env, else the system's zone;
+// fallbacks: app.timezone, else APP_TIMEZONE in .env, else the system's zone;
 // app.language, else French (phpBorg's default).
 import * as v from 'valibot';
 import type { KeeperConfig } from './config.ts';

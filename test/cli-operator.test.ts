@@ -3,7 +3,6 @@
 // validation errors exit 2, the emergency restore finds its configuration like keeper does.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
@@ -11,19 +10,12 @@ import { makeTempInstall, type TempInstall } from './support/runner.ts';
 import { ledgerPath, openLedger } from '../state/ledger.ts';
 import { getBackup, insertCompleted, completedBackup } from '../state/catalog.ts';
 import { insertUpdate } from '../state/updates.ts';
+import { spawnOut } from './support/install.ts';
 
 const KEEPER = join(PROJECT_ROOT, 'scripts', 'keeper');
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, KEEPER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** A command as an administrator runs it, with no KEEPER_CONFIG unless given. */
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) => spawnOut(cmd, args, { env: { ...process.env, KEEPER_CONFIG: '', ...env } });
 const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown> & { error?: { code: string; message: string } };
 
 let t: TempInstall;

@@ -10,19 +10,12 @@ import { isGroup } from '../scripts/cli/framework.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
+import { spawnOut } from './support/install.ts';
 
 const KEEPER = join(PROJECT_ROOT, 'scripts', 'keeper');
 
-function keeper(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(KEEPER, args, { env: { ...process.env, KEEPER_CONFIG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** keeper as an administrator runs it, with no KEEPER_CONFIG unless given. */
+const keeper = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnOut(KEEPER, args, { env: { ...process.env, KEEPER_CONFIG: '', ...env } });
 const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown> & { error?: { code: string; message: string } };
 
 let sb: Sandbox;
