@@ -138,6 +138,7 @@ async function main(tasks: TaskLookup): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   let lastStep: string | undefined;
+  let highest = 0;
   let lastProgressAt = 0;
   let pendingProgress: HelperEvent | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
@@ -154,7 +155,10 @@ async function main(tasks: TaskLookup): Promise<number> {
     actor,
     ledger,
     progress(step, percent, message, params) {
-      const e: HelperEvent = { type: 'progress', step, percent: Math.max(0, Math.min(100, percent)), message, ...(params ? { params } : {}) };
+      // one bar per job: nested work (a safety backup, an update's rollback) reports in sub-ranges
+      // that may start below what was shown; the bar never goes back
+      highest = Math.max(highest, Math.max(0, Math.min(100, percent)));
+      const e: HelperEvent = { type: 'progress', step, percent: highest, message, ...(params ? { params } : {}) };
       // Every step change goes out at once; within a step at most ~4 events a second (the latest
       // wins), so a per-file progress callback cannot flood the ledger.
       if (step !== lastStep || Date.now() - lastProgressAt >= PROGRESS_INTERVAL_MS) {
