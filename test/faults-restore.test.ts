@@ -5,10 +5,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createRunner } from '../scripts/runner.ts';
 import type { Runner } from '../runtime/runner.ts';
 import { getBackup, listBackups } from '../state/catalog.ts';
@@ -129,6 +129,10 @@ test('backup: killed at every step → no archive or a complete one, units runni
 
 test('restore: killed at every step → the install exactly as before (or after), units running, nothing left; the next restore succeeds', async () => {
   const rows: FaultRow[] = [];
+  // a dir an archive never holds (node_modules): a rollback puts it back from the tree moved aside
+  const marker = join(sb.config.paths.code, 'frontend', 'node_modules', '.keeper-fault-marker');
+  mkdirSync(dirname(marker), { recursive: true });
+  writeFileSync(marker, 'installed\n');
   for (const step of RESTORE_STEPS) {
     const j = await killedAt(runner, step, () => post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));
     const now = await installSnapshot(sb);
@@ -143,6 +147,7 @@ test('restore: killed at every step → the install exactly as before (or after)
     }
     await unitsActive(sb);
     assertClean(sb, runner.ledger);
+    assert.ok(existsSync(marker), `${step}: the excluded dirs of the install are still there`);
     rows.push({ operation: 'restore', step, outcome, job: j.status });
   }
   const next = await finished(runner, post(`/api/phpborg-backup/${first}/restore`, { confirm: true }));

@@ -15,11 +15,12 @@ import { probeTables, waitHealthy, type InstallHealth } from '../../runtime/prob
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import { ENTRY, extractArchive, isArchiveError, readHead, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
-import { asidePath, chownTree, exists, incomingPath, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
+import { asidePath, chownTree, exists, incomingPath, moveExcludedBack, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
 import { freeSpace } from '../restore/preview.ts';
 import { accountProblem, databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
 import { adminConnection, adminReachable, userHosts } from '../../runtime/mariadb-admin.ts';
 import { autoNote } from '../backup/auto-notes.ts';
+import { codeExcluder } from '../backup/sources.ts';
 
 /** An archive an operation can fall back to, with what opens it. */
 export interface SafetyRef extends SafetyPoint {
@@ -63,6 +64,9 @@ export interface InstallTarget {
   /** with no safety backup: the archive crash recovery restores instead (bare metal: this very
    * archive again, which finishes the restore forward) */
   recoverTo?: SafetyPoint;
+  /** going back to a safety point of this very install: keep the code dir's excluded dirs
+   * (caches, node_modules), which no archive holds */
+  keepExcludedDirs?: boolean;
 }
 
 /** The state an install plan's steps share: what is asked, then what each step learned or did. */
@@ -82,6 +86,8 @@ export interface InstallState extends InstallTarget {
   dbEnv: PhpborgEnv | null;
   stopUnits: string[];
   codeSwap: Swap | null;
+  /** excluded dirs the code step moved over from the previous tree (relative paths) */
+  movedExcluded: string[];
   configSwaps: Swap[];
   health: InstallHealth | null;
   /** health after a rollback */
@@ -105,6 +111,7 @@ export function installState(config: KeeperConfig, jobId: string, t: InstallTarg
     dbEnv: null,
     stopUnits: [],
     codeSwap: null,
+    movedExcluded: [],
     configSwaps: [],
     health: null,
     rollbackHealth: null,
@@ -421,11 +428,17 @@ export const codeStep = (prefix: string): Step<InstallState> => ({
     if (s.owner) await chownTree(src, s.owner);
     op.ownTemp(asidePath(op.config.paths.code, s.tag), { aside: true });
     s.codeSwap = await swapIn(src, op.config.paths.code, s.tag);
+    // going back to the install's own recent state: its caches and node_modules (never archived) stay
+    if (s.keepExcludedDirs && s.codeSwap.aside) {
+      s.movedExcluded = await moveExcludedBack(s.codeSwap.aside, op.config.paths.code, codeExcluder(op.config.exclude_dirs));
+    }
   },
   async undo(op, s) {
     const swap = s.codeSwap ?? { target: op.config.paths.code, aside: (await exists(asidePath(op.config.paths.code, s.tag))) ? asidePath(op.config.paths.code, s.tag) : null };
     // nothing was moved aside: the swap never started, the code dir is as it was
     if (!s.codeSwap && !swap.aside) return;
+    // what run moved over from the previous tree goes back into it first
+    if (swap.aside) for (const rel of s.movedExcluded.splice(0)) await rename(join(swap.target, rel), join(swap.aside, rel));
     await undoSwap(swap);
     if (swap.aside) op.releaseTemp(swap.aside);
     s.codeSwap = null;

@@ -8,7 +8,7 @@
 //   - touched, no safety point → the units stay stopped on the half-changed install, the entry is
 //     marked inconsistent (health and status report it) and the error names the emergency command.
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { dropScratchDatabase } from '../../runtime/mariadb-admin.ts';
@@ -31,6 +31,8 @@ import { getSettings } from '../../state/settings.ts';
 import { finishUpdate, updateOfJob } from '../../state/updates.ts';
 import { removePartials } from '../../archive/index.ts';
 import { locateArchive } from '../restore/locate.ts';
+import { moveExcludedBack } from '../restore/files.ts';
+import { codeExcluder } from '../backup/sources.ts';
 import { restoreInstall, type RestoreResult } from '../restore/apply.ts';
 
 export const RecoverParams = v.strictObject({
@@ -164,6 +166,8 @@ export async function recoverOperations(ctx: TaskContext, ids: number[]): Promis
           backupId: safety.id,
           safetyMode: 'skip',
           force: true,
+          // an update moved the code on: its node_modules belong to the newer code, not to the safety point's
+          keepExcludedDirs: outer.kind !== 'update',
           storageDir: getSettings(ctx.ledger, ctx.config.paths.storage).backup_storage_path,
         },
         { kind: 'recovery', percent: [5, 95], journalId: outer.id },
@@ -173,6 +177,16 @@ export async function recoverOperations(ctx: TaskContext, ids: number[]): Promis
     }
     result.restore = restore;
     if (restore?.outcome === 'succeeded') {
+      // the code tree moved aside is the install as it was: the dirs an archive never holds come back from it
+      const code = ctx.config.paths.code;
+      for (const t of entries.flatMap((e) => e.temp)) {
+        if (!t.aside || dirname(t.path) !== dirname(code) || !basename(t.path).startsWith(`.${basename(code)}.keeper-old-`)) continue;
+        const back = await moveExcludedBack(t.path, code, codeExcluder(ctx.config.exclude_dirs)).catch((e: unknown) => {
+          ctx.log('warn', `could not bring back the excluded dirs from ${t.path}: ${errorMessage(e)}`);
+          return [];
+        });
+        if (back.length) ctx.log('info', `brought back from the previous code tree: ${back.join(', ')}`);
+      }
       for (const e of entries) {
         result.removed.push(...(await removeTemps(ctx, e, false)));
         if (e.job_id) failUnfinished(ctx.ledger, e.job_id);

@@ -78,6 +78,30 @@ export async function undoSwap(s: Swap): Promise<void> {
   if (s.aside) await rename(s.aside, s.target);
 }
 
+/**
+ * Moves the excluded dirs (caches, node_modules: never in an archive) of a tree moved aside back into
+ * the tree that replaced it, where it has none; returns their relative paths. Used when a restore from
+ * an archive put back a tree whose moved-aside original is at hand (crash recovery).
+ */
+export async function moveExcludedBack(from: string, to: string, excluded: (rel: string, isDir: boolean) => boolean): Promise<string[]> {
+  const moved: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of await readdir(join(from, rel))) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(join(from, r));
+      if (!st.isDirectory()) continue;
+      if (excluded(r, true)) {
+        if ((await exists(join(to, rel))) && !(await exists(join(to, r)))) {
+          await rename(join(from, r), join(to, r));
+          moved.push(r);
+        }
+      } else await walk(r);
+    }
+  };
+  await walk('');
+  return moved;
+}
+
 /** The restore succeeded: the moved-aside tree can go. */
 export async function finishSwap(s: Swap): Promise<void> {
   if (s.aside) await rm(s.aside, { recursive: true, force: true });
