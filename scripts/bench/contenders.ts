@@ -256,6 +256,8 @@ export async function streamBackup(c: BenchCtx, encrypted: boolean): Promise<Sam
   mkdirSync(dir, { mode: 0o700 });
   const steps: Record<string, number> = {};
   const out = join(dir, 'backup.tar.gz');
+  // every process of the pipeline (and mariadbd, a child of this process too), for the CPU profile
+  const sampler = sampleTree(process.pid, 50, { skipRoot: true });
   const t = await timed(async () => {
     await step(steps, 'dump', () => runCmd(dumpCmd(c), { stdoutFile: join(dir, 'database.sql') }));
     const stages: Cmd[] = [['tar', '-cf', '-', ...tarInputs(c, dir)], ['pigz', '-p', '2']];
@@ -264,9 +266,10 @@ export async function streamBackup(c: BenchCtx, encrypted: boolean): Promise<Sam
     const sum = await step(steps, 'stream', () => runPipeline(stages));
     if (!/^[0-9a-f]{64}\b/.test(sum)) throw new Error(`sha256sum printed ${JSON.stringify(sum)}`);
   });
+  const rss = sampler.stop();
   const size = statSync(out).size;
   rmSync(dir, { recursive: true, force: true });
-  return { wall_ms: t.wall_ms, cpu_ms: t.cpu_ms, steps, dump_ms: steps.dump, size_bytes: size };
+  return { wall_ms: t.wall_ms, cpu_ms: t.cpu_ms, steps, dump_ms: steps.dump, size_bytes: size, rss };
 }
 
 /** openssl enc -d to a file; tar -xzf; mariadb < database.sql */
@@ -276,6 +279,7 @@ export async function shellRestore(c: BenchCtx, archive: string): Promise<Sample
   mkdirSync(join(dir, 'x'), { recursive: true, mode: 0o700 });
   const steps: Record<string, number> = {};
   const dec = join(dir, 'backup.tar.gz');
+  const sampler = sampleTree(process.pid, 50, { skipRoot: true });
   const t = await timed(async () => {
     await step(steps, 'openssl_d', () => runCmd([...opensslEnc(c, ['-d', '-in', archive, '-out', dec])] as Cmd));
     await step(steps, 'tar_xzf', () => runCmd(['tar', '-xzf', dec, '-C', join(dir, 'x')]));
@@ -284,8 +288,9 @@ export async function shellRestore(c: BenchCtx, archive: string): Promise<Sample
       runCmd(['mariadb', `--defaults-extra-file=${c.defaultsFile}`, c.env.DB_NAME], { stdinFile: join(dir, 'x', root, 'database.sql') }),
     );
   });
+  const rss = sampler.stop();
   rmSync(dir, { recursive: true, force: true });
-  return { wall_ms: t.wall_ms, cpu_ms: t.cpu_ms, steps };
+  return { wall_ms: t.wall_ms, cpu_ms: t.cpu_ms, steps, rss };
 }
 
 /** Reads the code tree once so that no contender pays for a cold page cache. */

@@ -82,6 +82,19 @@ function label(pid: number): string {
   }
 }
 
+/** user+sys CPU of a process (or of one of its threads with `tid`), in ms; null once it is gone */
+function cpuOf(pid: number, tid?: number): { ms: number; comm: string } | null {
+  try {
+    const st = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    // fields 14 and 15 (utime, stime); f[0] is field 3
+    return { ms: ((Number(f[11]) + Number(f[12])) * 1000) / HZ, comm };
+  } catch {
+    return null;
+  }
+}
+
 export interface RssReport {
   /** peak VmHWM of each kind of process (helper, cli, mariadb-dump, …), MiB */
   peak_mib: Record<string, number>;
@@ -90,15 +103,21 @@ export interface RssReport {
   samples: number;
   /** the helper's VmRSS over time: [seconds since spawn, MiB], one point per second */
   helper_timeline: [number, number][];
+  /** CPU seconds of each kind of process, as last sampled (a process's last < intervalMs is missed) */
+  cpu_s: Record<string, number>;
+  /** CPU seconds of the helper's threads by thread name (main thread, gzip workers, libuv pool, …) */
+  helper_threads_cpu_s: Record<string, number>;
 }
 
 /** Samples the tree under rootPid every intervalMs until stop(); VmHWM is a high-water mark, so a
  *  process's peak is caught even between samples, as long as it is sampled once before it exits. */
-export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssReport } {
+export function sampleTree(rootPid: number, intervalMs = 50, opts: { skipRoot?: boolean } = {}): { stop(): RssReport } {
   const peak = new Map<string, number>();
   let tree = 0;
   let samples = 0;
   const timeline: [number, number][] = [];
+  const cpu = new Map<number, { label: string; ms: number }>();
+  const threads = new Map<number, { comm: string; ms: number }>();
   const t0 = performance.now();
   const tick = () => {
     samples++;
@@ -111,6 +130,9 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
       // labelled at every sample: a child is its parent's copy until it execs (the keeper launcher is bash first)
       const l = label(pid);
       peak.set(l, Math.max(peak.get(l) ?? 0, s.hwm));
+      const c = pid === rootPid && opts.skipRoot ? null : cpuOf(pid);
+      // a process that is exiting has no command line left: keep the name it had
+      if (c) cpu.set(pid, { label: l === '?' ? (cpu.get(pid)?.label ?? l) : l, ms: c.ms });
       sum += s.rss;
       if (l === 'helper') {
         const t = Math.floor((performance.now() - t0) / 1000);
@@ -118,6 +140,16 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
         const last = timeline[timeline.length - 1];
         if (!last || last[0] !== t) timeline.push([t, mib]);
         else last[1] = Math.max(last[1], mib);
+        let tids: string[] = [];
+        try {
+          tids = readdirSync(`/proc/${pid}/task`);
+        } catch {
+          /* gone */
+        }
+        for (const tid of tids) {
+          const tc = cpuOf(pid, Number(tid));
+          if (tc) threads.set(Number(tid), { comm: tid === String(pid) ? 'main' : tc.comm, ms: tc.ms });
+        }
       }
       todo.push(...children(pid));
     }
@@ -129,7 +161,20 @@ export function sampleTree(rootPid: number, intervalMs = 50): { stop(): RssRepor
     stop() {
       clearInterval(timer);
       const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
-      return { peak_mib: Object.fromEntries([...peak].map(([k, v]) => [k, mib(v)])), tree_peak_mib: mib(tree), samples, helper_timeline: timeline };
+      const sum = (xs: Iterable<{ key: string; ms: number }>) => {
+        const out: Record<string, number> = {};
+        for (const x of xs) out[x.key] = (out[x.key] ?? 0) + x.ms;
+        for (const k of Object.keys(out)) out[k] = Math.round(out[k] / 10) / 100;
+        return out;
+      };
+      return {
+        peak_mib: Object.fromEntries([...peak].map(([k, v]) => [k, mib(v)])),
+        tree_peak_mib: mib(tree),
+        samples,
+        helper_timeline: timeline,
+        cpu_s: sum([...cpu.values()].map((x) => ({ key: x.label, ms: x.ms }))),
+        helper_threads_cpu_s: sum([...threads.values()].map((x) => ({ key: x.comm, ms: x.ms }))),
+      };
     },
   };
 }
