@@ -241,11 +241,22 @@ function checkOf(e: ArchiveError): VerifyCheckName {
   return 'layout';
 }
 
+/** The size, SHA-256 and HMAC checks; when they keep the structural pass from running, its checks say why. */
+export interface IntegrityChecks {
+  /** size, sha256, hmac */
+  checks: VerifyCheck[];
+  /** the first failure's code, null when all three passed */
+  code: ArchiveErrorCode | null;
+  /** the structural checks when they cannot run (wrong passphrase, wrong size), else null */
+  blocked: VerifyCheck[] | null;
+  encrypted: boolean;
+}
+
 /**
- * Every check, changing nothing: size, SHA-256 and HMAC against the sidecar (or `expected`), then gzip,
- * tar, layout and safety of every entry, every entry against manifest.json, the metadata schema.
+ * The integrity part of verifyArchive: one read of the file (size, SHA-256, HMAC against the sidecar or
+ * `expected`). Cheap next to the structural pass, which a restore runs once, while it extracts.
  */
-export async function verifyArchive(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<VerifyResult> {
+export async function verifyIntegrity(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<IntegrityChecks> {
   const expected = await expectedFor(file, opts.expected);
   const integ = await checkIntegrity(file, { passphrase: opts.passphrase, expected, signal: opts.signal });
   const checks: VerifyCheck[] = [];
@@ -263,19 +274,53 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
   else if (verdict === 'corrupt' && integ.checked.mac) checks.push({ name: 'hmac', ok: false, error: integ.message });
   else checks.push({ name: 'hmac', ok: integ.sha256 !== null, ...(integ.checked.mac ? {} : { note: noSide }) });
 
-  let code: ArchiveErrorCode | null = verdict === 'ok' ? null : verdictCode(verdict);
+  const code: ArchiveErrorCode | null = verdict === 'ok' ? null : verdictCode(verdict);
+  const blocked = verdict === 'wrong_passphrase' || verdict === 'passphrase_required' || verdict === 'truncated' || integ.sha256 === null
+    ? STRUCTURE.map((name) => notChecked(name, needsPass ? 'needs_passphrase' : verdict === 'truncated' || integ.sha256 === null ? 'size_wrong' : 'earlier_failure'))
+    : null;
+  return { checks, code, blocked, encrypted: integ.encrypted };
+}
+
+/**
+ * The structural checks (metadata, gzip, tar, layout, manifest) after a full pass: all passed (null),
+ * or the failure on its own check, those before it passed and those after it not checked.
+ */
+export function structureChecks(failure: ArchiveError | null): VerifyCheck[] {
+  if (!failure) return STRUCTURE.map((name) => ({ name, ok: true }));
+  const failed = checkOf(failure);
+  const order: VerifyCheckName[] = ['gzip', 'tar', 'metadata', 'layout', 'manifest'];
+  const at = order.indexOf(failed);
+  return STRUCTURE.map((name): VerifyCheck => {
+    const i = order.indexOf(name);
+    if (name === failed) return { name, ok: false, error: failure.message };
+    if (failed === 'hmac') return notChecked(name, 'needs_passphrase');
+    if (i > at) return notChecked(name, 'earlier_failure');
+    return { name, ok: true };
+  });
+}
+
+/** Bytes of every file a manifest lists: what extraction writes (the metadata only claims it). */
+export const manifestBytes = (m: Manifest | null): number => (m?.entries ?? []).reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+
+/**
+ * Every check, changing nothing: size, SHA-256 and HMAC against the sidecar (or `expected`), then gzip,
+ * tar, layout and safety of every entry, every entry against manifest.json, the metadata schema.
+ */
+export async function verifyArchive(file: string, opts: { passphrase?: string | null; expected?: Expected; signal?: AbortSignal } = {}): Promise<VerifyResult> {
+  const integ = await verifyIntegrity(file, opts);
+  const checks = [...integ.checks];
+  let code = integ.code;
   let metadata: ArchiveMetadata | null = null;
   let contentBytes: number | null = null;
-  if (verdict === 'wrong_passphrase' || verdict === 'passphrase_required' || verdict === 'truncated' || integ.sha256 === null) {
-    for (const name of STRUCTURE) checks.push(notChecked(name, needsPass ? 'needs_passphrase' : verdict === 'truncated' || integ.sha256 === null ? 'size_wrong' : 'earlier_failure'));
-  } else {
+  if (integ.blocked) checks.push(...integ.blocked);
+  else {
     let keys: Keys | null = null;
+    let failure: ArchiveError | null = null;
     try {
       keys = await keysFor(file, opts.passphrase);
       const r = await scanArchive(file, { keys, signal: opts.signal });
       metadata = r.metadata;
-      contentBytes = (r.manifest?.entries ?? []).reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0);
-      for (const name of STRUCTURE) checks.push({ name, ok: true });
+      contentBytes = manifestBytes(r.manifest);
     } catch (e0) {
       let e = e0;
       try {
@@ -283,19 +328,10 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       } catch (e1) {
         e = e1;
       }
-      const err = e instanceof ArchiveError ? e : new ArchiveError('io', errorMessage(e));
-      code ??= err.code;
-      const failed = checkOf(err);
-      const order: VerifyCheckName[] = ['gzip', 'tar', 'metadata', 'layout', 'manifest'];
-      const at = order.indexOf(failed);
-      for (const name of STRUCTURE) {
-        const i = order.indexOf(name);
-        if (name === failed) checks.push({ name, ok: false, error: err.message });
-        else if (failed === 'hmac') checks.push(notChecked(name, 'needs_passphrase'));
-        else if (i > at) checks.push(notChecked(name, 'earlier_failure'));
-        else checks.push({ name, ok: true });
-      }
+      failure = e instanceof ArchiveError ? e : new ArchiveError('io', errorMessage(e));
+      code ??= failure.code;
     }
+    checks.push(...structureChecks(failure));
   }
   const ok = checks.every((c) => c.ok);
   return { ok, code: ok ? null : (code ?? 'corrupt'), checks, metadata, content_bytes: ok ? contentBytes : null, encrypted: integ.encrypted };

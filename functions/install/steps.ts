@@ -14,7 +14,10 @@ import type { OperationContext, SafetyPoint, Step } from '../../runtime/operatio
 import { probeTables, waitHealthy, type InstallHealth } from '../../runtime/probes.ts';
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
-import { ENTRY, extractArchive, isArchiveError, readHead, verifyArchive, type ArchiveMetadata, type BackupType, type Expected, type VerifyCheck } from '../../archive/index.ts';
+import {
+  ENTRY, extractArchive, isArchiveError, manifestBytes, readHead, structureChecks, verifyArchive, verifyIntegrity,
+  type ArchiveError, type ArchiveMetadata, type BackupType, type Expected, type Head, type VerifyCheck,
+} from '../../archive/index.ts';
 import { asidePath, chownTree, exists, incomingPath, moveExcludedBack, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
 import { freeSpace } from '../restore/preview.ts';
 import { accountProblem, databaseChange, databaseChangeMessage, databaseTargetProblem } from '../../runtime/db-guard.ts';
@@ -75,9 +78,10 @@ export interface InstallState extends InstallTarget {
   /** unique per run: names the staging dir and the trees moved aside */
   tag: string;
   filename: string;
+  /** the integrity checks after the verify step; the structural ones join them once extraction has read every entry */
   verify: VerifyCheck[];
   metadata: ArchiveMetadata | null;
-  /** bytes of the files the verified manifest lists (the metadata's sizes are only claims) */
+  /** bytes of the files the verified manifest lists (the metadata's sizes are only claims), once extracted */
   contentBytes: number | null;
   staging: string | null;
   safety: SafetyRef | null;
@@ -152,13 +156,13 @@ export async function extractToStaging(
   file: string,
   tag: string,
   o: { passphrase: string | null; expected?: Expected; integrityChecked?: boolean; onProgress?: (done: number, total: number) => void },
-): Promise<string> {
+): Promise<{ dir: string; contentBytes: number }> {
   const dir = stagingDir(op.config, tag);
   op.ownTemp(dir);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await extractArchive(file, dir, { passphrase: o.passphrase, expected: o.expected, integrityChecked: o.integrityChecked, signal: op.signal, onProgress: o.onProgress });
-  return dir;
+  const r = await extractArchive(file, dir, { passphrase: o.passphrase, expected: o.expected, integrityChecked: o.integrityChecked, signal: op.signal, onProgress: o.onProgress });
+  return { dir, contentBytes: manifestBytes(r.manifest) };
 }
 
 /** The safety archive, extracted once for the undos that need it (database, configuration files). */
@@ -171,7 +175,7 @@ async function safetyStaging(op: OperationContext, s: InstallState): Promise<str
     op.releaseTemp(s.staging);
     s.staging = null;
   }
-  s.rollbackStaging = await extractToStaging(op, s.safety.file, `${s.tag}-rb`, { passphrase: s.safety.passphrase, expected: s.safety.expected });
+  s.rollbackStaging = (await extractToStaging(op, s.safety.file, `${s.tag}-rb`, { passphrase: s.safety.passphrase, expected: s.safety.expected })).dir;
   return s.rollbackStaging;
 }
 
@@ -223,24 +227,50 @@ async function swapDir(op: OperationContext, s: InstallState, src: string | null
 
 // ── the steps ────────────────────────────────────────────────────────────────────────────────────
 
-/** 1. Every check on the archive, before anything changes. */
+/** A refusal of the archive by its checks: the one error shape, whichever step found it. */
+function failedVerification(prefix: string, s: InstallState, checks: VerifyCheck[], code: string | null, cause?: unknown): TaskError {
+  s.verify = checks;
+  const bad = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.error ?? 'failed'}`);
+  return new TaskError(code ?? 'verify_failed', `${s.filename} failed verification: ${bad.join('; ') || 'no metadata'}`, `${prefix}.verify`, { checks }, { cause });
+}
+
+const cannotRestore = (prefix: string, s: InstallState, e: unknown) =>
+  new TaskError(isArchiveError(e) ? e.code : 'verify_failed', `${s.filename} cannot be restored: ${errorMessage(e)}`, `${prefix}.verify`, undefined, { cause: e });
+
+/**
+ * Errors of the archive's full pass that are verification failures (the archive is refused), not
+ * failures to write the staging tree.
+ */
+const isStructural = (e: unknown): e is ArchiveError => isArchiveError(e) && e.code !== 'insufficient_space' && e.code !== 'io' && e.code !== 'aborted';
+
+/**
+ * 1. The checks before anything is written: size, SHA-256 and HMAC of the whole file, and its head
+ * (metadata, .env) for the database guard. The structural checks of every entry (gzip, tar, layout,
+ * manifest) run once, while the extract step reads the archive into staging, and fail as this step.
+ */
 export const verifyStep = (prefix: string): Step<InstallState> => ({
   key: `${prefix}.verify`,
-  weight: 8,
+  weight: 3,
   message: (s) => `Verifying ${s.filename}`,
   async run(op, s) {
     op.setTarget({ id: s.backupId, file: s.file, filename: s.filename });
-    const v = await verifyArchive(s.file, { passphrase: s.passphrase, expected: s.expected, signal: op.signal }).catch((e: unknown) => {
-      throw new TaskError(isArchiveError(e) ? e.code : 'verify_failed', `${s.filename} cannot be restored: ${errorMessage(e)}`, `${prefix}.verify`, undefined, { cause: e });
+    const o = { passphrase: s.passphrase, expected: s.expected, signal: op.signal };
+    const integ = await verifyIntegrity(s.file, o).catch((e: unknown) => {
+      throw cannotRestore(prefix, s, e);
     });
-    s.verify = v.checks;
-    if (!v.ok || !v.metadata) {
-      const bad = v.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.error ?? 'failed'}`);
-      throw new TaskError(v.code ?? 'verify_failed', `${s.filename} failed verification: ${bad.join('; ') || 'no metadata'}`, `${prefix}.verify`, { checks: v.checks });
+    if (integ.code !== null) {
+      // refused: every check's state, as `backup verify` reports it (a second read, on failure only)
+      const v = await verifyArchive(s.file, o).catch((e: unknown) => {
+        throw cannotRestore(prefix, s, e);
+      });
+      throw failedVerification(prefix, s, v.checks, v.code ?? integ.code);
     }
-    s.metadata = v.metadata;
-    s.contentBytes = v.content_bytes;
-    await guardDatabase(op, s, `${prefix}.verify`);
+    s.verify = integ.checks;
+    const head = await readHead(s.file, o).catch((e: unknown) => {
+      throw isArchiveError(e) ? failedVerification(prefix, s, [...integ.checks, ...structureChecks(e)], e.code, e) : cannotRestore(prefix, s, e);
+    });
+    s.metadata = head.metadata;
+    await guardDatabase(op, s, head, `${prefix}.verify`);
   },
 });
 
@@ -250,9 +280,8 @@ export const verifyStep = (prefix: string): Step<InstallState> => ({
  * accounts and MariaDB answers), and — without acceptDbChange — another database or user than the
  * live .env's.
  */
-async function guardDatabase(op: OperationContext, s: InstallState, step: string): Promise<void> {
+async function guardDatabase(op: OperationContext, s: InstallState, head: Head, step: string): Promise<void> {
   let archiveEnv: PhpborgEnv | null = null;
-  const head = await readHead(s.file, { passphrase: s.passphrase, signal: op.signal });
   const text = head.config.get(ENTRY.env);
   if (text) archiveEnv = (() => {
     try {
@@ -289,8 +318,10 @@ export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
   message: 'Checking free space',
   async run(op, s) {
     const size = (await stat(s.file)).size;
-    // sized by the verified manifest, not by what the metadata claims
-    const measured = s.contentBytes !== null ? { ...s.metadata!, total_size_bytes: s.contentBytes } : s.metadata!;
+    // the metadata's size is only a claim, read before the manifest is: it can raise the estimate,
+    // never lower it below the archive's own size; extraction counts what it writes and stops
+    // above the filesystem's margin whatever was claimed
+    const measured = { ...s.metadata!, total_size_bytes: Math.max(s.metadata!.total_size_bytes, s.contentBytes ?? size) };
     const fs = await freeSpace(op.config, measured, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
     const short = fs.paths.filter((p) => p.available < p.needed);
     if (short.length) {
@@ -300,20 +331,29 @@ export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
   },
 });
 
-/** 3. The archive into a staging dir beside the code dir, each entry checked against the manifest. */
+/**
+ * 3. The archive into a staging dir beside the code dir: the one full pass (decrypt, gunzip, every
+ * entry against the layout and the manifest), which completes the verify step's checks before
+ * anything live changes. A refused archive fails as the verify step, with its checks.
+ */
 export const extractStep = (prefix: string): Step<InstallState> => ({
   key: `${prefix}.extract`,
-  weight: 15,
-  message: 'Extracting the archive to a staging dir',
+  weight: 20,
+  message: 'Extracting and checking the archive in a staging dir',
+  completes: `${prefix}.verify`,
   async run(op, s) {
-    s.staging = await extractToStaging(op, s.file, s.tag, {
+    const staged = await extractToStaging(op, s.file, s.tag, {
       passphrase: s.passphrase,
       expected: s.expected,
       integrityChecked: true, // the verify step has just checked this very file
       onProgress: (d, t) => op.step(d / Math.max(t, 1), 'Extracting', { done: d, total: t }),
     }).catch((e: unknown) => {
+      if (isStructural(e)) throw failedVerification(prefix, s, [...s.verify, ...structureChecks(e)], e.code, e);
       throw new TaskError(isArchiveError(e) ? e.code : 'extract_failed', `extraction failed: ${errorMessage(e)}`, `${prefix}.extract`, undefined, { cause: e });
     });
+    s.staging = staged.dir;
+    s.contentBytes = staged.contentBytes;
+    s.verify = [...s.verify, ...structureChecks(null)];
     await prepareInstall(op.config, s);
   },
 });

@@ -132,7 +132,8 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
     const error = await timed(st.key, () => st.run(op, s));
     if (error) {
       stepEnded(ledger, journalId, st.key, 'failed');
-      failure = { step: st.key, error };
+      const as = st.completes && error instanceof TaskError && error.step === st.completes ? st.completes : st.key;
+      failure = { step: as, error };
       break;
     }
     stepEnded(ledger, journalId, st.key, 'done');

@@ -47,6 +47,9 @@ export interface Step<S> {
   undoFirst?: boolean;
   /** false when the step is reached: skipped (no journal mark, no record) */
   when?: (s: S) => boolean;
+  /** the key of an earlier step whose checks this one finishes: a TaskError naming that key as its
+   * step is reported as that step's failure (the journal still marks this one failed) */
+  completes?: string;
   run(op: OperationContext, s: S): Promise<void>;
   /** Reverses `run`. Pushed on the undo stack once `run` succeeds (before it, see `undoFirst`). */
   undo?(op: OperationContext, s: S): Promise<void>;
