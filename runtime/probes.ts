@@ -123,12 +123,14 @@ export interface InstallHealth {
 
 /** Every unit active, a database query, Redis PING, the HTTP probe. */
 export async function checkInstall(config: KeeperConfig, env: PhpborgEnv): Promise<InstallHealth> {
-  const checks = [
-    ...(await probeUnits(config, allUnits(config, env))),
-    await probeDatabase(env),
-    await probeRedis(env),
-    await probeHttp(config.phpborg_api.health_url),
-  ];
+  // independent probes: asked at once, the answer takes the slowest one, not their sum
+  const [units, ...rest] = await Promise.all([
+    probeUnits(config, allUnits(config, env)),
+    probeDatabase(env),
+    probeRedis(env),
+    probeHttp(config.phpborg_api.health_url),
+  ]);
+  const checks = [...units, ...rest];
   return { ok: checks.every((c) => c.ok), checks };
 }
 
@@ -141,10 +143,11 @@ export async function waitHealthy(
 ): Promise<InstallHealth> {
   const deadline = Date.now() + config.health_timeout_s * 1000;
   for (;;) {
-    const h = await checkInstall(config, env);
-    if (extra) h.checks.push(...(await extra()));
+    const [h, more] = await Promise.all([checkInstall(config, env), extra ? extra() : []]);
+    h.checks.push(...more);
     h.ok = h.checks.every((c) => c.ok);
     if (h.ok || Date.now() >= deadline || signal?.aborted) return h;
-    await new Promise((r) => setTimeout(r, 500));
+    // units just started come up within a few hundred ms: ask again soon
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
