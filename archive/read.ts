@@ -300,7 +300,7 @@ export function structureChecks(failure: ArchiveError | null): VerifyCheck[] {
 }
 
 /** Bytes of every file a manifest lists: what extraction writes (the metadata only claims it). */
-export const manifestBytes = (m: Manifest | null): number => (m?.entries ?? []).reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+const manifestBytes = (m: Manifest | null): number => (m?.entries ?? []).reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
 
 /**
  * Every check, changing nothing: size, SHA-256 and HMAC against the sidecar (or `expected`), then gzip,

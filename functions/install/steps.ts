@@ -15,7 +15,7 @@ import { probeTables, waitHealthy, type InstallHealth } from '../../runtime/prob
 import { serviceManager } from '../../runtime/service-manager.ts';
 import { TaskError, type TaskContext } from '../../runtime/task.ts';
 import {
-  ENTRY, extractArchive, isArchiveError, manifestBytes, readHead, structureChecks, verifyArchive, verifyIntegrity,
+  ENTRY, extractArchive, isArchiveError, readHead, structureChecks, verifyArchive, verifyIntegrity,
   type ArchiveError, type ArchiveMetadata, type BackupType, type Expected, type Head, type VerifyCheck,
 } from '../../archive/index.ts';
 import { asidePath, chownTree, exists, incomingPath, moveExcludedBack, replaceTree, resolveOwner, swapIn, syncPrefixed, tightenSsh, undoSwap, visudoCheck, type Ownership, type Swap } from '../restore/files.ts';
@@ -81,8 +81,6 @@ export interface InstallState extends InstallTarget {
   /** the integrity checks after the verify step; the structural ones join them once extraction has read every entry */
   verify: VerifyCheck[];
   metadata: ArchiveMetadata | null;
-  /** bytes of the files the verified manifest lists (the metadata's sizes are only claims), once extracted */
-  contentBytes: number | null;
   staging: string | null;
   safety: SafetyRef | null;
   owner: Ownership | null;
@@ -108,7 +106,6 @@ export function installState(config: KeeperConfig, jobId: string, t: InstallTarg
     filename: t.file.split('/').pop()!,
     verify: [],
     metadata: null,
-    contentBytes: null,
     staging: null,
     safety: null,
     owner: null,
@@ -156,13 +153,13 @@ export async function extractToStaging(
   file: string,
   tag: string,
   o: { passphrase: string | null; expected?: Expected; integrityChecked?: boolean; onProgress?: (done: number, total: number) => void },
-): Promise<{ dir: string; contentBytes: number }> {
+): Promise<string> {
   const dir = stagingDir(op.config, tag);
   op.ownTemp(dir);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const r = await extractArchive(file, dir, { passphrase: o.passphrase, expected: o.expected, integrityChecked: o.integrityChecked, signal: op.signal, onProgress: o.onProgress });
-  return { dir, contentBytes: manifestBytes(r.manifest) };
+  await extractArchive(file, dir, { passphrase: o.passphrase, expected: o.expected, integrityChecked: o.integrityChecked, signal: op.signal, onProgress: o.onProgress });
+  return dir;
 }
 
 /** The safety archive, extracted once for the undos that need it (database, configuration files). */
@@ -175,7 +172,7 @@ async function safetyStaging(op: OperationContext, s: InstallState): Promise<str
     op.releaseTemp(s.staging);
     s.staging = null;
   }
-  s.rollbackStaging = (await extractToStaging(op, s.safety.file, `${s.tag}-rb`, { passphrase: s.safety.passphrase, expected: s.safety.expected })).dir;
+  s.rollbackStaging = await extractToStaging(op, s.safety.file, `${s.tag}-rb`, { passphrase: s.safety.passphrase, expected: s.safety.expected });
   return s.rollbackStaging;
 }
 
@@ -321,7 +318,7 @@ export const freeSpaceStep = (prefix: string): Step<InstallState> => ({
     // the metadata's size is only a claim, read before the manifest is: it can raise the estimate,
     // never lower it below the archive's own size; extraction counts what it writes and stops
     // above the filesystem's margin whatever was claimed
-    const measured = { ...s.metadata!, total_size_bytes: Math.max(s.metadata!.total_size_bytes, s.contentBytes ?? size) };
+    const measured = { ...s.metadata!, total_size_bytes: Math.max(s.metadata!.total_size_bytes, size) };
     const fs = await freeSpace(op.config, measured, size, { storageDir: s.storageDir, safety: s.safetyMode !== 'skip', ledger: op.ledger });
     const short = fs.paths.filter((p) => p.available < p.needed);
     if (short.length) {
@@ -342,7 +339,7 @@ export const extractStep = (prefix: string): Step<InstallState> => ({
   message: 'Extracting and checking the archive in a staging dir',
   completes: `${prefix}.verify`,
   async run(op, s) {
-    const staged = await extractToStaging(op, s.file, s.tag, {
+    s.staging = await extractToStaging(op, s.file, s.tag, {
       passphrase: s.passphrase,
       expected: s.expected,
       integrityChecked: true, // the verify step has just checked this very file
@@ -351,8 +348,6 @@ export const extractStep = (prefix: string): Step<InstallState> => ({
       if (isStructural(e)) throw failedVerification(prefix, s, [...s.verify, ...structureChecks(e)], e.code, e);
       throw new TaskError(isArchiveError(e) ? e.code : 'extract_failed', `extraction failed: ${errorMessage(e)}`, `${prefix}.extract`, undefined, { cause: e });
     });
-    s.staging = staged.dir;
-    s.contentBytes = staged.contentBytes;
     s.verify = [...s.verify, ...structureChecks(null)];
     await prepareInstall(op.config, s);
   },
