@@ -2,7 +2,7 @@
 // start in a fraction of the time and ~30 MiB lighter, and the helper's command line is a fixed path
 // a sudoers rule can name. A bundle is rebuilt whenever one of its sources is newer.
 import { buildSync } from 'esbuild';
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleFresh, bundlePath } from '../bundle-fresh.mjs';
@@ -16,6 +16,8 @@ export const BUNDLES = {
   helper: 'scripts/helper.ts',
 } as const;
 export type BundleName = keyof typeof BUNDLES;
+
+const STALE_CHUNK_MS = 24 * 3600_000;
 
 /** The helper's entry point: where the task registry is wired into runtime/helper/run.ts. */
 export const HELPER_ENTRY = join(PROJECT_ROOT, BUNDLES.helper);
@@ -61,10 +63,14 @@ export function buildBundle(name: BundleName, dir: string): string[] {
     renameSync(tmp, f.path);
     written.push(f.path);
   }
-  // chunks of earlier builds of this bundle are no longer referenced
+  // chunks of earlier builds are no longer referenced, but a process started from one may still import
+  // them: removed only once a day old
   const keep = new Set(written.map((p) => basename(p)));
   for (const f of readdirSync(dir)) {
-    if (f.startsWith(`${name}.chunk-`) && f.endsWith('.mjs') && !keep.has(f)) rmSync(join(dir, f), { force: true });
+    if (!f.startsWith(`${name}.chunk-`) || !f.endsWith('.mjs') || keep.has(f)) continue;
+    const p = join(dir, f);
+    const age = Date.now() - (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (age > STALE_CHUNK_MS) rmSync(p, { force: true });
   }
   return written;
 }
