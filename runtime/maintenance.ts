@@ -160,7 +160,10 @@ export async function withUnitsStopped<T>(o: WindowOptions, fn: () => Promise<T>
   return { value: value as T, window };
 }
 
+// the states `systemctl is-active --quiet` answers 0 for
+const ACTIVE = new Set(['active', 'reloading', 'refreshing']);
+
 async function activeUnits(sm: ServiceManager, units: string[]): Promise<string[]> {
-  const states = await Promise.all(units.map((u) => sm.isActive(u)));
-  return units.filter((_, i) => states[i]);
+  const states = await sm.states(units);
+  return units.filter((_, i) => ACTIVE.has(states[i]));
 }

@@ -8,6 +8,8 @@ export interface ServiceManager {
   isActive(unit: string): Promise<boolean>;
   /** state word as `systemctl is-active` prints it (active, inactive, failed, …) */
   state(unit: string): Promise<string>;
+  /** the state word of each unit, in order, from ONE `is-active` call (one process, not one per unit) */
+  states(units: string[]): Promise<string[]>;
   daemonReload(): Promise<void>;
 }
 
@@ -27,6 +29,13 @@ export function serviceManager(config: Pick<KeeperConfig, 'service_manager'>): S
     async state(unit) {
       const r = await call(['is-active', unit]);
       return r.stdout.trim() || (r.code === 0 ? 'active' : 'unknown');
+    },
+    async states(units) {
+      if (!units.length) return [];
+      const r = await call(['is-active', ...units]);
+      const words = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      // one line per unit; anything else (an error instead) reads as not active
+      return units.map((_, i) => (words.length === units.length ? words[i] : 'unknown'));
     },
     async daemonReload() {
       await runOk(cmd, [...prefix, 'daemon-reload'], { timeoutMs: 60_000 });

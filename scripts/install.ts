@@ -20,9 +20,9 @@ import {
   chmodSync, chownSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildBundle, PROJECT_ROOT } from '../runtime/helper/bundle.ts';
+import { buildBundle, BUNDLES, PROJECT_ROOT, type BundleName } from '../runtime/helper/bundle.ts';
 import { ensureUiBuilt } from '../functions/ui/build.ts';
 import { parse as parseDotenv } from 'dotenv';
 
@@ -314,13 +314,14 @@ async function install(o: Opts): Promise<void> {
   // the bundles: plain node at run time; rewritten whenever a source changed, so they stay newer
   const build = mkdtempSync(join(tmpdir(), 'keeper-install-'));
   try {
-    for (const [name, entry] of [['runner', 'scripts/runner.ts'], ['keeper', 'scripts/keeper.ts'], ['helper', 'scripts/helper.ts']] as const) {
-      const out = join(build, `${name}.mjs`);
-      buildBundle(join(PROJECT_ROOT, entry), out);
-      const target = join(dest, 'var/build', `${name}.mjs`);
-      const data = readFileSync(out);
-      if (treeChanged > 0 && !o.dryRun && existsSync(target)) rmSync(target);
-      ensureFile(o, target, data, 0o644, `bundle ${relative(dest, target)}`);
+    for (const name of Object.keys(BUNDLES) as BundleName[]) {
+      // its chunks and sources list, then the entry (last: it must be the newest, see below)
+      for (const out of buildBundle(name, build)) {
+        const target = join(dest, 'var/build', basename(out));
+        const data = readFileSync(out);
+        if (treeChanged > 0 && !o.dryRun && existsSync(target)) rmSync(target);
+        ensureFile(o, target, data, 0o644, `bundle ${relative(dest, target)}`);
+      }
     }
   } finally {
     rmSync(build, { recursive: true, force: true });

@@ -1,4 +1,5 @@
-// keeper: the command-line entry point. Dispatches to the command modules of scripts/cli/index.ts.
+// keeper: the command-line entry point. Dispatches to the command modules of scripts/cli/index.ts,
+// loading only the one that runs.
 import { parseArgs } from 'node:util';
 import { commands } from './cli/index.ts';
 import {
@@ -7,6 +8,7 @@ import {
   createContext,
   groupHelp,
   isGroup,
+  loadModule,
   mainHelp,
   parseGlobal,
   usageError,
@@ -35,8 +37,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(mainHelp(commands) + '\n');
     return g.help ? 0 : 2;
   }
-  const mod = commands.find((m) => m.name === name);
-  if (!mod) return fail(usageError(`unknown command "${name}"; run keeper --help`), g.json);
+  const entry = commands.find((m) => m.name === name);
+  if (!entry) return fail(usageError(`unknown command "${name}"; run keeper --help`), g.json);
+  const mod = await loadModule(entry);
 
   let cmd: CliCommand;
   let args = rest;

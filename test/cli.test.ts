@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commands } from '../scripts/cli/index.ts';
-import { isGroup } from '../scripts/cli/framework.ts';
+import { isGroup, loadModule } from '../scripts/cli/framework.ts';
 import { PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { startSandbox, type Sandbox } from './support/sandbox.ts';
 import { makeTempInstall, type TempInstall } from './support/runner.ts';
@@ -31,7 +31,8 @@ after(async () => {
 
 describe('keeper CLI', () => {
   test('--help: every command has a usage line; the CLI answers --help at each level', async () => {
-    for (const m of commands) {
+    for (const e of commands) {
+      const m = await loadModule(e);
       const cmds = isGroup(m) ? m.commands : [m];
       for (const c of cmds) assert.match(c.usage, /^keeper \S/, `${m.name} ${c.name}: usage must start with "keeper …"`);
     }

@@ -115,6 +115,9 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
   } catch (e) {
     throw new TaskError('env_unreadable', (e as Error).message, `${prefix}.precheck`);
   }
+  // reads that need nothing below (and never reject) overlap the settings and storage checks
+  const dbEstimateP = databaseSizeEstimate(env).catch(() => 0);
+  const versionsP = collectVersions(ctx.config.paths.code, () => serverVersion(env));
   let settingsRows: PhpborgSettingRow[];
   try {
     settingsRows = await readSettingsTable(env);
@@ -141,11 +144,7 @@ async function backupSteps(ctx: TaskContext, opts: CreateBackupOptions, journalI
   }
   const src = await installSources(ctx.config, settingsRows, env);
   src.warnings.forEach(warn);
-  const [plan, dbEstimate, versions] = await Promise.all([
-    plannedSize([...src.head, ...src.code]),
-    databaseSizeEstimate(env).catch(() => 0),
-    collectVersions(ctx.config.paths.code, () => serverVersion(env)),
-  ]);
+  const [plan, dbEstimate, versions] = await Promise.all([plannedSize([...src.head, ...src.code]), dbEstimateP, versionsP]);
   const needed = plan.total_size_bytes + dbEstimate;
   const fs = await statfs(dir);
   const free = Number(fs.bavail) * Number(fs.bsize);

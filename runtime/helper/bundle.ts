@@ -1,69 +1,89 @@
-// The helper runs as one pre-bundled ESM file rather than through a TypeScript loader: the elevated
-// process then starts in about a third of the time and ~30 MiB lighter, and its command line is a
-// fixed path a sudoers rule can name. The bundle is rebuilt whenever a source file is newer.
+// keeper's processes run as pre-bundled ESM files rather than through a TypeScript loader: they
+// start in a fraction of the time and ~30 MiB lighter, and the helper's command line is a fixed path
+// a sudoers rule can name. A bundle is rebuilt whenever one of its sources is newer.
 import { buildSync } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleFresh, bundlePath } from '../bundle-fresh.mjs';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Every bundle and its entry point: the runner (npm start), the CLI and the elevated helper. */
+export const BUNDLES = {
+  runner: 'scripts/runner.ts',
+  keeper: 'scripts/keeper.ts',
+  helper: 'scripts/helper.ts',
+} as const;
+export type BundleName = keyof typeof BUNDLES;
+
+const STALE_CHUNK_MS = 24 * 3600_000;
+
 /** The helper's entry point: where the task registry is wired into runtime/helper/run.ts. */
-export const HELPER_ENTRY = join(PROJECT_ROOT, 'scripts', 'helper.ts');
-export const HELPER_BUNDLE = join(PROJECT_ROOT, 'var', 'build', 'helper.mjs');
-
-// everything the helper can import; the UI is never part of it
-const SOURCES = ['archive', 'functions', 'runtime', 'state'].map((d) => join(PROJECT_ROOT, d));
-const SKIP = new Set([join(PROJECT_ROOT, 'functions', 'ui'), join(PROJECT_ROOT, 'node_modules')]);
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (!SKIP.has(p)) newest = Math.max(newest, newestSource(p));
-    } else if (e.name.endsWith('.ts')) {
-      newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  }
-  return newest;
-}
-
-function stale(): boolean {
-  if (!existsSync(HELPER_BUNDLE)) return true;
-  const built = statSync(HELPER_BUNDLE).mtimeMs;
-  return statSync(HELPER_ENTRY).mtimeMs > built || SOURCES.some((d) => newestSource(d) > built);
-}
+export const HELPER_ENTRY = join(PROJECT_ROOT, BUNDLES.helper);
+export const HELPER_BUNDLE = bundlePath(PROJECT_ROOT, 'helper');
 
 /**
- * Bundles one entry point into one ESM file (dependencies stay in node_modules). Bundles live two
- * levels below the project root (var/build/), like their sources (scripts/…, runtime/helper/…), so every
- * path a module derives from its own location (`../..` = the project root) stays right.
+ * Bundles one entry point into `<dir>/<name>.mjs` plus its lazily loaded chunks
+ * (`<dir>/<name>.chunk-*.mjs`: a dynamic import() is only read when taken, so `keeper --help` loads
+ * no archive or database code) and `<name>.inputs.json`, the sources it was built from. Dependencies
+ * stay in node_modules. Bundles live two levels below the project root (var/build/), like their
+ * sources (scripts/…, runtime/helper/…), so every path a module derives from its own location
+ * (`../..` = the project root) stays right. Returns the files written.
  */
-export function buildBundle(entry: string, outfile: string): void {
-  buildSync({
-    entryPoints: [entry],
-    outfile,
+export function buildBundle(name: BundleName, dir: string): string[] {
+  const r = buildSync({
+    entryPoints: { [name]: join(PROJECT_ROOT, BUNDLES[name]) },
+    // the inputs list is then project-relative, whatever the caller's cwd
+    absWorkingDir: PROJECT_ROOT,
+    outdir: dir,
     bundle: true,
+    splitting: true,
+    chunkNames: `${name}.chunk-[hash]`,
+    outExtension: { '.js': '.mjs' },
     platform: 'node',
     format: 'esm',
     target: 'node20',
     packages: 'external',
     logLevel: 'error',
+    metafile: true,
+    write: false,
   });
-}
-
-let checked = false;
-
-/** Builds the helper bundle when missing or older than its sources (once per process). */
-export function ensureHelperBundle(): string {
-  if (checked) return HELPER_BUNDLE;
-  if (stale()) {
-    mkdirSync(dirname(HELPER_BUNDLE), { recursive: true });
-    // a unique temporary name, then rename: processes building at once never see half a file
-    const tmp = `${HELPER_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
-    buildBundle(HELPER_ENTRY, tmp);
-    renameSync(tmp, HELPER_BUNDLE);
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, `${name}.mjs`);
+  const written: string[] = [];
+  // chunks first (content-hashed names: a rewrite is the same bytes), the list, the entry last, each
+  // under a unique temporary name then renamed: a process starting meanwhile never sees half a bundle
+  const files = [...r.outputFiles].sort((a, b) => Number(a.path === entry) - Number(b.path === entry));
+  const inputs = Object.keys(r.metafile.inputs).filter((p) => !p.startsWith('node_modules/'));
+  const lists = [{ path: join(dir, `${name}.inputs.json`), contents: JSON.stringify(inputs) }];
+  for (const f of [...files.slice(0, -1), ...lists, files[files.length - 1]]) {
+    const tmp = `${f.path}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(tmp, f.contents);
+    renameSync(tmp, f.path);
+    written.push(f.path);
   }
-  checked = true;
-  return HELPER_BUNDLE;
+  // chunks of earlier builds are no longer referenced, but a process started from one may still import
+  // them: removed only once a day old
+  const keep = new Set(written.map((p) => basename(p)));
+  for (const f of readdirSync(dir)) {
+    if (!f.startsWith(`${name}.chunk-`) || !f.endsWith('.mjs') || keep.has(f)) continue;
+    const p = join(dir, f);
+    const age = Date.now() - (statSync(p, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (age > STALE_CHUNK_MS) rmSync(p, { force: true });
+  }
+  return written;
 }
+
+const checked = new Set<BundleName>();
+
+/** Builds bundle `name` in var/build/ when missing or older than a source (checked once per process). */
+export function ensureBundle(name: BundleName): string {
+  const out = bundlePath(PROJECT_ROOT, name);
+  if (checked.has(name)) return out;
+  if (!bundleFresh(PROJECT_ROOT, name)) buildBundle(name, dirname(out));
+  checked.add(name);
+  return out;
+}
+
+export const ensureHelperBundle = (): string => ensureBundle('helper');

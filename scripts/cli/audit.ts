@@ -3,12 +3,10 @@ import * as v from 'valibot';
 import { listAudit, type AuditPage } from '../../state/audit.ts';
 import { AuditQuery } from '../../functions/audit/list.ts';
 import { describeValidation } from '../../runtime/errors.ts';
-import { usageError, type CliCommand } from './framework.ts';
+import { usageError, type CliTopCommand } from './framework.ts';
 import { localTime } from './time.ts';
 
-export const auditCommand: CliCommand = {
-  name: 'audit',
-  summary: 'the audit log: who did what, when, with which outcome',
+export const auditCommand: CliTopCommand = {
   usage:
     'keeper audit [--action A] [--page N] [--per-page N] [--json]\n' +
     '  --action A    only this action ("backup.create") or prefix ("notify.")\n' +

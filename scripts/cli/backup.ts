@@ -1,5 +1,5 @@
 // keeper backup create|list|show|delete|stats — the same data and the same task as the API.
-import { runTaskFromCli, CliError, usageError, type CliContext, type CliGroup } from './framework.ts';
+import { runTaskFromCli, CliError, usageError, type CliContext, type CliTopGroup } from './framework.ts';
 import { catalogStats, getBackup, listBackups, type BackupRow, type CatalogStats } from '../../state/catalog.ts';
 import { BACKUP_TYPES } from '../../archive/format.ts';
 import { backupView } from '../../functions/backup/catalog.ts';
@@ -49,9 +49,7 @@ function renderBackup(b: ReturnType<typeof backupView>, ctx: CliContext): void {
   for (const [k, v] of lines) if (v !== null && v !== undefined) ctx.print(`${k.padEnd(10)}${v}`);
 }
 
-export const backupGroup: CliGroup = {
-  name: 'backup',
-  summary: 'create, list, show, delete backups of the phpBorg installation',
+export const backupGroup: CliTopGroup = {
   commands: [
     {
       name: 'create',

@@ -1,13 +1,11 @@
 // keeper drill [ID] — proves a backup restorable (the newest successful one when no ID) in a scratch
 // dir and a scratch database, through the same task as the API. With --json the last line is the
 // drill's result; the exit status is 0 only when it passed.
-import { runTaskFromCli, CliError, usageError, type CliCommand } from './framework.ts';
+import { runTaskFromCli, CliError, usageError, type CliTopCommand } from './framework.ts';
 import { getJob } from '../../state/jobs.ts';
 import type { DrillResult } from '../../functions/backup/drill.task.ts';
 
-export const drillCommand: CliCommand = {
-  name: 'drill',
-  summary: 'prove a backup restorable without touching the live install (scratch dir + scratch database)',
+export const drillCommand: CliTopCommand = {
   usage:
     'keeper drill [ID] [--json]\n' +
     '  ID  the backup to drill (default: the newest successful one)\n' +

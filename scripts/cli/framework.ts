@@ -9,11 +9,9 @@ import type { ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type KeeperConfig } from '../../runtime/config.ts';
 import type { Actor } from '../../runtime/task.ts';
 import type { JobsRuntime } from '../../runtime/jobs.ts';
-import { startJobs } from '../../runtime/boot.ts';
 import { setTempStateDir } from '../../runtime/temp.ts';
 import { ledgerPath, openLedger, type Ledger } from '../../state/ledger.ts';
 import { listEvents, type JobView } from '../../state/jobs.ts';
-import { operations } from '../../functions/operations.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -65,6 +63,24 @@ export interface CliGroup {
 
 export type CliModule = CliCommand | CliGroup;
 export const isGroup = (m: CliModule): m is CliGroup => 'commands' in m;
+
+/** A top-level command or group as its module defines it: its name and summary are in the table. */
+export type CliTopCommand = Omit<CliCommand, 'name' | 'summary'>;
+export type CliTopGroup = Omit<CliGroup, 'name' | 'summary'>;
+
+/**
+ * One line of the command table (scripts/cli/index.ts): enough for `keeper --help`; the module is
+ * loaded only for the command that runs, so a command loads only the code (and packages) it uses.
+ */
+export interface CliEntry {
+  name: string;
+  summary: string;
+  load(): Promise<CliTopCommand | CliTopGroup>;
+}
+
+export async function loadModule(e: CliEntry): Promise<CliModule> {
+  return { ...(await e.load()), name: e.name, summary: e.summary };
+}
 
 export interface CliContext {
   json: boolean;
@@ -161,6 +177,8 @@ export function createContext(g: GlobalOptions): CliContext & { close(): Promise
       if (jobs) return jobs;
       const cfg = ctx.config();
       const l = ctx.ledger();
+      // every operation's code: loaded only by the commands that run a job
+      const [{ startJobs }, { operations }] = await Promise.all([import('../../runtime/boot.ts'), import('../../functions/operations.ts')]);
       const started = await startJobs(operations, { config: cfg, configPath: ctx.configPath(), ledger: l }, { log: (line) => ctx.info(line) });
       // an operation whose process died is finished first: the command's own task would meet its lock
       for (const id of started.recovering) {
@@ -301,7 +319,7 @@ export function groupHelp(g: CliGroup): string {
     .join('\n')}\n\nRun "keeper ${g.name} <command> --help" for details.`;
 }
 
-export function mainHelp(modules: CliModule[]): string {
+export function mainHelp(modules: Pick<CliEntry, 'name' | 'summary'>[]): string {
   const w = Math.max(...modules.map((m) => m.name.length));
   return `keeper — back up, restore and update a phpBorg installation
 

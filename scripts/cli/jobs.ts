@@ -1,6 +1,6 @@
 // keeper jobs show ID | keeper jobs list
 import { getJob, getJobLog, listEvents, listJobs, type JobView } from '../../state/jobs.ts';
-import { CliError, usageError, type CliContext, type CliGroup } from './framework.ts';
+import { CliError, usageError, type CliContext, type CliTopGroup } from './framework.ts';
 import { localTime } from './time.ts';
 
 function renderJob(j: JobView & { log?: string; events?: unknown[] }, ctx: CliContext): void {
@@ -15,9 +15,7 @@ function renderJob(j: JobView & { log?: string; events?: unknown[] }, ctx: CliCo
   if (j.log) ctx.print(`log:\n${j.log.trimEnd()}`);
 }
 
-export const jobsGroup: CliGroup = {
-  name: 'jobs',
-  summary: 'show jobs (backups, restores, updates …) and their progress',
+export const jobsGroup: CliTopGroup = {
   commands: [
     {
       name: 'show',

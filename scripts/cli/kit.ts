@@ -4,12 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { audit } from '../../state/audit.ts';
 import { phpborgDb } from '../../runtime/phpborg-db.ts';
 import { buildEmergencyKit } from '../../functions/kit/emergency-kit.ts';
-import { CliError, type CliCommand } from './framework.ts';
+import { CliError, type CliTopCommand } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 
-export const kitCommand: CliCommand = {
-  name: 'emergency-kit',
-  summary: 'print the emergency kit: passphrase, fingerprint, where backups are, manual restore recipe',
+export const kitCommand: CliTopCommand = {
   usage:
     'keeper emergency-kit [--output FILE]\n' +
     '  --output FILE  write it to FILE (created 0600, never overwritten) instead of stdout',

@@ -1,7 +1,7 @@
 // keeper offsite list|push|pull|test — off-site targets from the command line. push and test run as
 // tasks through the helper (same job rows and audit log as the API); list and pull run here, since
 // on a new machine they come before anything else exists.
-import { CliError, runTaskFromCli, usageError, type CliContext, type CliGroup } from './framework.ts';
+import { CliError, runTaskFromCli, usageError, type CliContext, type CliTopGroup } from './framework.ts';
 import type { KeeperConfig, OffsiteTarget } from '../../runtime/config.ts';
 import { TaskError } from '../../runtime/task.ts';
 import { OffsiteError } from '../../runtime/offsite.ts';
@@ -42,9 +42,7 @@ export async function pullFromTarget(ctx: CliContext, target: OffsiteTarget, nam
   }
 }
 
-export const offsiteGroup: CliGroup = {
-  name: 'offsite',
-  summary: 'off-site copies: list, push, pull, test a target',
+export const offsiteGroup: CliTopGroup = {
   commands: [
     {
       name: 'list',

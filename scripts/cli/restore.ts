@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import type { RestorePreview } from '../../functions/restore/preview.ts';
 import type { RestoreResult } from '../../functions/restore/apply.ts';
 import type { VerifyTaskResult } from '../../functions/backup/verify.task.ts';
-import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs } from './framework.ts';
+import { CliError, runTaskFromCli, usageError, type CliCommand, type CliContext, type ParsedArgs, type CliTopCommand } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { pullFromTarget, targetArg } from './offsite.ts';
 import { localTime } from './time.ts';
@@ -109,9 +109,7 @@ async function confirm(ctx: CliContext): Promise<void> {
   ctx.info('');
 }
 
-export const restoreCommand: CliCommand = {
-  name: 'restore',
-  summary: 'restore the whole installation from a backup (preview, safety backup, automatic rollback)',
+export const restoreCommand: CliTopCommand = {
   usage:
     'keeper restore <id|file> [--preview] [--yes] [--passphrase-file F] [--force] [--skip-safety-backup] [--accept-db-change] [--json]\n' +
     '       keeper restore --fresh FILE [--passphrase-file F] [--accept-db-change]\n' +

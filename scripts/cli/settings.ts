@@ -1,7 +1,7 @@
 // keeper settings get [KEY] | set KEY VALUE | set-passphrase [--passphrase-file F]
 // The passphrase never goes on a command line: from a file (or "-" for stdin), or a no-echo prompt.
 import { readFile } from 'node:fs/promises';
-import { CliError, usageError, type CliContext, type CliGroup } from './framework.ts';
+import { CliError, usageError, type CliContext, type CliTopGroup } from './framework.ts';
 import { readEnv } from '../../runtime/install.ts';
 import { readSettingsTable } from '../../runtime/mariadb.ts';
 import { audit } from '../../state/audit.ts';
@@ -98,9 +98,7 @@ function renderSettings(s: PublicSettings & { changed?: string[] }, ctx: CliCont
   if (s.changed) ctx.print(s.changed.length ? `changed: ${s.changed.join(', ')}` : 'nothing changed');
 }
 
-export const settingsGroup: CliGroup = {
-  name: 'settings',
-  summary: 'backup settings: storage, encryption, retention, schedule, email',
+export const settingsGroup: CliTopGroup = {
   commands: [
     {
       name: 'get',

@@ -11,7 +11,7 @@ import { countJobs, getJob, lockHolder } from '../../state/jobs.ts';
 import { catalogStats, lastProvenRestorable } from '../../state/catalog.ts';
 import { installConsistency, storageDir } from '../../functions/system/health.ts';
 import { targetsView } from '../../functions/offsite/routes.ts';
-import { PROJECT_ROOT, type CliCommand, type CliContext } from './framework.ts';
+import { PROJECT_ROOT, type CliContext, type CliTopCommand } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 import { localTime } from './time.ts';
 
@@ -111,9 +111,7 @@ const human = (n: number | null) => {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 };
 
-export const statusCommand: CliCommand = {
-  name: 'status',
-  summary: 'versions, units, database, ledger, storage, next scheduled backup',
+export const statusCommand: CliTopCommand = {
   usage: 'keeper status [--json]',
   positionals: { max: 0 },
   run: (ctx) => status(ctx),

@@ -1,11 +1,9 @@
 // Test-only: `keeper test run TASK [--params JSON]` runs a test task through runTaskFromCli. Listed
 // in the command table only when KEEPER_TEST_TASKS=1, and the test tasks exist only then too.
-import { runTaskFromCli, usageError, type CliGroup } from './framework.ts';
+import { runTaskFromCli, usageError, type CliTopGroup } from './framework.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
 
-export const testGroup: CliGroup = {
-  name: 'test',
-  summary: '(tests only) run a test task',
+export const testGroup: CliTopGroup = {
   commands: [
     {
       name: 'run',

@@ -7,7 +7,7 @@ import type { RollbackPreview, RollbackResult } from '../../functions/update/rol
 import { isSafeRef } from '../../runtime/git.ts';
 import { getUpdate, listUpdates, type UpdateRow } from '../../state/updates.ts';
 import { renderPreview } from './restore.ts';
-import { CliError, runTaskFromCli, usageError, type CliContext, type CliGroup, type ParsedArgs } from './framework.ts';
+import { CliError, runTaskFromCli, usageError, type CliContext, type ParsedArgs, type CliTopGroup } from './framework.ts';
 import { localTime } from './time.ts';
 
 function intOption(values: ParsedArgs['values'], name: string, fallback: number, min: number, max: number): number {
@@ -67,9 +67,7 @@ function renderHistory(items: UpdateRow[], out: (l: string) => void): void {
   }
 }
 
-export const updateGroup: CliGroup = {
-  name: 'update',
-  summary: 'update phpBorg from git (status, check, changelog, apply, history, rollback)',
+export const updateGroup: CliTopGroup = {
   commands: [
     {
       name: 'status',

@@ -7,7 +7,8 @@ import type { SandboxMeta, UnitSpec } from './meta.ts';
 import { mariadbUnit } from './mariadb.ts';
 import { redisUnit } from './redis.ts';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
+// from the project root, not this module's directory: the runner's bundle (var/build/) includes it
+const here = fileURLToPath(new URL('../../scripts/sandbox-kit/', import.meta.url));
 const script = (name: string) => join(here, name);
 
 export function unitSpecs(L: Layout, ports: SandboxMeta['ports']): Record<string, UnitSpec> {
