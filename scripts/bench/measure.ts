@@ -74,7 +74,7 @@ function label(pid: number): string {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     if (argv.some((a) => a === HELPER_BUNDLE || a.endsWith('scripts/helper.ts'))) return 'helper';
-    if (argv.some((a) => a.endsWith('scripts/keeper.ts'))) return 'cli';
+    if (argv.some((a) => a.endsWith('scripts/keeper.ts')) || (argv[1]?.endsWith('scripts/launch.mjs') && argv[2] === 'keeper') || argv[1]?.endsWith('/keeper.mjs')) return 'cli';
     const script = argv.slice(1).find((a) => /\.(ts|mjs|js)$/.test(a) && !a.includes('node_modules'));
     return (script ?? argv[0] ?? '?').split('/').pop()!;
   } catch {
