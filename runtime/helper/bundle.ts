@@ -2,8 +2,8 @@
 // process then starts in about a third of the time and ~30 MiB lighter, and its command line is a
 // fixed path a sudoers rule can name. The bundle is rebuilt whenever a source file is newer.
 import { buildSync } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -34,22 +34,61 @@ function stale(): boolean {
   return statSync(HELPER_ENTRY).mtimeMs > built || SOURCES.some((d) => newestSource(d) > built);
 }
 
+export interface BundleOptions {
+  /**
+   * Code reached only through import() goes into chunks beside the bundle (`<name>-<hash>.mjs`), loaded
+   * when imported: a process then loads what it runs, not the code (and packages) of everything else.
+   */
+  split?: boolean;
+}
+
+// chunks an older build left: kept a while, since a process started from that build may still import them
+const OLD_CHUNK_MS = 60 * 60 * 1000;
+
 /**
- * Bundles one entry point into one ESM file (dependencies stay in node_modules). Bundles live two
- * levels below the project root (var/build/), like their sources (scripts/…, runtime/helper/…), so every
- * path a module derives from its own location (`../..` = the project root) stays right.
+ * Bundles one entry point into one ESM file (dependencies stay in node_modules), plus its chunks when
+ * split. Bundles live two levels below the project root (var/build/), like their sources (scripts/…,
+ * runtime/helper/…), so every path a module derives from its own location (`../..` = the project root)
+ * stays right; chunks go beside the bundle for the same reason. Each file is written under a unique
+ * temporary name, then renamed, the bundle last: processes building at once never see half a build.
+ * Returns the files written, the bundle last.
  */
-export function buildBundle(entry: string, outfile: string): void {
-  buildSync({
+export function buildBundle(entry: string, outfile: string, o: BundleOptions = {}): string[] {
+  const dir = dirname(outfile);
+  const name = basename(outfile, '.mjs');
+  const { outputFiles } = buildSync({
     entryPoints: [entry],
-    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     packages: 'external',
     logLevel: 'error',
+    write: false,
+    ...(o.split
+      ? { splitting: true, outdir: dir, entryNames: name, chunkNames: `${name}-[hash]`, outExtension: { '.js': '.mjs' } }
+      : { outfile }),
   });
+  mkdirSync(dir, { recursive: true });
+  const outputs = outputFiles.sort((a, b) => Number(a.path === outfile) - Number(b.path === outfile));
+  for (const f of outputs) {
+    const tmp = `${f.path}.${process.pid}.${Date.now()}.tmp`;
+    writeFileSync(tmp, f.contents);
+    renameSync(tmp, f.path);
+  }
+  const files = outputs.map((f) => f.path);
+  if (o.split) {
+    const keep = new Set(files.map((f) => basename(f)));
+    for (const n of readdirSync(dir)) {
+      if (!n.startsWith(`${name}-`) || !n.endsWith('.mjs') || keep.has(n)) continue;
+      try {
+        if (Date.now() - statSync(join(dir, n)).mtimeMs > OLD_CHUNK_MS) rmSync(join(dir, n), { force: true });
+      } catch {
+        /* another build removed it */
+      }
+    }
+  }
+  return files;
 }
 
 let checked = false;
@@ -57,13 +96,7 @@ let checked = false;
 /** Builds the helper bundle when missing or older than its sources (once per process). */
 export function ensureHelperBundle(): string {
   if (checked) return HELPER_BUNDLE;
-  if (stale()) {
-    mkdirSync(dirname(HELPER_BUNDLE), { recursive: true });
-    // a unique temporary name, then rename: processes building at once never see half a file
-    const tmp = `${HELPER_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
-    buildBundle(HELPER_ENTRY, tmp);
-    renameSync(tmp, HELPER_BUNDLE);
-  }
+  if (stale()) buildBundle(HELPER_ENTRY, HELPER_BUNDLE, { split: true });
   checked = true;
   return HELPER_BUNDLE;
 }
