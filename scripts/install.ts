@@ -20,7 +20,7 @@ import {
   chmodSync, chownSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildBundle, PROJECT_ROOT } from '../runtime/helper/bundle.ts';
 import { ensureUiBuilt } from '../functions/ui/build.ts';
@@ -314,13 +314,14 @@ async function install(o: Opts): Promise<void> {
   // the bundles: plain node at run time; rewritten whenever a source changed, so they stay newer
   const build = mkdtempSync(join(tmpdir(), 'keeper-install-'));
   try {
-    for (const [name, entry] of [['runner', 'scripts/runner.ts'], ['keeper', 'scripts/keeper.ts'], ['helper', 'scripts/helper.ts']] as const) {
-      const out = join(build, `${name}.mjs`);
-      buildBundle(join(PROJECT_ROOT, entry), out);
-      const target = join(dest, 'var/build', `${name}.mjs`);
-      const data = readFileSync(out);
-      if (treeChanged > 0 && !o.dryRun && existsSync(target)) rmSync(target);
-      ensureFile(o, target, data, 0o644, `bundle ${relative(dest, target)}`);
+    // the helper loads each task's code from a chunk beside it, when it runs that task
+    for (const [name, entry, split] of [['runner', 'scripts/runner.ts', false], ['keeper', 'scripts/keeper.ts', false], ['helper', 'scripts/helper.ts', true]] as const) {
+      for (const out of buildBundle(join(PROJECT_ROOT, entry), join(build, `${name}.mjs`), { split })) {
+        const target = join(dest, 'var/build', basename(out));
+        const data = readFileSync(out);
+        if (treeChanged > 0 && !o.dryRun && existsSync(target)) rmSync(target);
+        ensureFile(o, target, data, 0o644, `bundle ${relative(dest, target)}`);
+      }
     }
   } finally {
     rmSync(build, { recursive: true, force: true });
