@@ -274,7 +274,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       keys = await keysFor(file, opts.passphrase);
       const r = await scanArchive(file, { keys, signal: opts.signal });
       metadata = r.metadata;
-      contentBytes = (r.manifest?.entries ?? []).reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0);
+      contentBytes = r.fileBytes;
       for (const name of STRUCTURE) checks.push({ name, ok: true });
     } catch (e0) {
       let e = e0;
@@ -458,7 +458,14 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   try {
     const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress });
     sink.finish();
-    return { root: r.root, metadata: r.metadata, manifest: r.manifest! };
+    return {
+      root: r.root,
+      metadata: r.metadata,
+      // parsed only for a caller that reads it
+      get manifest() {
+        return r.manifest!;
+      },
+    };
   } catch (e) {
     sink.abort();
     return explain(e, file, keys);
