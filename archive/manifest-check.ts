@@ -7,9 +7,12 @@ import { ENTRY, GENERATOR, ManifestEntrySchema, ManifestSchema, type Manifest } 
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
-/** What an entry must match in the manifest, as one compact string per entry. */
+/**
+ * What an entry must match in the manifest, as one compact string per entry: join() makes one flat
+ * string, where a template literal may keep a tree of its pieces, several times larger.
+ */
 export const signature = (type: EntryType, size: number, mode: number, link: string | undefined, sha: string | undefined) =>
-  `${type}\0${size}\0${mode}\0${link ?? ''}\0${sha ?? ''}`;
+  [type, size, mode, link ?? '', sha ?? ''].join('\0');
 
 const FIELDS = ['type', 'size', 'mode', 'link target', 'SHA-256'] as const;
 
