@@ -32,12 +32,13 @@ const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 class JsonSyntax extends Error {}
 
 /**
- * The top-level "entries" array's elements as [start, end) byte ranges, and the rest of the document
- * (`skeleton`) with that array emptied. Only the structure is tracked here; each piece is then checked
- * by JSON.parse, so a document is accepted exactly when JSON.parse would accept it whole.
+ * The top-level "entries" array's elements as byte ranges (start, end, start, end, …: flat, so a
+ * quarter-million entries cost a few MiB), and the rest of the document (`skeleton`) with that array
+ * emptied. Only the structure is tracked here; each piece is then checked by JSON.parse, so a document
+ * is accepted exactly when JSON.parse would accept it whole.
  */
-function split(buf: Buffer): { skeleton: string; elements: [number, number][] } {
-  let elements: [number, number][] = [];
+function split(buf: Buffer): { skeleton: string; elements: number[] } {
+  let elements: number[] = [];
   const skel: string[] = [];
   let from = 0;
   let depth = 0;
@@ -91,7 +92,7 @@ function split(buf: Buffer): { skeleton: string; elements: [number, number][] } 
 }
 
 /** Splits an array's elements from `i` (just after its `[`); returns the index of its `]`. */
-function arrayElements(buf: Buffer, i: number, out: [number, number][]): number {
+function arrayElements(buf: Buffer, i: number, out: number[]): number {
   const ws = () => {
     while (i < buf.length && WS.has(buf[i])) i++;
   };
@@ -121,7 +122,7 @@ function arrayElements(buf: Buffer, i: number, out: [number, number][]): number 
       while (i < buf.length && !WS.has(buf[i]) && buf[i] !== 0x2c && buf[i] !== 0x5d) i++;
     }
     if (i > buf.length || start === i) throw new JsonSyntax();
-    out.push([start, i]);
+    out.push(start, i);
     ws();
     if (buf[i] === 0x5d) return i;
     if (buf[i] !== 0x2c) throw new JsonSyntax();
@@ -144,58 +145,71 @@ export function checkManifest(buf: Buffer, sigs: Map<string, string>): ManifestV
   try {
     parts = split(buf);
     head = JSON.parse(parts.skeleton);
-    // every element must parse before any is validated: a syntax error anywhere ranks first
-    for (const [a, b] of parts.elements) JSON.parse(buf.toString('utf8', a, b));
   } catch {
     throw notJson();
+  }
+  // One pass over the entries. Errors rank as a whole parse and validation would rank them: a syntax
+  // error anywhere, then the generator, the head's fields, the first invalid entry, then comparisons.
+  const { elements } = parts;
+  const matched = new Map<string, string>();
+  let fileBytes = 0;
+  let invalid: ArchiveError | null = null;
+  let problem: ArchiveError | null = null;
+  let duplicate = false;
+  try {
+    for (let i = 0; i < elements.length / 2; i++) {
+      let x: unknown;
+      try {
+        x = JSON.parse(buf.toString('utf8', elements[2 * i], elements[2 * i + 1]));
+      } catch {
+        throw notJson();
+      }
+      if (invalid) continue;
+      const r = v.safeParse(ManifestEntrySchema, x);
+      if (!r.success) {
+        const p = v.getDotPath(r.issues[0]);
+        invalid = schemaError(`entries.${i}${p ? `.${p}` : ''}`, r.issues[0].message);
+        continue;
+      }
+      if (problem) continue;
+      // what is matched moves to `matched`: what stays in `sigs` is what the manifest does not list
+      const m = r.output;
+      if (m.type === 'file') fileBytes += m.size;
+      let got = sigs.get(m.path);
+      if (got === undefined) {
+        got = matched.get(m.path);
+        duplicate ||= got !== undefined;
+      } else {
+        sigs.delete(m.path);
+        matched.set(m.path, got);
+      }
+      if (got === undefined) {
+        problem = new ArchiveError('manifest_mismatch', `${ENTRY.manifest} lists ${m.path}, which is missing from the archive`, m.path);
+        continue;
+      }
+      const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
+      if (got !== want) {
+        const a = got.split('\0');
+        const b = want.split('\0');
+        const field = FIELDS[a.findIndex((s, k) => s !== b[k])] ?? 'entry';
+        problem = new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from ${ENTRY.manifest}: the archive was altered or damaged`, m.path);
+      }
+    }
+    if (!problem && (sigs.size > 0 || duplicate)) {
+      // the first entry (in archive order) the manifest does not list
+      const extra = sigs.keys().next().value as string | undefined;
+      problem = new ArchiveError('manifest_mismatch', `${extra ?? 'an entry'} is in the archive but not in ${ENTRY.manifest}`, extra);
+    }
+  } finally {
+    // back into `sigs`, so it holds every entry again
+    for (const [k, s] of matched) sigs.set(k, s);
   }
   if (typeof head !== 'object' || head === null || (head as { generator?: unknown }).generator !== GENERATOR) {
     throw new ArchiveError('not_keeper', `not a phpborg-keeper archive: ${ENTRY.manifest} was not written by ${GENERATOR}`, ENTRY.manifest);
   }
   const h = v.safeParse(HeadSchema, head);
   if (!h.success) throw schemaError(v.getDotPath(h.issues[0]), h.issues[0].message);
-
-  // validated and compared one entry at a time; what is matched moves to `matched`
-  const matched = new Map<string, string>();
-  let fileBytes = 0;
-  let problem: ArchiveError | null = null;
-  let duplicate = false;
-  parts.elements.forEach(([a, b], i) => {
-    const r = v.safeParse(ManifestEntrySchema, JSON.parse(buf.toString('utf8', a, b)));
-    if (!r.success) {
-      const p = v.getDotPath(r.issues[0]);
-      throw schemaError(`entries.${i}${p ? `.${p}` : ''}`, r.issues[0].message);
-    }
-    const m = r.output;
-    if (problem) return;
-    if (m.type === 'file') fileBytes += m.size;
-    let got = sigs.get(m.path);
-    if (got === undefined) {
-      got = matched.get(m.path);
-      duplicate ||= got !== undefined;
-    } else {
-      sigs.delete(m.path);
-      matched.set(m.path, got);
-    }
-    if (got === undefined) {
-      problem = new ArchiveError('manifest_mismatch', `${ENTRY.manifest} lists ${m.path}, which is missing from the archive`, m.path);
-      return;
-    }
-    const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
-    if (got !== want) {
-      const x = got.split('\0');
-      const y = want.split('\0');
-      const field = FIELDS[x.findIndex((s, k) => s !== y[k])] ?? 'entry';
-      problem = new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from ${ENTRY.manifest}: the archive was altered or damaged`, m.path);
-    }
-  });
-  if (!problem && (sigs.size > 0 || duplicate)) {
-    // the first entry (in archive order) the manifest does not list
-    const extra = sigs.keys().next().value as string | undefined;
-    problem = new ArchiveError('manifest_mismatch', `${extra ?? 'an entry'} is in the archive but not in ${ENTRY.manifest}`, extra);
-  }
-  // back into `sigs`, so it holds every entry again
-  for (const [k, s] of matched) sigs.set(k, s);
+  if (invalid) throw invalid;
   return { root: (head as { root: string }).root, fileBytes, problem };
 }
 
