@@ -299,9 +299,6 @@ export function structureChecks(failure: ArchiveError | null): VerifyCheck[] {
   });
 }
 
-/** Bytes of every file a manifest lists: what extraction writes (the metadata only claims it). */
-const manifestBytes = (m: Manifest | null): number => (m?.entries ?? []).reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-
 /**
  * Every check, changing nothing: size, SHA-256 and HMAC against the sidecar (or `expected`), then gzip,
  * tar, layout and safety of every entry, every entry against manifest.json, the metadata schema.
@@ -320,7 +317,7 @@ export async function verifyArchive(file: string, opts: { passphrase?: string | 
       keys = await keysFor(file, opts.passphrase);
       const r = await scanArchive(file, { keys, signal: opts.signal });
       metadata = r.metadata;
-      contentBytes = manifestBytes(r.manifest);
+      contentBytes = r.fileBytes;
     } catch (e0) {
       let e = e0;
       try {
@@ -494,7 +491,14 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   try {
     const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress });
     sink.finish();
-    return { root: r.root, metadata: r.metadata, manifest: r.manifest! };
+    return {
+      root: r.root,
+      metadata: r.metadata,
+      // parsed only for a caller that reads it
+      get manifest() {
+        return r.manifest!;
+      },
+    };
   } catch (e) {
     sink.abort();
     return explain(e, file, keys);

@@ -10,15 +10,16 @@ import * as v from 'valibot';
 import { createDecryptor, deriveKeys, HEADER_LEN, saltOf, type Keys } from './crypto.ts';
 import { ArchiveError } from './errors.ts';
 import {
-  classifyEntry, ENTRY, GENERATOR, ManifestSchema, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
+  classifyEntry, ENTRY, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
   type ArchiveMetadata, type Manifest, type Section, type SettingsFile,
 } from './format.ts';
 import { TarReader, type TarEntryHeader } from './tar-reader.ts';
+import { checkManifest, parseManifest, signature, type EntryType, type ManifestVerdict } from './manifest-check.ts';
 import { ByteTicker } from './memory.ts';
 import { linkStaysInside } from './write.ts';
 import { errorMessage } from './error-message.ts';
 
-export type EntryType = 'file' | 'dir' | 'symlink';
+export type { EntryType };
 
 /** An entry that passed the layout and safety checks. */
 export interface CheckedEntry {
@@ -56,7 +57,10 @@ export interface ScanResult {
   root: string;
   metadata: ArchiveMetadata;
   settings: SettingsFile | null;
-  manifest: Manifest | null;
+  /** parsed when asked for (only its bytes are kept): read it once */
+  readonly manifest: Manifest | null;
+  /** bytes of the regular files manifest.json lists (after a full pass) */
+  fileBytes: number;
   /** the entries before database.sql (metadata, settings, config, ssh), in order, with their SHA-256 */
   entries: (CheckedEntry & { sha256?: string })[];
   /** every entry but the manifest → its signature (type, size, mode, link, SHA-256), compact for big installs */
@@ -113,8 +117,24 @@ const LIMITS: Partial<Record<string, number>> = {
   [ENTRY.manifest]: 512 << 20,
 };
 
+/** What checkEntry remembers of the entries so far: one string per entry, whatever the archive's size. */
+export interface EntryState {
+  root: string | null;
+  section: number;
+  /** every entry but the manifest → its signature (its type alone until the entry ends) */
+  sigs: Map<string, string>;
+  /** folders of entries that are not entries themselves (a keeper archive has none) */
+  parents: Set<string>;
+  count: number;
+  manifestSeen: boolean;
+}
+
+export const newEntryState = (): EntryState => ({ root: null, section: 0, sigs: new Map(), parents: new Set(), count: 0, manifestSeen: false });
+
+const isType = (sig: string | undefined, t: EntryType) => sig !== undefined && sig.startsWith(t) && (sig.length === t.length || sig.charCodeAt(t.length) === 0);
+
 /** Checks one raw tar header against the rules; returns the relative entry or throws. */
-export function checkEntry(h: TarEntryHeader, state: { root: string | null; section: number; seen: Set<string>; links: Set<string>; files: Set<string>; parents: Set<string>; count: number; manifestSeen: boolean }): CheckedEntry {
+export function checkEntry(h: TarEntryHeader, state: EntryState): CheckedEntry {
   const raw = h.path;
   if (raw.includes('\0')) throw new ArchiveError('unsafe_entry', `entry name with a NUL byte refused`, raw);
   if (raw.startsWith('/')) throw new ArchiveError('unsafe_entry', `absolute path "${raw}" refused: archive entries must stay inside the archive`, raw);
@@ -146,12 +166,14 @@ export function checkEntry(h: TarEntryHeader, state: { root: string | null; sect
   if (!rule) throw new ArchiveError('layout', `entry ${rel} (${type}) has no place in archive format v1`, rel);
   const idx = SECTIONS.indexOf(rule.section);
   if (idx < state.section) throw new ArchiveError('layout', `entry ${rel} is out of order (the ${rule.section} section must come before ${SECTIONS[state.section]})`, rel);
-  if (state.seen.has(rel)) throw new ArchiveError('layout', `entry ${rel} appears twice`, rel);
+  // the manifest is never in sigs, but nothing may follow it (checked above)
+  if (state.sigs.has(rel)) throw new ArchiveError('layout', `entry ${rel} appears twice`, rel);
   // nothing may be written through a link the archive itself created
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
-    if (state.links.has(rel.slice(0, i))) throw new ArchiveError('unsafe_entry', `entry ${rel} lies beneath the symlink ${rel.slice(0, i)}`, rel);
+    const above = state.sigs.get(rel.slice(0, i));
+    if (isType(above, 'symlink')) throw new ArchiveError('unsafe_entry', `entry ${rel} lies beneath the symlink ${rel.slice(0, i)}`, rel);
     // extraction could not create it: a verified archive must be a restorable one
-    if (state.files.has(rel.slice(0, i))) throw new ArchiveError('layout', `entry ${rel} lies beneath ${rel.slice(0, i)}, which is a file: it cannot be restored`, rel);
+    if (isType(above, 'file')) throw new ArchiveError('layout', `entry ${rel} lies beneath ${rel.slice(0, i)}, which is a file: it cannot be restored`, rel);
   }
   if (type !== 'dir' && state.parents.has(rel)) throw new ArchiveError('layout', `${type} entry ${rel} is also the folder of earlier entries: it cannot be restored`, rel);
   if (type !== 'file' && h.size !== 0) throw new ArchiveError('corrupt', `${type} entry ${rel} carries data`, rel);
@@ -161,13 +183,15 @@ export function checkEntry(h: TarEntryHeader, state: { root: string | null; sect
     if (rule.linkScope === null || !linkStaysInside(rel, linkname, rule.linkScope)) {
       throw new ArchiveError('unsafe_entry', `symlink ${rel} → "${linkname}" points outside ${rule.linkScope ?? 'its place'}/: refused`, rel);
     }
-    state.links.add(rel);
   }
   const limit = LIMITS[rel];
   if (limit !== undefined && h.size > limit) throw new ArchiveError('layout', `${rel} is ${h.size} bytes, larger than format v1 allows (${limit})`, rel);
-  state.seen.add(rel);
-  if (type === 'file') state.files.add(rel);
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) state.parents.add(rel.slice(0, i));
+  if (rule.section !== 'manifest') state.sigs.set(rel, type);
+  // a folder that is an entry needs no mark: an entry of the same name is refused as a duplicate first
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
+    const dir = rel.slice(0, i);
+    if (!state.sigs.has(dir)) state.parents.add(dir);
+  }
   state.section = idx;
   state.count++;
   if (rule.section === 'manifest') state.manifestSeen = true;
@@ -220,13 +244,16 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
   const { encrypted, size: fileSize } = await readSalt(file);
   const keys = opts.keys ?? null;
   if (encrypted && !keys) throw new ArchiveError('passphrase_required', 'this archive is encrypted: give its passphrase');
-  const state = { root: null as string | null, section: 0, seen: new Set<string>(), links: new Set<string>(), files: new Set<string>(), parents: new Set<string>(), count: 0, manifestSeen: false };
+  const state = newEntryState();
   const entries: ScanResult['entries'] = [];
-  const sigs = new Map<string, string>();
+  const { sigs } = state;
   const kept = new Map<string, Buffer>();
   let metadata: ArchiveMetadata | null = null;
   let settings: SettingsFile | null = null;
-  let manifest: Manifest | null = null;
+  // manifest.json's bytes, checked against sigs as it ends
+  let manifestBytes: Buffer | null = null;
+  let manifestUsed = 0;
+  let verdict: ManifestVerdict | null = null;
   let cur: CheckedEntry | null = null;
   let hash: Hash | null = null;
   let chunks: Buffer[] | null = null;
@@ -237,18 +264,22 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
     entry(h) {
       const e = checkEntry(h, state);
       if (SECTIONS.indexOf(e.section) >= stopIdx) {
+        sigs.delete(e.rel);
         stopped = true;
         throw new Stop();
       }
       cur = e;
       hash = e.type === 'file' ? createHash('sha256') : null;
-      const special = e.rel === ENTRY.metadata || e.rel === ENTRY.settings || e.rel === ENTRY.manifest;
+      const special = e.rel === ENTRY.metadata || e.rel === ENTRY.settings;
       chunks = e.type === 'file' && (special || opts.keep?.(e)) ? [] : null;
+      // one buffer of the size the header gives (at most LIMITS'): no copy of it is ever made
+      if (e.rel === ENTRY.manifest && e.type === 'file') manifestBytes = Buffer.allocUnsafeSlow(e.size);
       opts.sink?.entry(e);
     },
     data(chunk) {
       hash!.update(chunk);
       if (chunks) chunks.push(Buffer.from(chunk));
+      if (manifestBytes) manifestUsed += chunk.copy(manifestBytes, manifestUsed);
       opts.sink?.data(chunk);
     },
     entryEnd() {
@@ -258,9 +289,9 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
         const buf = Buffer.concat(chunks);
         if (e.rel === ENTRY.metadata) metadata = parseJson(e.rel, buf, MetadataSchema, notKeeper);
         else if (e.rel === ENTRY.settings) settings = parseJson(e.rel, buf, SettingsFileSchema);
-        else if (e.rel === ENTRY.manifest) manifest = parseJson(e.rel, buf, ManifestSchema, notKeeper);
         else kept.set(e.rel, buf);
       }
+      if (e.rel === ENTRY.manifest && manifestBytes) verdict = checkManifest(manifestBytes, sigs);
       if (e.rel !== ENTRY.manifest) {
         sigs.set(e.rel, signature(e.type, e.size, e.mode, e.linkname, sha256));
         if (SECTIONS.indexOf(e.section) < HEAD_END) entries.push(sha256 ? { ...e, sha256 } : e);
@@ -303,41 +334,36 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
     for (const s of stages) (s as unknown as { destroy(): void }).destroy();
   }
   if (!metadata) throw new ArchiveError('not_keeper', 'not a phpborg-keeper archive: no metadata.json');
-  const result: ScanResult = { root: state.root!, metadata, settings, manifest, entries, sigs, kept, stopped };
-  if (!stopped && !opts.stopAt) finalChecks(result);
+  // assigned in the reader's callbacks, which TypeScript does not follow
+  const bytes = manifestBytes as Buffer | null;
+  const checked = verdict as ManifestVerdict | null;
+  const result: ScanResult = {
+    root: state.root!,
+    metadata,
+    settings,
+    get manifest() {
+      return bytes && parseManifest(bytes);
+    },
+    fileBytes: checked?.fileBytes ?? 0,
+    entries,
+    sigs,
+    kept,
+    stopped,
+  };
+  if (!stopped && !opts.stopAt) finalChecks(result, checked);
   return result;
 }
 
 const HEAD_END = SECTIONS.indexOf('database');
-const FIELDS = ['type', 'size', 'mode', 'link target', 'SHA-256'] as const;
-const signature = (type: string, size: number, mode: number, link: string | undefined, sha: string | undefined) =>
-  `${type}\0${size}\0${mode}\0${link ?? ''}\0${sha ?? ''}`;
 
-/** After a full pass: required entries present, and the manifest matches what was read, both ways. */
-export function finalChecks(r: ScanResult): void {
+/** After a full pass: required entries present, and the manifest (checked by checkManifest) matches what was read, both ways. */
+export function finalChecks(r: ScanResult, manifest: ManifestVerdict | null): void {
   for (const need of [ENTRY.settings, ENTRY.database, ENTRY.code]) {
     if (!r.sigs.has(need)) throw new ArchiveError('missing_entry', `the archive lacks ${need}: it cannot be restored`, need);
   }
-  if (!r.manifest) throw new ArchiveError('missing_entry', 'the archive lacks manifest.json (its last entry): it is incomplete', ENTRY.manifest);
-  if (r.manifest.root !== r.root) throw new ArchiveError('manifest_mismatch', `manifest.json names the top folder ${r.manifest.root}, the archive holds ${r.root}`);
-  let listed = 0;
-  for (const m of r.manifest.entries) {
-    const got = r.sigs.get(m.path);
-    if (got === undefined) throw new ArchiveError('manifest_mismatch', `manifest.json lists ${m.path}, which is missing from the archive`, m.path);
-    const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
-    if (got !== want) {
-      const a = got.split('\0');
-      const b = want.split('\0');
-      const field = FIELDS[a.findIndex((x, i) => x !== b[i])] ?? 'entry';
-      throw new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from manifest.json: the archive was altered or damaged`, m.path);
-    }
-    listed++;
-  }
-  if (listed !== r.sigs.size || new Set(r.manifest.entries.map((m) => m.path)).size !== listed) {
-    const names = new Set(r.manifest.entries.map((m) => m.path));
-    const extra = [...r.sigs.keys()].find((k) => !names.has(k));
-    throw new ArchiveError('manifest_mismatch', `${extra ?? 'an entry'} is in the archive but not in manifest.json`, extra);
-  }
+  if (!manifest) throw new ArchiveError('missing_entry', 'the archive lacks manifest.json (its last entry): it is incomplete', ENTRY.manifest);
+  if (manifest.root !== r.root) throw new ArchiveError('manifest_mismatch', `manifest.json names the top folder ${manifest.root}, the archive holds ${r.root}`);
+  if (manifest.problem) throw manifest.problem;
   const db = r.sigs.get(ENTRY.database)!.split('\0')[4];
   if (db !== r.metadata.database_sha256) {
     throw new ArchiveError('manifest_mismatch', 'database.sql does not match metadata.database_sha256: the dump was altered or damaged', ENTRY.database);

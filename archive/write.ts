@@ -230,7 +230,8 @@ class Output {
   }
 }
 
-const MAX_QUEUED = 8 << 20;
+// two blocks' worth: the page cache takes a write at once unless the disk really lags
+const MAX_QUEUED = 2 << 20;
 const writeAsync = promisify(write);
 
 /** Cuts the tar stream into blocks for the gzip pool and writes the members out in order. */
@@ -345,13 +346,18 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     if (keys) out.raw(encHeader(keys.salt));
     const gz = (gzipper = new BlockGzip(opts.level ?? 6, out, opts.signal));
 
-    // manifest entries kept as their JSON text: a third of the memory of objects, for installs of any size
-    const entries: string[] = [];
+    // the manifest's entries, as the bytes of its JSON text: no object or string per entry is kept
+    const manifest = new ByteChunks();
+    let entriesCount = 0;
     let filesCount = 0;
     const record = (e: ManifestEntry) => {
-      entries.push(JSON.stringify(e));
+      manifest.append(`${entriesCount++ ? ',' : ''}${JSON.stringify(e)}`);
       if (e.type === 'file') filesCount++;
     };
+    // Paths placed so far that a later entry could repeat. A folder's walk never repeats a name, so only
+    // the sources' own paths can come twice, or be met by another source's walk (overlapping sources:
+    // the deeper source's path is then the first repeat): those alone are remembered.
+    const sourcePaths = new Set(opts.sources.map((s) => posix.normalize(s.path).replace(/\/+$/, '')));
     const seen = new Set<string>();
     let section = 0;
     let done = 0;
@@ -368,14 +374,14 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       const idx = SECTIONS.indexOf(rule.section);
       if (idx < section) throw new ArchiveError('layout', `${rel} comes after a later section; pass sources in the order of format.ts SECTIONS`, rel);
       if (rule.section === 'manifest') throw new ArchiveError('layout', 'manifest.json is written by the archive writer itself', rel);
-      if (entries.length === 0 && rel !== ENTRY.metadata) throw new ArchiveError('layout', 'metadata.json must be the first source', rel);
+      if (entriesCount === 0 && rel !== ENTRY.metadata) throw new ArchiveError('layout', 'metadata.json must be the first source', rel);
       if (seen.has(rel)) throw new ArchiveError('layout', `${rel} appears twice`, rel);
       if (type === 'symlink' && (rule.linkScope === null || !linkStaysInside(rel, target!, rule.linkScope))) {
         throw new ArchiveError('unsafe_entry',
           `${rel} is a symlink to "${target}", outside ${rule.linkScope ?? rel}/: it could not be restored safely. ` +
           'Make it a relative link inside that folder, or exclude it.', rel);
       }
-      seen.add(rel);
+      if (sourcePaths.has(rel)) seen.add(rel);
       section = idx;
     };
     const path = (rel: string) => `${opts.root}/${rel}`;
@@ -447,15 +453,19 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       }
     }
     for (const need of [ENTRY.settings, ENTRY.database, ENTRY.code]) {
+      // placed only as a source's own path (each is a top-level file or folder of format v1)
       if (!seen.has(need)) throw new ArchiveError('missing_entry', `the sources lack ${need}, which every archive must hold`, need);
     }
 
     const head = JSON.stringify({ generator: GENERATOR, format_version: FORMAT_VERSION, root: opts.root });
-    const mbuf = Buffer.from(`${head.slice(0, -1)},"entries":[${entries.join(',')}]}`);
-    entries.length = 0;
-    await gz.header({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: mbuf.length, mtime: new Date(), uid: 0, gid: 0 });
-    await gz.write(mbuf);
-    await gz.write(ZERO.subarray(0, padLen(mbuf.length)));
+    const mhead = Buffer.from(`${head.slice(0, -1)},"entries":[`);
+    const mtail = Buffer.from(']}');
+    const msize = mhead.length + manifest.length + mtail.length;
+    await gz.header({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: msize, mtime: new Date(), uid: 0, gid: 0 });
+    await gz.write(mhead);
+    for (const c of manifest.chunks()) await gz.write(c);
+    await gz.write(mtail);
+    await gz.write(ZERO.subarray(0, padLen(msize)));
     await gz.write(ZERO); // end-of-archive: two zero blocks
     await gz.end();
     await out.finish();
@@ -469,7 +479,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       file: final,
       // parsed only if someone asks: the text is what was archived
       get manifest(): Manifest {
-        return JSON.parse(mbuf.toString('utf8')) as Manifest;
+        return JSON.parse(Buffer.concat([mhead, ...manifest.chunks(), mtail]).toString('utf8')) as Manifest;
       },
       size_bytes: out.size,
       sha256: out.sha.digest('hex'),
@@ -488,6 +498,31 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
 }
 
 const padLen = (size: number) => (512 - (size % 512)) % 512;
+
+const CHUNK = 256 << 10;
+
+/** Text appended as UTF-8 into fixed-size buffers: compact, and never copied to grow. */
+class ByteChunks {
+  private full: Buffer[] = [];
+  private cur = Buffer.allocUnsafeSlow(CHUNK);
+  private used = 0;
+  length = 0;
+
+  append(text: string): void {
+    const need = Buffer.byteLength(text);
+    if (need > this.cur.length - this.used) {
+      this.full.push(this.cur.subarray(0, this.used));
+      this.cur = Buffer.allocUnsafeSlow(Math.max(CHUNK, need));
+      this.used = 0;
+    }
+    this.used += this.cur.write(text, this.used);
+    this.length += need;
+  }
+
+  chunks(): Buffer[] {
+    return [...this.full, this.cur.subarray(0, this.used)];
+  }
+}
 
 // ---- temporary names, sidecars, cleanup --------------------------------------------------------------
 

@@ -33,13 +33,21 @@ export interface TaskOutcome<R> {
 export interface TaskDef<S extends v.GenericSchema = v.GenericSchema, R = unknown> {
   name: string;
   params: S;
-  /** maintenance tasks (backup, restore, update, rollback) hold the ledger lock: one at a time */
-  maintenance: boolean;
   run(ctx: TaskContext, params: v.InferOutput<S>): Promise<R | TaskOutcome<R>>;
 }
 
+/**
+ * A registry entry: what the runner needs to start a job, without the task's code, which only the
+ * helper that runs it loads (a process then holds one task's dependencies, not every task's).
+ */
+export interface TaskEntry {
+  /** maintenance tasks (backup, restore, update, rollback) hold the ledger lock: one at a time */
+  maintenance: boolean;
+  load(): Promise<TaskDef>;
+}
+
 /** Finds a task by name; undefined for a name the registry does not hold. */
-export type TaskLookup = (name: string) => TaskDef | undefined;
+export type TaskLookup = (name: string) => TaskEntry | undefined;
 
 export function defineTask<S extends v.GenericSchema, R>(def: TaskDef<S, R>): TaskDef<S, R> {
   return def;

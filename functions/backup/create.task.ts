@@ -14,7 +14,6 @@ export const BackupCreateParams = v.strictObject({
 
 export const backupCreateTask = defineTask({
   name: 'backup.create',
-  maintenance: true,
   params: BackupCreateParams,
   async run(ctx, p): Promise<BackupResult> {
     // a fresh object of the enumerable fields only: the passphrase never reaches the job result

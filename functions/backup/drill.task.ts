@@ -253,7 +253,6 @@ export async function runDrill(ctx: TaskContext, p: v.InferOutput<typeof BackupD
 export const backupDrillTask = defineTask({
   name: DRILL_TASK,
   // not a maintenance task: it never touches the live install; it stays out of maintenance windows itself
-  maintenance: false,
   params: BackupDrillParams,
   run: runDrill,
 });

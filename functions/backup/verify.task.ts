@@ -23,7 +23,6 @@ export interface VerifyTaskResult {
 
 export const backupVerifyTask = defineTask({
   name: 'backup.verify',
-  maintenance: false,
   params: BackupVerifyParams,
   async run(ctx, p): Promise<VerifyTaskResult> {
     const loc = await locateArchive(ctx.config, ctx.ledger, p).catch((e) => {

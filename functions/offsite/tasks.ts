@@ -25,7 +25,6 @@ export interface OffsitePushResult {
 
 export const offsitePushTask = defineTask({
   name: 'offsite.push',
-  maintenance: false,
   params: OffsitePushParams,
   async run(ctx, p): Promise<OffsitePushResult> {
     const row = getBackup(ctx.ledger, p.backup_id);
@@ -57,7 +56,6 @@ export const OffsiteTestParams = v.strictObject({ target: TargetName });
 
 export const offsiteTestTask = defineTask({
   name: 'offsite.test',
-  maintenance: false,
   params: OffsiteTestParams,
   async run(ctx, p) {
     const t = findTarget(ctx.config, p.target);

@@ -230,6 +230,5 @@ function inconsistent(
 export const recoverTask = defineTask({
   name: 'operation.recover',
   params: RecoverParams,
-  maintenance: true,
   run: (ctx, p) => recoverOperations(ctx, p.operation_ids),
 });

@@ -11,7 +11,6 @@ export const RestorePreviewParams = v.pipe(v.strictObject(ArchiveRefEntries), v.
 
 export const restorePreviewTask = defineTask({
   name: 'backup.restore_preview',
-  maintenance: false,
   params: RestorePreviewParams,
   async run(ctx, p): Promise<RestorePreview> {
     return previewLocated(ctx, await locateArchive(ctx.config, ctx.ledger, p), 'restore.preview');

@@ -24,7 +24,6 @@ export const BackupRestoreParams = v.pipe(
 
 export const backupRestoreTask = defineTask({
   name: 'backup.restore',
-  maintenance: true,
   params: BackupRestoreParams,
   async run(ctx, p): Promise<RestoreResult | TaskOutcome<RestoreResult>> {
     const loc = await locateArchive(ctx.config, ctx.ledger, p).catch((e: unknown) => {

@@ -16,7 +16,6 @@ export const SetupRestoreParams = v.strictObject({
 
 export const setupRestoreTask = defineTask({
   name: 'setup.restore',
-  maintenance: true,
   params: SetupRestoreParams,
   run(ctx, p): Promise<BareMetalResult> {
     return bareMetalRestore(ctx, { file: p.file, passphrase: p.passphrase ?? null, origin: p.origin, acceptDbChange: p.accept_db_change });

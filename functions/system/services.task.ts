@@ -16,7 +16,6 @@ export interface UnitState {
 
 export const servicesTask = defineTask({
   name: 'system.services',
-  maintenance: false,
   params: ServicesParams,
   async run(ctx): Promise<{ units: UnitState[] }> {
     const env = readEnv(ctx.config);

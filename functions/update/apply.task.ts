@@ -511,6 +511,5 @@ export async function applyUpdate(ctx: TaskContext, p: ApplyParams): Promise<App
 export const applyTask = defineTask({
   name: 'update.apply',
   params: ApplyParams,
-  maintenance: true,
   run: applyUpdate,
 });

@@ -13,7 +13,6 @@ export const CheckParams = v.strictObject({});
 export const checkTask = defineTask({
   name: 'update.check',
   params: CheckParams,
-  maintenance: false,
   async run(ctx): Promise<UpdateStatus> {
     const { remote, branch } = ctx.config.git;
     ctx.progress('update.fetch', 10, `Fetching ${remote}/${branch}`, { remote, branch });

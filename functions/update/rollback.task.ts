@@ -45,7 +45,6 @@ export interface RollbackResult extends RestoreResult {
 export const rollbackTask = defineTask({
   name: 'update.rollback',
   params: RollbackParams,
-  maintenance: true,
   async run(ctx, p): Promise<RollbackResult | TaskOutcome<RollbackResult>> {
     const { row, loc } = await locateUpdate(ctx, p.history_id).catch((e: unknown) => {
       throw e instanceof TaskError ? new TaskError(e.code, e.message, 'update.rollback', e.details, { changed: false, cause: e }) : e;
@@ -107,7 +106,6 @@ export interface RollbackPreview {
 export const rollbackPreviewTask = defineTask({
   name: 'update.rollback_preview',
   params: RollbackPreviewParams,
-  maintenance: false,
   async run(ctx, p): Promise<RollbackPreview> {
     const { row, loc } = await locateUpdate(ctx, p.history_id);
     // the restore preview's own default safety copy type is pre_restore, as the rollback takes

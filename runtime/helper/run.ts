@@ -117,11 +117,12 @@ async function main(tasks: TaskLookup): Promise<number> {
     return 1;
   }
 
-  const task = tasks(name);
-  if (!task) {
+  const entry = tasks(name);
+  if (!entry) {
     emit({ type: 'error', code: 'unknown_task', message: `no task named ${name}` });
     return 1;
   }
+  const task = await entry.load();
   // Same schema as the function that started the job: the helper trusts nothing it is handed.
   const p = v.safeParse(task.params, params);
   if (!p.success) {

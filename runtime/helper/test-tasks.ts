@@ -3,7 +3,7 @@
 // They do nothing privileged: sleep, echo what they were given, print garbage, fail.
 import * as v from 'valibot';
 import { readFileSync } from 'node:fs';
-import { defineTask, TaskError, type TaskDef } from '../task.ts';
+import { defineTask, TaskError, type TaskDef, type TaskEntry } from '../task.ts';
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -25,26 +25,27 @@ async function sleepRun(ctx: Parameters<TaskDef['run']>[0], p: v.InferOutput<typ
   return { pid: process.pid, slept_ms: p.ms };
 }
 
-export const testTasks: Record<string, TaskDef> = {
+// already loaded: they are tiny, and tests want them as they are
+const entry = (maintenance: boolean, def: TaskDef): TaskEntry => ({ maintenance, load: async () => def });
+
+export const testTasks: Record<string, TaskEntry> = {
   /** maintenance: holds the lock while it sleeps */
-  'test.sleep': defineTask({ name: 'test.sleep', maintenance: true, params: SleepParams, run: sleepRun }),
+  'test.sleep': entry(true, defineTask({ name: 'test.sleep', params: SleepParams, run: sleepRun })),
   /** same, without the lock */
-  'test.ticks': defineTask({ name: 'test.ticks', maintenance: false, params: SleepParams, run: sleepRun }),
+  'test.ticks': entry(false, defineTask({ name: 'test.ticks', params: SleepParams, run: sleepRun })),
   /** reports how it was started, so tests can check that parameters stayed off argv/env */
-  'test.echo': defineTask({
+  'test.echo': entry(false, defineTask({
     name: 'test.echo',
-    maintenance: false,
     params: v.object({ secret: v.optional(v.string()), value: v.optional(v.unknown()) }),
     async run(ctx, p) {
       ctx.log('info', 'echo task ran');
       const cmdline = readFileSync('/proc/self/cmdline', 'utf8').split('\0').filter(Boolean);
       return { pid: process.pid, argv: cmdline, env_keys: Object.keys(process.env).sort(), has_secret: typeof p.secret === 'string', value: p.value ?? null };
     },
-  }),
+  })),
   /** breaks the protocol */
-  'test.garbage': defineTask({
+  'test.garbage': entry(false, defineTask({
     name: 'test.garbage',
-    maintenance: false,
     params: v.object({}),
     async run(ctx) {
       ctx.progress('test.start', 10, 'about to misbehave');
@@ -52,24 +53,22 @@ export const testTasks: Record<string, TaskDef> = {
       await sleep(5000, ctx.signal);
       return null;
     },
-  }),
+  })),
   /** fails with a TaskError */
-  'test.fail': defineTask({
+  'test.fail': entry(true, defineTask({
     name: 'test.fail',
-    maintenance: true,
     params: v.object({ code: v.optional(v.string(), 'test_failure') }),
     async run(ctx, p) {
       ctx.progress('test.before_failure', 50, 'half way');
       throw new TaskError(p.code, 'the test task failed on purpose', 'test.before_failure', { hint: 'none' });
     },
-  }),
+  })),
   /** ends as rolled_back */
-  'test.rollback': defineTask({
+  'test.rollback': entry(false, defineTask({
     name: 'test.rollback',
-    maintenance: false,
     params: v.object({}),
     async run() {
       return { status: 'rolled_back' as const, result: { rolled_back_to: 'nothing' } };
     },
-  }),
+  })),
 };

@@ -72,7 +72,7 @@ interface CliRun {
 }
 
 /** keeper --config C --json ARGS…, its tree sampled for RSS. Throws when it fails. */
-async function keeperCli(c: BenchCtx, args: string[]): Promise<CliRun> {
+export async function keeperCli(c: BenchCtx, args: string[]): Promise<CliRun> {
   const c0 = childCpuMs();
   const t0 = performance.now();
   const child = spawn(c.keeperBin, ['--config', c.configPath, '--json', ...args], { env: safeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
