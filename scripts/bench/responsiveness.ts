@@ -174,7 +174,9 @@ export async function responsiveness(c: BenchCtx, o: ResponsivenessOptions = {})
   try {
     // the first answers warm the runner's code paths and connections up
     for (const p of Object.values(ROUTES)) await h.get(p);
+    const i0 = processCpuMs(child.pid!);
     const idle = await poll(h, intervalMs, new Promise((r) => setTimeout(r, baselineMs)));
+    const idle_runner_cpu_ms = processCpuMs(child.pid!) - i0;
 
     const r0 = processCpuMs(child.pid!);
     const t0 = performance.now();
@@ -200,6 +202,8 @@ export async function responsiveness(c: BenchCtx, o: ResponsivenessOptions = {})
         interval_ms: intervalMs,
         // the runner's own work during the backup (the events it relays, the routes it answers)
         runner_cpu_ms,
+        idle_runner_cpu_ms,
+        idle_ms: baselineMs,
         sse_events: ends.reduce((n, e) => n + e.events, 0),
         idle,
         during_backup: during,
