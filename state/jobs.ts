@@ -63,8 +63,12 @@ interface JobRow extends Pick<JobView, 'id' | 'type' | 'status' | 'percent' | 's
   error_json: string | null;
   actor_id: number | null;
   actor_name: string | null;
-  log: string;
 }
+
+// every column a JobView shows: not the log (up to 2 MB), which getJob would otherwise copy on every
+// read, and an SSE stream reads the job at each event
+const JOB_COLUMNS =
+  'id, type, status, percent, step, message, params_json, result_json, error_json, actor_id, actor_name, helper_pid, created_at, started_at, finished_at';
 
 const SECRET_KEY = /pass(word|phrase)?$|passphrase|password|secret|token|credential|private|api_?key/i;
 
@@ -108,7 +112,7 @@ export function newJobId(): string {
 }
 
 export function getJob(ledger: Ledger, id: string): JobView | undefined {
-  const r = ledger.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+  const r = ledger.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
   return r && view(r);
 }
 
@@ -120,8 +124,8 @@ export function getJobLog(ledger: Ledger, id: string): string | undefined {
 export function listJobs(ledger: Ledger, opts: { limit?: number; type?: string } = {}): JobView[] {
   const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
   const rows = (opts.type
-    ? ledger.prepare('SELECT * FROM jobs WHERE type = ? ORDER BY created_at DESC LIMIT ?').all(opts.type, limit)
-    : ledger.prepare('SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?').all(limit)) as JobRow[];
+    ? ledger.prepare(`SELECT ${JOB_COLUMNS} FROM jobs WHERE type = ? ORDER BY created_at DESC LIMIT ?`).all(opts.type, limit)
+    : ledger.prepare(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?`).all(limit)) as JobRow[];
   return rows.map(view);
 }
 

@@ -2,14 +2,15 @@
 // prints garbage fails its job with a clear error, invalid parameters are refused by the helper.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Runner } from '../runtime/runner.ts';
 import { createRunner } from '../scripts/runner.ts';
 import { helperCommand, PROJECT_ROOT } from '../runtime/helper/spawn.ts';
 import { assertRootOnly, elevatedFrom } from '../runtime/helper/trust.ts';
+import { HELPER_NICE } from '../runtime/helper/run.ts';
 import { handOverStorage, sudoCaller } from '../runtime/helper/handover.ts';
 import { getJob, getJobLog, listEvents, lockHolder } from '../state/jobs.ts';
 import { getTask } from '../functions/tasks.ts';
@@ -64,6 +65,18 @@ describe('helper', () => {
     assert.deepEqual(job.params, { ms: 3000, steps: 30, secret: '[redacted]' });
     const everything = JSON.stringify(job) + getJobLog(runner.ledger, id) + JSON.stringify(listEvents(runner.ledger, id));
     assert.ok(!everything.includes(secret), 'secret stored in the ledger');
+  });
+
+  test('the helper runs below the runner\'s CPU priority, every thread of it', async () => {
+    const id = start('test.ticks', { ms: 1500, steps: 15 });
+    const pid = await runningPid(id);
+    const nice = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19
+    const threads = readdirSync(`/proc/${pid}/task`);
+    assert.ok(threads.length > 1);
+    for (const tid of threads) assert.ok(nice(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')) >= HELPER_NICE, `thread ${tid}`);
+    assert.equal(nice(readFileSync('/proc/self/stat', 'utf8')), getPriority());
+    assert.ok(getPriority() < HELPER_NICE, 'the runner keeps its own priority');
+    assert.equal((await runner.jobs.wait(id, 20_000)).status, 'succeeded');
   });
 
   test('the helper received the parameters (on stdin)', async () => {

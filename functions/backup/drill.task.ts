@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
@@ -54,9 +53,6 @@ interface DrillState {
   tables: Record<string, DrillTable>;
   codeEntries: number;
 }
-
-/** Below normal: a drill competes with phpBorg's own work for CPU and must lose. */
-const DRILL_NICE = 10;
 
 /**
  * A drill is not a maintenance task (it takes no lock, so backups are never refused because of one),
@@ -194,11 +190,6 @@ function drillPlan(s: DrillState): Plan<DrillState> {
 
 export async function runDrill(ctx: TaskContext, p: v.InferOutput<typeof BackupDrillParams>): Promise<DrillResult> {
   const t0 = performance.now();
-  try {
-    setPriority(DRILL_NICE);
-  } catch (e) {
-    ctx.log('warn', `cannot lower the drill's CPU priority: ${errorMessage(e)}`);
-  }
   outsideWindow(ctx);
   const backupId = p.backup_id ?? lastSucceededBackup(ctx.ledger)?.id;
   if (backupId === undefined) throw new TaskError('not_found', 'there is no successful backup to drill yet', 'drill.start', undefined, { changed: false });

@@ -1,7 +1,8 @@
 // The single-use helper: reads ONE request on stdin, runs exactly one task of the registry it is
 // handed, writes NDJSON events on stdout, exits (0 on success). Started by runtime/helper/spawn.ts,
 // possibly elevated (sudo -n), as the bundle of its entry point (scripts/helper.ts).
-import { chownSync, existsSync, statSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import * as v from 'valibot';
 import { loadConfig, type KeeperConfig } from '../config.ts';
 import { describeValidation } from '../errors.ts';
@@ -18,6 +19,9 @@ import { setTempStateDir } from '../temp.ts';
 import { ownStorageDir } from '../storage-path.ts';
 
 const PROGRESS_INTERVAL_MS = 250;
+// Below the runner's priority, so the UI and the API stay responsive while a task uses every core; an
+// uncontended helper runs just as fast.
+export const HELPER_NICE = 10;
 let ledger: Ledger | null = null;
 let jobId: string | null = null;
 // Once the runner is gone (stdout broken), the helper finishes its work and writes its own events.
@@ -216,8 +220,30 @@ async function main(tasks: TaskLookup): Promise<number> {
   }
 }
 
+/**
+ * Lowers every thread of this process to HELPER_NICE (never raises one): on Linux a nice value is per
+ * thread, so the threads V8 and libuv already started need their own; the workers and children made
+ * later inherit it from the thread that makes them.
+ */
+function lowerPriority(): void {
+  let threads = [0];
+  try {
+    threads = readdirSync('/proc/self/task').map(Number);
+  } catch {
+    /* no /proc: the call on 0 covers the process */
+  }
+  for (const t of threads) {
+    try {
+      if (getPriority(t) < HELPER_NICE) setPriority(t, HELPER_NICE);
+    } catch {
+      /* a thread that ended meanwhile */
+    }
+  }
+}
+
 /** Runs this process as the helper over `tasks`, then exits it. */
 export function runHelper(tasks: TaskLookup): void {
+  lowerPriority();
   process.stdout.on('error', () => {
     detached = true;
   });
