@@ -17,6 +17,8 @@ import { startSshd, type Sshd } from './sandbox-kit/sshd.ts';
 import { spread, type Spread } from './bench/measure.ts';
 import { judgeTargets, targetLine } from './bench/targets.ts';
 import { cliStart } from './bench/cli-start.ts';
+import { responsiveness } from './bench/responsiveness.ts';
+import { verifyCli } from './bench/verify-cli.ts';
 import {
   benchSftpTarget, keeperBackup, keeperOffsite, keeperPreview, keeperPreviewCli, keeperRestore, keeperVerify, originalBackup, scpCopy, setEncryption, shellRestore, streamBackup, warmCache,
   type BenchCtx, type Sample,
@@ -26,6 +28,7 @@ const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const CONTENDERS = {
   cli_start: 'CLI start: keeper --json backup list, median of 20 runs',
+  responsiveness: 'runner under load: a backup through the API, 50 SSE clients on its events, /api/health and the list polled every 50 ms',
   keeper_enc: 'keeper backup, encrypted (CLI → helper)',
   keeper_plain: 'keeper backup, plain (CLI → helper)',
   original_enc: 'original design: dump; tar -czf; openssl enc; rm; mv; sha256sum',
@@ -37,6 +40,7 @@ const CONTENDERS = {
   preview: 'restore preview, encrypted (in-process: locate + buildPreview)',
   preview_cli: 'restore preview through keeper CLI → helper',
   verify: 'verify, encrypted (in-process verifyArchive)',
+  verify_cli: 'verify through keeper CLI → helper (backup.verify)',
   offsite_sftp: "keeper off-site copy to a local sftp target (archive + sidecars, temp names, rename, remote sha256sum)",
   scp: 'scp of the same archive to the same sshd (no check)',
 } as const;
@@ -239,11 +243,13 @@ async function measure(
       else if (n === 'stream_enc') add(n, await streamBackup(c, true));
       else add(n, await streamBackup(c, false));
     }
+    if (a.only.has('responsiveness')) add('responsiveness', await responsiveness(c));
     if (!enc) continue; // only contenders that need no archive were asked for
     await setEncryption(c, true); // the stored passphrase opens the archive for preview and restore
     if (a.only.has('preview')) for (let i = 0; i < 3; i++) add('preview', await keeperPreview(c, enc.id));
     if (a.only.has('preview_cli')) add('preview_cli', await keeperPreviewCli(c, enc.id));
     if (a.only.has('verify')) add('verify', await keeperVerify(c, enc.file));
+    if (a.only.has('verify_cli')) add('verify_cli', await verifyCli(c, enc.id));
     if (a.only.has('offsite_sftp') || a.only.has('scp')) {
       sshd ??= await startSshd(join(work, 'sshd'));
       const target = benchSftpTarget(sshd, join(sshd.path, 'bench'));

@@ -130,7 +130,8 @@ function processCpuMs(pid: number): number {
 
 /** The runner as `npm start` runs it, on a free port; resolves once it listens. */
 function startRunner(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'scripts', 'runner.ts'), '--config', configPath], {
+  // the runner as npm start runs it: its bundle, through the launcher
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'scripts', 'launch.mjs'), 'runner', '--config', configPath], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, KEEPER_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
