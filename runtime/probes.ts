@@ -1,11 +1,14 @@
 // Health probes of the protected install: units, database, Redis, the web API. Used by /api/health,
 // and after every restore, rollback and update.
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import mysql from 'mysql2/promise';
 import type { KeeperConfig } from './config.ts';
 import type { PhpborgEnv } from './install.ts';
 import { allUnits } from './install.ts';
 import { serviceManager } from './service-manager.ts';
 import { errorMessage } from './error-message.ts';
+import { redisPing } from './redis-ping.ts';
 
 export interface Check {
   name: string;
@@ -73,47 +76,47 @@ export function probeTables(env: PhpborgEnv, tables: string[]): Promise<Check> {
 }
 
 export function probeRedis(env: PhpborgEnv): Promise<Check> {
-  return timed('redis', async () => {
-    // loaded only to probe: ~20 MiB that the processes which never probe Redis (a backup) do without
-    const { Redis } = await import('ioredis');
-    const r = new Redis({
-      host: env.REDIS_HOST,
-      port: env.REDIS_PORT,
-      password: env.REDIS_PASSWORD,
-      lazyConnect: true,
-      connectTimeout: 3000,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
+  return timed('redis', () => redisPing({ host: env.REDIS_HOST, port: env.REDIS_PORT, password: env.REDIS_PASSWORD || undefined }));
+}
+
+/** The status of GET url, redirects followed (as a browser would, at most 5): node's http client,
+ *  not fetch, whose undici a probing process would otherwise load (~10 MiB). */
+function httpStatus(url: string, hops = 5): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = (u.protocol === 'https:' ? httpsGet : httpGet)(u, { timeout: 5000 }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      const to = res.headers.location;
+      if (status >= 300 && status < 400 && to && hops > 0) resolve(httpStatus(new URL(to, u).href, hops - 1));
+      else resolve(status);
     });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      const pong = await r.ping();
-      if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
-    } finally {
-      r.disconnect();
-    }
+    req.on('timeout', () => req.destroy(new Error(`${url} did not answer within 5 s`)));
+    req.on('error', reject);
   });
 }
 
 export function probeHttp(url: string): Promise<Check> {
   return timed('http', async () => {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`${url} answered HTTP ${res.status}`);
-    return `HTTP ${res.status}`;
+    const status = await httpStatus(url);
+    if (status < 200 || status > 299) throw new Error(`${url} answered HTTP ${status}`);
+    return `HTTP ${status}`;
   });
 }
 
+/** One check per unit, from one `is-active` call for all of them. */
 export async function probeUnits(config: KeeperConfig, units: string[]): Promise<Check[]> {
-  const sm = serviceManager(config);
-  return Promise.all(
-    units.map((u) =>
-      timed(`unit:${u}`, async () => {
-        const state = await sm.state(u);
-        if (state !== 'active') throw new Error(`${u} is ${state}`);
-        return state;
-      }),
-    ),
+  const t0 = performance.now();
+  let states: string[];
+  try {
+    states = await serviceManager(config).states(units);
+  } catch (e) {
+    const error = errorMessage(e);
+    return units.map((u) => ({ name: `unit:${u}`, ok: false, latency_ms: Math.round(performance.now() - t0), error }));
+  }
+  const latency_ms = Math.round(performance.now() - t0);
+  return units.map((u, i) =>
+    states[i] === 'active' ? { name: `unit:${u}`, ok: true, latency_ms, detail: 'active' } : { name: `unit:${u}`, ok: false, latency_ms, error: `${u} is ${states[i]}` },
   );
 }
 
