@@ -25,6 +25,15 @@ export function collectYoung(): void {
   gc?.({ type: 'minor' });
 }
 
+/**
+ * A full collection, before a stream starts: whatever an earlier step in the same process left dead
+ * (an extraction before a safety backup) is returned before new buffers are taken, so the two do not add up.
+ */
+export function collectAll(): void {
+  if (gc === undefined) gc = load();
+  gc?.({ type: 'major' });
+}
+
 /** Calls collectYoung() once per `every` bytes reported. */
 export class ByteTicker {
   private n = 0;

@@ -17,7 +17,7 @@ import * as v from 'valibot';
 import { createEncryptor, createMac, deriveKeys, encHeader, keyCheck, newSalt } from './crypto.ts';
 import { ArchiveError } from './errors.ts';
 import { GzipPool } from './gzip-pool.ts';
-import { ByteTicker } from './memory.ts';
+import { ByteTicker, collectAll } from './memory.ts';
 import {
   classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
   sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
@@ -332,6 +332,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
   if (opts.fileName.includes('/') || opts.fileName.startsWith('.')) throw new ArchiveError('layout', `bad archive file name ${opts.fileName}`);
   const warn = opts.onWarning ?? (() => {});
   const total = opts.plannedBytes ?? (opts.onProgress ? (await plannedSize(opts.sources, opts.exclude)).total_size_bytes : 0);
+  collectAll();
   const final = join(opts.dir, opts.fileName);
   const partial = join(opts.dir, partialName(opts.fileName));
   await rm(partial, { force: true });

@@ -1,6 +1,7 @@
 // npm run bench -- [--size MiB] [--runs N] [--json FILE] [--dir DIR]
 // keeper against the shell pipelines it replaces, on the same sandbox in the same run, the contenders
 // alternating from run to run so that the order favours neither. Summary table on stdout, everything with --json.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -157,7 +158,9 @@ function profile(samples: Partial<Record<Name, Sample[]>>): string[] {
     const r = xs[xs.length - 1]?.rss;
     if (!r?.cpu_s || !Object.keys(r.cpu_s).length) continue;
     const threads = Object.keys(r.helper_threads_cpu_s ?? {}).length ? ` — helper threads: ${fmt(r.helper_threads_cpu_s)}` : '';
-    out.push(`  ${n}: ${fmt(r.cpu_s)}${threads}`);
+    const m = r.helper_split_mib;
+    const mem = m ? ` — helper at its highest RSS sample: ${m.rss} MiB = private ${m.anon} + file-backed ${m.file}` : '';
+    out.push(`  ${n}: ${fmt(r.cpu_s)}${threads}${mem}`);
   }
   return out;
 }
@@ -220,7 +223,11 @@ async function measure(
   await warmCache(c);
 
   const samples: Partial<Record<Name, Sample[]>> = {};
+  // every contender starts with no dirty pages waiting: the previous one's writes are not its to pay for
+  const flushDisk = () => execFileSync('sync');
+  flushDisk();
   const add = (n: Name, s: Sample) => {
+    flushDisk();
     (samples[n] ??= []).push(s);
     say(`  ${n}: ${sec(s.wall_ms)} s wall, ${sec(s.cpu_ms)} s CPU${s.maintenance_window_ms !== undefined ? `, window ${s.maintenance_window_ms} ms (dump ${s.dump_ms} ms)` : ''}${s.rss?.peak_mib.helper ? `, helper ${s.rss.peak_mib.helper} MiB` : ''}`);
   };
@@ -315,7 +322,7 @@ async function measure(
     `preview in-process median ${med('preview')?.toFixed(0)} ms; verify ${sum.verify?.mib_s?.median.toFixed(0)} MiB/s; keeper enc job (helper only) ${sec(med('keeper_enc', 'job_ms'))} s; dump inside keeper ${sec(med('keeper_enc', 'dump_ms'))} s`,
     `ratios: ${Object.entries(ratios).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`,
     '',
-    'CPU profile of the last run (CPU s by process; the helper by thread):',
+    'Profile of the last run (CPU s by process; the helper by thread, and its memory split):',
     ...profile(samples),
     '',
     ...targets.map(targetLine),

@@ -60,11 +60,11 @@ function children(pid: number): number[] {
   return out;
 }
 
-function status(pid: number): { hwm: number; rss: number } | null {
+function status(pid: number): { hwm: number; rss: number; anon: number; file: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
-    return { hwm: kib('VmHWM'), rss: kib('VmRSS') };
+    return { hwm: kib('VmHWM'), rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') + kib('RssShmem') };
   } catch {
     return null;
   }
@@ -103,6 +103,9 @@ export interface RssReport {
   samples: number;
   /** the helper's VmRSS over time: [seconds since spawn, MiB], one point per second */
   helper_timeline: [number, number][];
+  /** the helper's resident memory at its highest sample, split: private (anon: heaps, buffers) and
+   *  file-backed (the node binary's and libraries' pages, shared with every node process), MiB */
+  helper_split_mib: { rss: number; anon: number; file: number } | null;
   /** CPU seconds of each kind of process, as last sampled (a process's last < intervalMs is missed) */
   cpu_s: Record<string, number>;
   /** CPU seconds of the helper's threads by thread name (main thread, gzip workers, libuv pool, …) */
@@ -118,6 +121,7 @@ export function sampleTree(rootPid: number, intervalMs = 50, opts: { skipRoot?: 
   const timeline: [number, number][] = [];
   const cpu = new Map<number, { label: string; ms: number }>();
   const threads = new Map<number, { comm: string; ms: number }>();
+  let split: { rss: number; anon: number; file: number } | null = null;
   const t0 = performance.now();
   const tick = () => {
     samples++;
@@ -135,6 +139,7 @@ export function sampleTree(rootPid: number, intervalMs = 50, opts: { skipRoot?: 
       if (c) cpu.set(pid, { label: l === '?' ? (cpu.get(pid)?.label ?? l) : l, ms: c.ms });
       sum += s.rss;
       if (l === 'helper') {
+        if (!split || s.rss > split.rss) split = { rss: s.rss, anon: s.anon, file: s.file };
         const t = Math.floor((performance.now() - t0) / 1000);
         const mib = Math.round(s.rss / 1024);
         const last = timeline[timeline.length - 1];
@@ -172,6 +177,7 @@ export function sampleTree(rootPid: number, intervalMs = 50, opts: { skipRoot?: 
         tree_peak_mib: mib(tree),
         samples,
         helper_timeline: timeline,
+        helper_split_mib: split && { rss: mib(split.rss), anon: mib(split.anon), file: mib(split.file) },
         cpu_s: sum([...cpu.values()].map((x) => ({ key: x.label, ms: x.ms }))),
         helper_threads_cpu_s: sum([...threads.values()].map((x) => ({ key: x.comm, ms: x.ms }))),
       };
