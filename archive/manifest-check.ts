@@ -1,9 +1,10 @@
-// Checks manifest.json against the entries read, one listed entry at a time: only its bytes are held,
-// never every entry as an object (for big installs that cost more than the rest of a restore), and
-// every check and message is what parsing and validating the whole document at once would give.
+// Checks manifest.json against the entries read, one listed entry at a time as its bytes stream in:
+// never the document nor every entry as an object (for big installs that cost more than the rest of a
+// restore), and every check and message is what parsing and validating the whole document would give.
 import * as v from 'valibot';
 import { ArchiveError } from './errors.ts';
 import { ENTRY, GENERATOR, ManifestEntrySchema, ManifestSchema, type Manifest } from './format.ts';
+import type { EntryLog, LoggedEntry } from './entry-log.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -27,190 +28,281 @@ export interface ManifestVerdict {
   problem: ArchiveError | null;
 }
 
-const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
-
-class JsonSyntax extends Error {}
-
-/**
- * The top-level "entries" array's elements as byte ranges (start, end, start, end, …: flat, so a
- * quarter-million entries cost a few MiB), and the rest of the document (`skeleton`) with that array
- * emptied. Only the structure is tracked here; each piece is then checked by JSON.parse, so a document
- * is accepted exactly when JSON.parse would accept it whole.
- */
-function split(buf: Buffer): { skeleton: string; elements: number[] } {
-  let elements: number[] = [];
-  const skel: string[] = [];
-  let from = 0;
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let expectKey = false;
-  let keyStart = -1;
-  let key: string | null = null;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 0x5c) escaped = true;
-      else if (c === 0x22) {
-        inString = false;
-        if (keyStart >= 0) {
-          key = JSON.parse(buf.toString('utf8', keyStart, i + 1)) as string;
-          keyStart = -1;
-        }
-      }
-      continue;
-    }
-    if (c === 0x22) {
-      inString = true;
-      if (depth === 1 && expectKey) (keyStart = i), (expectKey = false);
-    } else if (c === 0x7b || c === 0x5b) {
-      if (depth === 0 && c === 0x7b) expectKey = true;
-      if (depth === 1 && c === 0x5b && key === 'entries') {
-        // the array's elements are cut out here; JSON.parse keeps the last of duplicate keys, so do we
-        skel.push(buf.toString('utf8', from, i + 1));
-        // from its `]` on, the skeleton goes on
-        i = from = arrayElements(buf, i + 1, (elements = []));
-        key = null;
-        continue;
-      }
-      depth++;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    } else if (c === 0x2c && depth === 1) {
-      expectKey = true;
-      key = null;
-    } else if (c === 0x3a && depth === 1 && key === 'entries') {
-      // a value other than an array: the skeleton keeps it, the schema reports it
-      let j = i + 1;
-      while (j < buf.length && WS.has(buf[j])) j++;
-      if (buf[j] !== 0x5b) (key = null), (elements = []);
-    }
-  }
-  skel.push(buf.toString('utf8', from));
-  return { skeleton: skel.join(''), elements };
-}
-
-/** Splits an array's elements from `i` (just after its `[`); returns the index of its `]`. */
-function arrayElements(buf: Buffer, i: number, out: number[]): number {
-  const ws = () => {
-    while (i < buf.length && WS.has(buf[i])) i++;
-  };
-  ws();
-  if (buf[i] === 0x5d) return i;
-  for (;;) {
-    ws();
-    const start = i;
-    const c = buf[i];
-    if (c === 0x7b || c === 0x5b || c === 0x22) {
-      let depth = 0;
-      let inString = false;
-      let escaped = false;
-      for (; i < buf.length; i++) {
-        const d = buf[i];
-        if (inString) {
-          if (escaped) escaped = false;
-          else if (d === 0x5c) escaped = true;
-          else if (d === 0x22) inString = false;
-        } else if (d === 0x22) inString = true;
-        else if (d === 0x7b || d === 0x5b) depth++;
-        else if (d === 0x7d || d === 0x5d) depth--;
-        if (!inString && depth === 0) break;
-      }
-      i++;
-    } else {
-      while (i < buf.length && !WS.has(buf[i]) && buf[i] !== 0x2c && buf[i] !== 0x5d) i++;
-    }
-    if (i > buf.length || start === i) throw new JsonSyntax();
-    out.push(start, i);
-    ws();
-    if (buf[i] === 0x5d) return i;
-    if (buf[i] !== 0x2c) throw new JsonSyntax();
-    i++;
-  }
-}
+const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 const notJson = () => new ArchiveError('corrupt', `${ENTRY.manifest} is not valid JSON`, ENTRY.manifest);
 const schemaError = (path: string | null, message: string) =>
   new ArchiveError('layout', `${ENTRY.manifest} does not match format v1: ${path ?? '(root)'}: ${message}`, ENTRY.manifest);
 
+/** Where the splitter is inside the top-level "entries" array. */
+type ArrayState = 'first' | 'next' | 'struct' | 'scalar' | 'after';
+
 /**
- * Parses and validates manifest.json (throws what a whole parse would: corrupt, not_keeper, layout),
- * then compares it with `sigs` (every entry read but the manifest → its signature). Comparison
- * problems are returned, not thrown: they rank after the archive-wide checks (see finalChecks).
+ * Checks manifest.json as its bytes arrive, against the entries read before it (an EntryLog): parses and
+ * validates it (end() throws what a whole parse would: corrupt, not_keeper, layout), then compares it
+ * with the entries. Comparison problems are returned, not thrown: they rank after the archive-wide
+ * checks (see finalChecks). Only the structure is tracked byte by byte: the top-level "entries" array's
+ * elements are cut out one at a time and each goes through JSON.parse, the rest of the document (the
+ * skeleton, that array emptied) through JSON.parse at the end, so a document is accepted exactly when
+ * JSON.parse would accept it whole. Memory: one element and the skeleton, whatever the entries' count.
  */
-export function checkManifest(buf: Buffer, sigs: Map<string, string>): ManifestVerdict {
-  let parts: ReturnType<typeof split>;
-  let head: unknown;
-  try {
-    parts = split(buf);
-    head = JSON.parse(parts.skeleton);
-  } catch {
-    throw notJson();
+export class ManifestCheck {
+  // the document outside the entries array
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private expectKey = false;
+  /** bytes of the depth-1 key being read, null when none is (or it is too long to be "entries") */
+  private keyBytes: number[] | null = null;
+  private key: string | null = null;
+  /** after `"entries":`, until the value's first byte says whether it is an array */
+  private peek = false;
+  private skeleton: Buffer[] = [];
+  // the entries array
+  private inArray = false;
+  private at: ArrayState = 'first';
+  private elem = Buffer.allocUnsafeSlow(4096);
+  private elemLen = 0;
+  private elemDepth = 0;
+  private broken = false;
+  // the comparison, over the last "entries" array met (JSON.parse keeps the last of duplicate keys)
+  private index = 0;
+  private matched: Uint8Array;
+  private unmatched: number;
+  private duplicate = false;
+  private fileBytes = 0;
+  private invalid: ArchiveError | null = null;
+  private problem: ArchiveError | null = null;
+  private seq: Generator<LoggedEntry>;
+  private cursor = 0;
+  private current: LoggedEntry | null = null;
+
+  constructor(private log: EntryLog) {
+    this.matched = new Uint8Array(log.count);
+    this.unmatched = log.count;
+    this.seq = log.entries();
+    this.resetEntries();
   }
-  // One pass over the entries. Errors rank as a whole parse and validation would rank them: a syntax
-  // error anywhere, then the generator, the head's fields, the first invalid entry, then comparisons.
-  const { elements } = parts;
-  const matched = new Map<string, string>();
-  let fileBytes = 0;
-  let invalid: ArchiveError | null = null;
-  let problem: ArchiveError | null = null;
-  let duplicate = false;
-  try {
-    for (let i = 0; i < elements.length / 2; i++) {
-      let x: unknown;
-      try {
-        x = JSON.parse(buf.toString('utf8', elements[2 * i], elements[2 * i + 1]));
-      } catch {
-        throw notJson();
-      }
-      if (invalid) continue;
-      const r = v.safeParse(ManifestEntrySchema, x);
-      if (!r.success) {
-        const p = v.getDotPath(r.issues[0]);
-        invalid = schemaError(`entries.${i}${p ? `.${p}` : ''}`, r.issues[0].message);
+
+  write(chunk: Buffer): void {
+    if (this.broken) return;
+    // what of the chunk belongs to the skeleton starts at `from` (nothing while inside the array)
+    let from = this.inArray ? chunk.length : 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
+      if (this.inArray) {
+        const r = this.arrayByte(c);
+        if (r === 'end') {
+          this.inArray = false;
+          // from its `]` on, the skeleton goes on
+          from = i;
+        } else if (r === 'bad') return void (this.broken = true);
         continue;
       }
-      if (problem) continue;
-      // what is matched moves to `matched`: what stays in `sigs` is what the manifest does not list
-      const m = r.output;
-      if (m.type === 'file') fileBytes += m.size;
-      let got = sigs.get(m.path);
-      if (got === undefined) {
-        got = matched.get(m.path);
-        duplicate ||= got !== undefined;
-      } else {
-        sigs.delete(m.path);
-        matched.set(m.path, got);
-      }
-      if (got === undefined) {
-        problem = new ArchiveError('manifest_mismatch', `${ENTRY.manifest} lists ${m.path}, which is missing from the archive`, m.path);
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) {
+          this.inString = false;
+          if (this.keyBytes) {
+            try {
+              this.key = JSON.parse(`"${Buffer.from(this.keyBytes).toString('utf8')}"`) as string;
+            } catch {
+              return void (this.broken = true);
+            }
+            this.keyBytes = null;
+          }
+          continue;
+        }
+        if (this.keyBytes) {
+          // a longer key cannot be "entries", even fully escaped; the skeleton's parse checks it
+          if (this.keyBytes.length < 64) this.keyBytes.push(c);
+          else (this.keyBytes = null), (this.key = null);
+        }
         continue;
       }
-      const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
-      if (got !== want) {
-        const a = got.split('\0');
-        const b = want.split('\0');
-        const field = FIELDS[a.findIndex((s, k) => s !== b[k])] ?? 'entry';
-        problem = new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from ${ENTRY.manifest}: the archive was altered or damaged`, m.path);
+      if (this.peek && !isWs(c)) {
+        this.peek = false;
+        // a value other than an array: the skeleton keeps it, the schema reports it
+        if (c !== 0x5b) (this.key = null), this.resetEntries();
+      }
+      if (c === 0x22) {
+        this.inString = true;
+        if (this.depth === 1 && this.expectKey) (this.keyBytes = []), (this.expectKey = false);
+      } else if (c === 0x7b || c === 0x5b) {
+        if (this.depth === 0 && c === 0x7b) this.expectKey = true;
+        if (this.depth === 1 && c === 0x5b && this.key === 'entries') {
+          this.skeleton.push(Buffer.from(chunk.subarray(from, i + 1)));
+          from = chunk.length;
+          this.inArray = true;
+          this.at = 'first';
+          this.key = null;
+          this.resetEntries();
+          continue;
+        }
+        this.depth++;
+      } else if (c === 0x7d || c === 0x5d) {
+        this.depth--;
+      } else if (c === 0x2c && this.depth === 1) {
+        this.expectKey = true;
+        this.key = null;
+      } else if (c === 0x3a && this.depth === 1 && this.key === 'entries') {
+        this.peek = true;
       }
     }
-    if (!problem && (sigs.size > 0 || duplicate)) {
+    if (from < chunk.length) this.skeleton.push(Buffer.from(chunk.subarray(from)));
+  }
+
+  /** One byte inside the entries array: 'end' at its `]`, 'bad' on a syntax error. */
+  private arrayByte(c: number): 'more' | 'end' | 'bad' {
+    switch (this.at) {
+      case 'first':
+      case 'next':
+        if (isWs(c)) return 'more';
+        if (c === 0x5d && this.at === 'first') return 'end';
+        this.elemLen = 0;
+        this.push(c);
+        if (c === 0x7b || c === 0x5b) (this.at = 'struct'), (this.elemDepth = 1);
+        else if (c === 0x22) (this.at = 'struct'), (this.elemDepth = 0), (this.inString = true);
+        else if (c === 0x2c || c === 0x5d) return 'bad'; // an empty element
+        else this.at = 'scalar';
+        return 'more';
+      case 'struct':
+        this.push(c);
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (c === 0x5c) this.escaped = true;
+          else if (c === 0x22) this.inString = false;
+        } else if (c === 0x22) this.inString = true;
+        else if (c === 0x7b || c === 0x5b) this.elemDepth++;
+        else if (c === 0x7d || c === 0x5d) this.elemDepth--;
+        if (!this.inString && this.elemDepth === 0) {
+          this.at = 'after';
+          return this.element() ? 'more' : 'bad';
+        }
+        return 'more';
+      case 'scalar':
+        if (!isWs(c) && c !== 0x2c && c !== 0x5d) return this.push(c), 'more';
+        this.at = 'after';
+        if (!this.element()) return 'bad';
+        return this.arrayByte(c);
+      case 'after':
+        if (isWs(c)) return 'more';
+        if (c === 0x5d) return 'end';
+        if (c === 0x2c) return (this.at = 'next'), 'more';
+        return 'bad';
+    }
+  }
+
+  private push(c: number): void {
+    if (this.elemLen === this.elem.length) {
+      const bigger = Buffer.allocUnsafeSlow(this.elem.length * 2);
+      this.elem.copy(bigger);
+      this.elem = bigger;
+    }
+    this.elem[this.elemLen++] = c;
+  }
+
+  /** A new entries array (or a value that replaces one): the comparison starts over. */
+  private resetEntries(): void {
+    if (this.index === 0 && this.unmatched === this.log.count && !this.invalid && !this.duplicate) return;
+    this.index = 0;
+    this.matched.fill(0);
+    this.unmatched = this.log.count;
+    this.duplicate = false;
+    this.fileBytes = 0;
+    this.invalid = null;
+    this.problem = null;
+    this.seq = this.log.entries();
+    this.cursor = 0;
+    this.current = null;
+  }
+
+  /** Checks one element of the entries array; false when it is not JSON. */
+  private element(): boolean {
+    let x: unknown;
+    try {
+      x = JSON.parse(this.elem.toString('utf8', 0, this.elemLen));
+    } catch {
+      return false;
+    }
+    const i = this.index++;
+    if (this.invalid) return true;
+    const r = v.safeParse(ManifestEntrySchema, x);
+    if (!r.success) {
+      const p = v.getDotPath(r.issues[0]);
+      this.invalid = schemaError(`entries.${i}${p ? `.${p}` : ''}`, r.issues[0].message);
+      return true;
+    }
+    if (this.problem) return true;
+    const m = r.output;
+    if (m.type === 'file') this.fileBytes += m.size;
+    const found = this.locate(m.path);
+    if (!found) {
+      this.problem = new ArchiveError('manifest_mismatch', `${ENTRY.manifest} lists ${m.path}, which is missing from the archive`, m.path);
+      return true;
+    }
+    if (this.matched[found.index]) this.duplicate = true;
+    else (this.matched[found.index] = 1), this.unmatched--;
+    const want = signature(m.type, m.size, m.mode, m.linkname, m.type === 'file' ? m.sha256 : undefined);
+    if (found.sig !== want) {
+      const a = found.sig.split('\0');
+      const b = want.split('\0');
+      const field = FIELDS[a.findIndex((s, k) => s !== b[k])] ?? 'entry';
+      this.problem = new ArchiveError('manifest_mismatch', `${m.path}: ${field} differs from ${ENTRY.manifest}: the archive was altered or damaged`, m.path);
+    }
+    return true;
+  }
+
+  /**
+   * The entry at `path`: read in archive order as long as the manifest follows it (a keeper manifest
+   * always does), looked up by its path otherwise.
+   */
+  private locate(path: string): { index: number; sig: string } | null {
+    this.current ??= this.advance();
+    if (this.current && this.current.path === path) {
+      const found = { index: this.cursor, sig: this.current.sig };
+      this.current = null;
+      this.cursor++;
+      return found;
+    }
+    const index = this.log.find(path);
+    if (index < 0) return null;
+    const sig = this.log.get(index).sig;
+    // back in step with the archive's order after a gap
+    while (this.cursor <= index && this.current) this.current = (this.cursor++, this.advance());
+    return { index, sig };
+  }
+
+  private advance(): LoggedEntry | null {
+    const n = this.seq.next();
+    return n.done ? null : n.value;
+  }
+
+  /** The verdict, once the whole document has been written. */
+  end(): ManifestVerdict {
+    if (this.broken || this.inArray || this.inString) throw notJson();
+    let head: unknown;
+    try {
+      head = JSON.parse(Buffer.concat(this.skeleton).toString('utf8'));
+    } catch {
+      throw notJson();
+    }
+    if (typeof head !== 'object' || head === null || (head as { generator?: unknown }).generator !== GENERATOR) {
+      throw new ArchiveError('not_keeper', `not a phpborg-keeper archive: ${ENTRY.manifest} was not written by ${GENERATOR}`, ENTRY.manifest);
+    }
+    const h = v.safeParse(HeadSchema, head);
+    if (!h.success) throw schemaError(v.getDotPath(h.issues[0]), h.issues[0].message);
+    if (this.invalid) throw this.invalid;
+    let problem = this.problem;
+    if (!problem && (this.unmatched > 0 || this.duplicate)) {
       // the first entry (in archive order) the manifest does not list
-      const extra = sigs.keys().next().value as string | undefined;
+      const first = this.matched.indexOf(0);
+      const extra = first >= 0 && first < this.log.count ? this.log.get(first).path : undefined;
       problem = new ArchiveError('manifest_mismatch', `${extra ?? 'an entry'} is in the archive but not in ${ENTRY.manifest}`, extra);
     }
-  } finally {
-    // back into `sigs`, so it holds every entry again
-    for (const [k, s] of matched) sigs.set(k, s);
+    return { root: (head as { root: string }).root, fileBytes: this.fileBytes, problem };
   }
-  if (typeof head !== 'object' || head === null || (head as { generator?: unknown }).generator !== GENERATOR) {
-    throw new ArchiveError('not_keeper', `not a phpborg-keeper archive: ${ENTRY.manifest} was not written by ${GENERATOR}`, ENTRY.manifest);
-  }
-  const h = v.safeParse(HeadSchema, head);
-  if (!h.success) throw schemaError(v.getDotPath(h.issues[0]), h.issues[0].message);
-  if (invalid) throw invalid;
-  return { root: (head as { root: string }).root, fileBytes, problem };
 }
 
 /** The whole manifest as objects, for callers that ask for it (it was checked already). */

@@ -3,14 +3,15 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, statfsSync,
-  symlinkSync, utimesSync, chmodSync, writeSync, createReadStream,
+  symlinkSync, utimesSync, chmodSync, writeSync, createReadStream, readFileSync,
 } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as v from 'valibot';
 import { createMac, deriveKeys, hexEqual, keyCheck, type Keys } from './crypto.ts';
 import { ArchiveError, type ArchiveErrorCode } from './errors.ts';
-import { SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
+import { parseManifest } from './manifest-check.ts';
+import { ENTRY, SidecarSchema, sidecarPaths, type ArchiveMetadata, type Manifest, type SettingsFile, type Sidecar } from './format.ts';
 import { ByteTicker } from './memory.ts';
 import { firstBlockLooksRight, keysFor, readSalt, scanArchive, type CheckedEntry, type EntrySink } from './scan.ts';
 import { errorMessage } from './error-message.ts';
@@ -489,14 +490,14 @@ export async function extractArchive(file: string, destDir: string, opts: Extrac
   const keys = await keysFor(file, opts.passphrase);
   const sink = new DiskSink(destDir, opts.diskSpace);
   try {
-    const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress });
+    const r = await scanArchive(file, { keys, sink, signal: opts.signal, onProgress: opts.onProgress, spillDir: dirname(destDir) });
     sink.finish();
     return {
       root: r.root,
       metadata: r.metadata,
-      // parsed only for a caller that reads it
+      // parsed only for a caller that reads it, from the extracted (and checked) copy
       get manifest() {
-        return r.manifest!;
+        return parseManifest(readFileSync(join(destDir, ENTRY.manifest)));
       },
     };
   } catch (e) {

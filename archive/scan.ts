@@ -3,6 +3,7 @@
 // Readers plug in what to keep (head), what to write (extraction), and where to stop.
 import { createHash, createDecipheriv, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { dirname } from 'node:path';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -11,10 +12,11 @@ import { createDecryptor, deriveKeys, HEADER_LEN, saltOf, type Keys } from './cr
 import { ArchiveError } from './errors.ts';
 import {
   classifyEntry, ENTRY, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
-  type ArchiveMetadata, type Manifest, type Section, type SettingsFile,
+  type ArchiveMetadata, type Section, type SettingsFile,
 } from './format.ts';
 import { TarReader, type TarEntryHeader } from './tar-reader.ts';
-import { checkManifest, parseManifest, signature, type EntryType, type ManifestVerdict } from './manifest-check.ts';
+import { ManifestCheck, signature, type EntryType, type ManifestVerdict } from './manifest-check.ts';
+import { EntryLog } from './entry-log.ts';
 import { ByteTicker } from './memory.ts';
 import { linkStaysInside } from './write.ts';
 import { errorMessage } from './error-message.ts';
@@ -51,20 +53,18 @@ export interface ScanOptions {
   sink?: EntrySink;
   signal?: AbortSignal;
   onProgress?: (readBytes: number, fileBytes: number) => void;
+  /** where the entry log may spill (default: the archive's folder, else the system temp dir) */
+  spillDir?: string;
 }
 
 export interface ScanResult {
   root: string;
   metadata: ArchiveMetadata;
   settings: SettingsFile | null;
-  /** parsed when asked for (only its bytes are kept): read it once */
-  readonly manifest: Manifest | null;
   /** bytes of the regular files manifest.json lists (after a full pass) */
   fileBytes: number;
   /** the entries before database.sql (metadata, settings, config, ssh), in order, with their SHA-256 */
   entries: (CheckedEntry & { sha256?: string })[];
-  /** every entry but the manifest → its signature (type, size, mode, link, SHA-256), compact for big installs */
-  sigs: Map<string, string>;
   kept: Map<string, Buffer>;
   /** true when stopAt ended the pass early */
   stopped: boolean;
@@ -117,21 +117,20 @@ const LIMITS: Partial<Record<string, number>> = {
   [ENTRY.manifest]: 512 << 20,
 };
 
-/** What checkEntry remembers of the entries so far: one string per entry, whatever the archive's size. */
+/** What checkEntry remembers of the entries so far: the log (small in memory, whatever the archive's size). */
 export interface EntryState {
   root: string | null;
   section: number;
-  /** every entry but the manifest → its signature (its type alone until the entry ends) */
-  sigs: Map<string, string>;
+  /** every entry but the manifest, in order; each one's signature is sealed as it ends */
+  log: EntryLog;
   /** folders of entries that are not entries themselves (a keeper archive has none) */
   parents: Set<string>;
   count: number;
   manifestSeen: boolean;
 }
 
-export const newEntryState = (): EntryState => ({ root: null, section: 0, sigs: new Map(), parents: new Set(), count: 0, manifestSeen: false });
-
-const isType = (sig: string | undefined, t: EntryType) => sig !== undefined && sig.startsWith(t) && (sig.length === t.length || sig.charCodeAt(t.length) === 0);
+export const newEntryState = (spillDirs: (string | undefined)[] = []): EntryState =>
+  ({ root: null, section: 0, log: new EntryLog(spillDirs), parents: new Set(), count: 0, manifestSeen: false });
 
 /** Checks one raw tar header against the rules; returns the relative entry or throws. */
 export function checkEntry(h: TarEntryHeader, state: EntryState): CheckedEntry {
@@ -166,14 +165,18 @@ export function checkEntry(h: TarEntryHeader, state: EntryState): CheckedEntry {
   if (!rule) throw new ArchiveError('layout', `entry ${rel} (${type}) has no place in archive format v1`, rel);
   const idx = SECTIONS.indexOf(rule.section);
   if (idx < state.section) throw new ArchiveError('layout', `entry ${rel} is out of order (the ${rule.section} section must come before ${SECTIONS[state.section]})`, rel);
-  // the manifest is never in sigs, but nothing may follow it (checked above)
-  if (state.sigs.has(rel)) throw new ArchiveError('layout', `entry ${rel} appears twice`, rel);
+  const { log } = state;
+  // the manifest is never in the log, but nothing may follow it (checked above)
+  if (log.find(rel) >= 0) throw new ArchiveError('layout', `entry ${rel} appears twice`, rel);
   // nothing may be written through a link the archive itself created
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
-    const above = state.sigs.get(rel.slice(0, i));
-    if (isType(above, 'symlink')) throw new ArchiveError('unsafe_entry', `entry ${rel} lies beneath the symlink ${rel.slice(0, i)}`, rel);
+    const dir = rel.slice(0, i);
+    if (log.dirs.has(dir) || state.parents.has(dir)) continue;
+    const above = log.find(dir);
+    if (above < 0) continue;
+    if (log.typeOf(above) === 'symlink') throw new ArchiveError('unsafe_entry', `entry ${rel} lies beneath the symlink ${dir}`, rel);
     // extraction could not create it: a verified archive must be a restorable one
-    if (isType(above, 'file')) throw new ArchiveError('layout', `entry ${rel} lies beneath ${rel.slice(0, i)}, which is a file: it cannot be restored`, rel);
+    throw new ArchiveError('layout', `entry ${rel} lies beneath ${dir}, which is a file: it cannot be restored`, rel);
   }
   if (type !== 'dir' && state.parents.has(rel)) throw new ArchiveError('layout', `${type} entry ${rel} is also the folder of earlier entries: it cannot be restored`, rel);
   if (type !== 'file' && h.size !== 0) throw new ArchiveError('corrupt', `${type} entry ${rel} carries data`, rel);
@@ -186,11 +189,11 @@ export function checkEntry(h: TarEntryHeader, state: EntryState): CheckedEntry {
   }
   const limit = LIMITS[rel];
   if (limit !== undefined && h.size > limit) throw new ArchiveError('layout', `${rel} is ${h.size} bytes, larger than format v1 allows (${limit})`, rel);
-  if (rule.section !== 'manifest') state.sigs.set(rel, type);
+  if (rule.section !== 'manifest') log.add(rel, type);
   // a folder that is an entry needs no mark: an entry of the same name is refused as a duplicate first
   for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
     const dir = rel.slice(0, i);
-    if (!state.sigs.has(dir)) state.parents.add(dir);
+    if (!log.dirs.has(dir)) state.parents.add(dir);
   }
   state.section = idx;
   state.count++;
@@ -244,15 +247,14 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
   const { encrypted, size: fileSize } = await readSalt(file);
   const keys = opts.keys ?? null;
   if (encrypted && !keys) throw new ArchiveError('passphrase_required', 'this archive is encrypted: give its passphrase');
-  const state = newEntryState();
+  const state = newEntryState([opts.spillDir, dirname(file)]);
   const entries: ScanResult['entries'] = [];
-  const { sigs } = state;
+  const { log } = state;
   const kept = new Map<string, Buffer>();
   let metadata: ArchiveMetadata | null = null;
   let settings: SettingsFile | null = null;
-  // manifest.json's bytes, checked against sigs as it ends
-  let manifestBytes: Buffer | null = null;
-  let manifestUsed = 0;
+  // manifest.json, checked against the log as its bytes arrive
+  let manifest: ManifestCheck | null = null;
   let verdict: ManifestVerdict | null = null;
   let cur: CheckedEntry | null = null;
   let hash: Hash | null = null;
@@ -264,7 +266,6 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
     entry(h) {
       const e = checkEntry(h, state);
       if (SECTIONS.indexOf(e.section) >= stopIdx) {
-        sigs.delete(e.rel);
         stopped = true;
         throw new Stop();
       }
@@ -272,14 +273,13 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
       hash = e.type === 'file' ? createHash('sha256') : null;
       const special = e.rel === ENTRY.metadata || e.rel === ENTRY.settings;
       chunks = e.type === 'file' && (special || opts.keep?.(e)) ? [] : null;
-      // one buffer of the size the header gives (at most LIMITS'): no copy of it is ever made
-      if (e.rel === ENTRY.manifest && e.type === 'file') manifestBytes = Buffer.allocUnsafeSlow(e.size);
+      if (e.rel === ENTRY.manifest && e.type === 'file') manifest = new ManifestCheck(log);
       opts.sink?.entry(e);
     },
     data(chunk) {
       hash!.update(chunk);
       if (chunks) chunks.push(Buffer.from(chunk));
-      if (manifestBytes) manifestUsed += chunk.copy(manifestBytes, manifestUsed);
+      manifest?.write(chunk);
       opts.sink?.data(chunk);
     },
     entryEnd() {
@@ -291,9 +291,9 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
         else if (e.rel === ENTRY.settings) settings = parseJson(e.rel, buf, SettingsFileSchema);
         else kept.set(e.rel, buf);
       }
-      if (e.rel === ENTRY.manifest && manifestBytes) verdict = checkManifest(manifestBytes, sigs);
+      if (e.rel === ENTRY.manifest && manifest) verdict = manifest.end();
       if (e.rel !== ENTRY.manifest) {
-        sigs.set(e.rel, signature(e.type, e.size, e.mode, e.linkname, sha256));
+        log.seal(signature(e.type, e.size, e.mode, e.linkname, sha256));
         if (SECTIONS.indexOf(e.section) < HEAD_END) entries.push(sha256 ? { ...e, sha256 } : e);
       }
       opts.sink?.end(e, sha256);
@@ -328,43 +328,37 @@ export async function scanArchive(file: string, opts: ScanOptions = {}): Promise
     tar.end();
   } catch (e) {
     const err = failure ?? e;
-    if (!(err instanceof Stop)) throw streamError(err);
+    if (!(err instanceof Stop)) {
+      log.close();
+      throw streamError(err);
+    }
   } finally {
     source.destroy();
     for (const s of stages) (s as unknown as { destroy(): void }).destroy();
   }
-  if (!metadata) throw new ArchiveError('not_keeper', 'not a phpborg-keeper archive: no metadata.json');
-  // assigned in the reader's callbacks, which TypeScript does not follow
-  const bytes = manifestBytes as Buffer | null;
-  const checked = verdict as ManifestVerdict | null;
-  const result: ScanResult = {
-    root: state.root!,
-    metadata,
-    settings,
-    get manifest() {
-      return bytes && parseManifest(bytes);
-    },
-    fileBytes: checked?.fileBytes ?? 0,
-    entries,
-    sigs,
-    kept,
-    stopped,
-  };
-  if (!stopped && !opts.stopAt) finalChecks(result, checked);
-  return result;
+  try {
+    if (!metadata) throw new ArchiveError('not_keeper', 'not a phpborg-keeper archive: no metadata.json');
+    // assigned in the reader's callbacks, which TypeScript does not follow
+    const checked = verdict as ManifestVerdict | null;
+    const result: ScanResult = { root: state.root!, metadata, settings, fileBytes: checked?.fileBytes ?? 0, entries, kept, stopped };
+    if (!stopped && !opts.stopAt) finalChecks(result, checked, log);
+    return result;
+  } finally {
+    log.close();
+  }
 }
 
 const HEAD_END = SECTIONS.indexOf('database');
 
 /** After a full pass: required entries present, and the manifest (checked by checkManifest) matches what was read, both ways. */
-export function finalChecks(r: ScanResult, manifest: ManifestVerdict | null): void {
+export function finalChecks(r: ScanResult, manifest: ManifestVerdict | null, log: EntryLog): void {
   for (const need of [ENTRY.settings, ENTRY.database, ENTRY.code]) {
-    if (!r.sigs.has(need)) throw new ArchiveError('missing_entry', `the archive lacks ${need}: it cannot be restored`, need);
+    if (log.find(need) < 0) throw new ArchiveError('missing_entry', `the archive lacks ${need}: it cannot be restored`, need);
   }
   if (!manifest) throw new ArchiveError('missing_entry', 'the archive lacks manifest.json (its last entry): it is incomplete', ENTRY.manifest);
   if (manifest.root !== r.root) throw new ArchiveError('manifest_mismatch', `manifest.json names the top folder ${manifest.root}, the archive holds ${r.root}`);
   if (manifest.problem) throw manifest.problem;
-  const db = r.sigs.get(ENTRY.database)!.split('\0')[4];
+  const db = log.get(log.find(ENTRY.database)).sig.split('\0')[4];
   if (db !== r.metadata.database_sha256) {
     throw new ArchiveError('manifest_mismatch', 'database.sql does not match metadata.database_sha256: the dump was altered or damaged', ENTRY.database);
   }

@@ -18,9 +18,10 @@ import { createEncryptor, createMac, deriveKeys, encHeader, keyCheck, newSalt } 
 import { ArchiveError } from './errors.ts';
 import { GzipPool } from './gzip-pool.ts';
 import { ByteTicker, collectAll } from './memory.ts';
+import { Spill } from './spill.ts';
 import {
   classifyEntry, ENTRY, FORMAT_VERSION, GENERATOR, MetadataSchema, ROOT_RE, SECTIONS, SettingsFileSchema,
-  sidecarPaths, type ArchiveMetadata, type Manifest, type ManifestEntry, type Sidecar,
+  sidecarPaths, type ArchiveMetadata, type ManifestEntry, type Sidecar,
 } from './format.ts';
 import { errorMessage } from './error-message.ts';
 
@@ -60,7 +61,6 @@ export interface WriteResult {
   key_check: string | null;
   /** regular files in the archive (manifest.json excluded) */
   files_count: number;
-  manifest: Manifest;
 }
 
 export interface PlannedSize {
@@ -340,6 +340,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
   let closed = false;
   let gzipper: BlockGzip | null = null;
   let output: Output | null = null;
+  let spill: Spill | null = null;
   try {
     const keys = opts.passphrase !== null ? await deriveKeys(opts.passphrase, newSalt()) : null;
     const mac = keys ? createMac(keys) : null;
@@ -347,12 +348,12 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     if (keys) out.raw(encHeader(keys.salt));
     const gz = (gzipper = new BlockGzip(opts.level ?? 6, out, opts.signal));
 
-    // the manifest's entries, as the bytes of its JSON text: no object or string per entry is kept
-    const manifest = new ByteChunks();
+    // the manifest's entries, as the bytes of its JSON text in a scratch file: nothing per entry is kept
+    const manifest = (spill = new Spill([opts.dir]));
     let entriesCount = 0;
     let filesCount = 0;
     const record = (e: ManifestEntry) => {
-      manifest.append(`${entriesCount++ ? ',' : ''}${JSON.stringify(e)}`);
+      manifest.appendText(`${entriesCount++ ? ',' : ''}${JSON.stringify(e)}`);
       if (e.type === 'file') filesCount++;
     };
     // Paths placed so far that a later entry could repeat. A folder's walk never repeats a name, so only
@@ -465,6 +466,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     await gz.header({ path: path(ENTRY.manifest), type: 'File', mode: 0o600, size: msize, mtime: new Date(), uid: 0, gid: 0 });
     await gz.write(mhead);
     for (const c of manifest.chunks()) await gz.write(c);
+    manifest.close();
     await gz.write(mtail);
     await gz.write(ZERO.subarray(0, padLen(msize)));
     await gz.write(ZERO); // end-of-archive: two zero blocks
@@ -478,10 +480,6 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
     progress();
     return {
       file: final,
-      // parsed only if someone asks: the text is what was archived
-      get manifest(): Manifest {
-        return JSON.parse(Buffer.concat([mhead, ...manifest.chunks(), mtail]).toString('utf8')) as Manifest;
-      },
       size_bytes: out.size,
       sha256: out.sha.digest('hex'),
       mac: mac ? mac.digest('hex') : null,
@@ -489,6 +487,7 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
       files_count: filesCount,
     };
   } catch (e) {
+    spill?.close();
     await gzipper?.settle();
     await output?.drain().catch(() => {}); // no write may still target the fd we close
     if (!closed) closeSync(fd);
@@ -499,31 +498,6 @@ export async function writeArchive(opts: WriteOptions): Promise<WriteResult> {
 }
 
 const padLen = (size: number) => (512 - (size % 512)) % 512;
-
-const CHUNK = 256 << 10;
-
-/** Text appended as UTF-8 into fixed-size buffers: compact, and never copied to grow. */
-class ByteChunks {
-  private full: Buffer[] = [];
-  private cur = Buffer.allocUnsafeSlow(CHUNK);
-  private used = 0;
-  length = 0;
-
-  append(text: string): void {
-    const need = Buffer.byteLength(text);
-    if (need > this.cur.length - this.used) {
-      this.full.push(this.cur.subarray(0, this.used));
-      this.cur = Buffer.allocUnsafeSlow(Math.max(CHUNK, need));
-      this.used = 0;
-    }
-    this.used += this.cur.write(text, this.used);
-    this.length += need;
-  }
-
-  chunks(): Buffer[] {
-    return [...this.full, this.cur.subarray(0, this.used)];
-  }
-}
 
 // ---- temporary names, sidecars, cleanup --------------------------------------------------------------
 

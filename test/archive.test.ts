@@ -16,7 +16,7 @@ import { runOk } from '../runtime/exec.ts';
 import {
   archiveBaseName, archiveFileName, parseArchiveFileName, codeExclude, writeArchive, writeSidecars, removePartials,
   plannedSize, readHead, verifyArchive, extractArchive, checkIntegrity, isEncrypted, readSidecar, passphraseFingerprint,
-  isArchiveError, ArchiveError, GENERATOR, FORMAT_VERSION, type ArchiveMetadata, type Source, type WriteResult,
+  isArchiveError, ArchiveError, GENERATOR, FORMAT_VERSION, type ArchiveMetadata, type Manifest, type Source, type WriteResult,
 } from '../archive/index.ts';
 import { errorMessage } from '../runtime/error-message.ts';
 
@@ -230,7 +230,8 @@ describe('plain archive', () => {
     assert.equal(statSync(join(x, ROOT, 'ssh/id_ed25519')).mode & 0o777, 0o600);
     assert.equal(statSync(join(x, ROOT, 'config/sudoers/phpborg-workers')).mode & 0o777, 0o440);
     await runOk('gzip', ['-t', r.file]);
-    assert.equal(r.files_count, r.manifest.entries.filter((e) => e.type === 'file').length);
+    const manifest = JSON.parse(readFileSync(join(x, ROOT, 'manifest.json'), 'utf8')) as Manifest;
+    assert.equal(r.files_count, manifest.entries.filter((e) => e.type === 'file').length);
   });
 
   test('verifyArchive passes every check; readHead gives the head only', async () => {
@@ -392,7 +393,7 @@ function tarOf(entries: Craft[]): Buffer {
 }
 
 /** A well-formed small archive, with `hostile` spliced in before code/ and listed in the manifest. */
-function crafted(name: string, opts: { hostile?: Craft[]; drop?: string; meta?: object }): string {
+function crafted(name: string, opts: { hostile?: Craft[]; drop?: string; meta?: object; listed?: (entries: object[]) => object[] }): string {
   const db = 'CREATE TABLE t (id int);\n';
   const meta = { ...metadata({ database_sha256: createHash('sha256').update(db).digest('hex') }), ...opts.meta };
   const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -414,6 +415,7 @@ function crafted(name: string, opts: { hostile?: Craft[]; drop?: string; meta?: 
       return { path: rel, type, size: type === 'file' ? Buffer.byteLength(body) : 0, mode: e.mode ?? 0o644, ...(e.linkpath ? { linkname: e.linkpath } : {}), ...(type === 'file' ? { sha256: sha(body) } : {}) };
     }),
   };
+  if (opts.listed) manifest.entries = opts.listed(manifest.entries) as typeof manifest.entries;
   entries.push({ path: `${ROOT}/manifest.json`, body: JSON.stringify(manifest), mode: 0o600 });
   const file = join(base, 'hostile', `${name}.tar.gz`);
   mkdirSync(join(base, 'hostile'), { recursive: true });
@@ -481,6 +483,54 @@ describe('hostile and broken archives are refused', () => {
     assert.equal(v.ok, false);
     assert.equal(v.code, 'corrupt');
   });
+});
+
+describe('thousands of entries: the entry log spills to an unlinked scratch file', () => {
+  // ~190 bytes of path and signature per entry (names under tar's 100 bytes: the crafter writes no PAX
+  // header): 3,000 of them are well past what the log keeps in memory
+  const many: Craft[] = Array.from({ length: 3000 }, (_, i) => ({
+    path: `${ROOT}/code/d${i % 30}/${String(i).padStart(4, '0')}-${'n'.repeat(80)}.php`,
+    body: randomBytes(2048).toString('base64'),
+  }));
+  const dirs: Craft[] = Array.from({ length: 30 }, (_, i) => ({ path: `${ROOT}/code/d${i}/`, type: 'Directory' as const, mode: 0o755 }));
+  const tree = [...dirs, ...many];
+  const nameOf = (i: number) => many[i].path.slice(ROOT.length + 1);
+
+  test('a valid archive verifies and extracts; the scratch file has no name while it is used, and none after', async () => {
+    const f = crafted('many', { hostile: tree });
+    const spills = () => readdirSync(`/proc/self/fd`).map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((l) => l.includes('.phpborg-backup-spill-'));
+    const seen: string[] = [];
+    const x = mkdtempSync(join(base, 'x-many-'));
+    await extractArchive(f, x, { onProgress: () => seen.push(...spills()) });
+    assert.ok(seen.length > 0, 'the log spilled while the archive was read');
+    assert.ok(seen.every((l) => l.endsWith(' (deleted)')), seen.join(', '));
+    assert.deepEqual(spills(), [], 'closed at the end');
+    assert.ok(!readdirSync(join(x, '..')).some((n) => n.includes('spill')));
+    assert.equal(readdirSync(join(x, 'code', 'd7')).length, 100);
+    assert.equal(readFileSync(join(x, nameOf(2999)), 'utf8'), many[2999].body);
+    const v = await verifyArchive(f);
+    assert.equal(v.ok, true, JSON.stringify(v.checks));
+  });
+
+  test('the manifest in another order than the archive: the same check, by path', async () => {
+    const v = await verifyArchive(crafted('many-reversed', { hostile: tree, listed: (e) => [...e].reverse() }));
+    assert.equal(v.ok, true, JSON.stringify(v.checks));
+  });
+
+  const refused: [string, (e: object[]) => object[], RegExp][] = [
+    ['an entry late in the log with another SHA-256', (e) => e.map((x) => ((x as { path: string }).path === nameOf(2900) ? { ...x, sha256: 'f'.repeat(64) } : x)), new RegExp(`${nameOf(2900)}: SHA-256 differs`)],
+    ['an entry the manifest leaves out', (e) => e.filter((x) => (x as { path: string }).path !== nameOf(2000)), new RegExp(`${nameOf(2000)} is in the archive but not in manifest.json`)],
+    ['an entry listed twice in place of another', (e) => e.map((x) => ((x as { path: string }).path === nameOf(1500) ? e.find((y) => (y as { path: string }).path === nameOf(10))! : x)), new RegExp(`${nameOf(1500)} is in the archive but not in manifest.json`)],
+    ['an entry the archive lacks', (e) => [...e, { path: 'code/d1/ghost.php', type: 'file', size: 1, mode: 0o644, sha256: 'a'.repeat(64) }], /lists code\/d1\/ghost.php, which is missing from the archive/],
+  ];
+  for (const [what, listed, message] of refused) {
+    test(`${what} → manifest_mismatch`, async () => {
+      const f = crafted(`many-${what.replaceAll(' ', '-')}`, { hostile: tree, listed });
+      const v = await verifyArchive(f);
+      assert.equal(v.code, 'manifest_mismatch', JSON.stringify(v.checks));
+      assert.match(v.checks.find((c) => c.name === 'manifest')!.error!, message);
+    });
+  }
 });
 
 describe('writer safety', () => {
