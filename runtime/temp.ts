@@ -2,7 +2,8 @@
 // Secrets (a MariaDB defaults file, a throw-away ledger) never land in the shared /tmp, and what a
 // process killed before its cleanup leaves behind is found by the next start: the pid in the name
 // says whether its owner is gone (sweepTemp).
-import { lstat, mkdir, mkdtemp, readdir, rm, chmod } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, chmod } from 'node:fs/promises';
+import { removeTree } from './remove-tree.ts';
 import { join } from 'node:path';
 import { pidAlive } from '../state/jobs.ts';
 
@@ -53,7 +54,7 @@ export async function withKeeperTemp<T>(label: string, fn: (dir: string) => Prom
   try {
     return await fn(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   }
 }
 
@@ -77,7 +78,7 @@ export async function sweepTemp(stateDir: string, isAlive: (pid: number) => bool
     if (!pid || pid === process.pid || isAlive(pid)) continue;
     const path = join(root, name);
     try {
-      await rm(path, { recursive: true, force: true });
+      await removeTree(path);
       removed.push(path);
     } catch {
       /* retried at the next start */

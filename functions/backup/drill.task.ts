@@ -6,7 +6,8 @@
 // them whatever happens, and a recovery removes them when the helper was killed.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
@@ -129,7 +130,7 @@ function drillPlan(s: DrillState): Plan<DrillState> {
           const dir = join(op.config.paths.state, `drill-${st.tag}`);
           op.ownTemp(dir);
           st.scratch = dir;
-          await rm(dir, { recursive: true, force: true });
+          await removeTree(dir);
           await mkdir(dir, { recursive: true, mode: 0o700 });
           const [lo, hi] = op.stepRange();
           const r = await extractArchive(st.loc.file, dir, {

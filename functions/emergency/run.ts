@@ -9,7 +9,7 @@
 //   - the ledger: used when readable; created anew (catalog rebuilt from the sidecars) when missing;
 //     left untouched when corrupt (a throw-away ledger carries the run's journal).
 // Progress goes to a terminal as numbered steps.
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { parseEnv, readEnv, type PhpborgEnv } from '../../runtime/install.ts';
@@ -122,7 +122,7 @@ async function openRunLedger(o: EmergencyOptions, say: (t: string) => void): Pro
     ledger: openLedger(join(dir, 'ledger.sqlite')),
     usable: false,
     note: `ledger ${s.file} is corrupt: left untouched, nothing recorded`,
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: () => removeTree(dir),
   };
 }
 

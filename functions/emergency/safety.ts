@@ -10,7 +10,8 @@
 // metadata.notes says so too ("database NOT included: …", table_row_counts {}). Restoring such a copy
 // recreates an empty database, which is exactly the state it was taken in.
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { readEnv, type PhpborgEnv } from '../../runtime/install.ts';
@@ -147,6 +148,6 @@ export async function takeSafetyCopy(o: SafetyCopyOptions): Promise<SafetyCopy> 
       database_skipped: w.database.skipped ?? null,
     };
   } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => {});
+    await removeTree(work).catch(() => {});
   }
 }

@@ -2,7 +2,8 @@
 // bare-metal restore; the update reuses stop, start and health): verify → free space → extract →
 // safety point → stop units → database → code swap → configuration → start units → health. Each step
 // keeps its undo right beside it; runtime/operation runs them, journals them and undoes them.
-import { chmod, chown, copyFile, lstat, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { dirname, join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
 import { errorMessage } from '../../runtime/error-message.ts';
@@ -156,7 +157,7 @@ export async function extractToStaging(
 ): Promise<string> {
   const dir = stagingDir(op.config, tag);
   op.ownTemp(dir);
-  await rm(dir, { recursive: true, force: true });
+  await removeTree(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await extractArchive(file, dir, { passphrase: o.passphrase, expected: o.expected, integrityChecked: o.integrityChecked, signal: op.signal, onProgress: o.onProgress });
   return dir;
@@ -168,7 +169,7 @@ async function safetyStaging(op: OperationContext, s: InstallState): Promise<str
   if (!s.safety) throw new Error('there is no safety backup to restore it from');
   // the restore's own staging is no longer needed: free its space first
   if (s.staging) {
-    await rm(s.staging, { recursive: true, force: true });
+    await removeTree(s.staging);
     op.releaseTemp(s.staging);
     s.staging = null;
   }

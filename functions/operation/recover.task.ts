@@ -7,7 +7,7 @@
 //     job rolled_back, "interrupted at <step>";
 //   - touched, no safety point → the units stay stopped on the half-changed install, the entry is
 //     marked inconsistent (health and status report it) and the error names the emergency command.
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { basename, dirname } from 'node:path';
 import * as v from 'valibot';
 import { errorMessage } from '../../runtime/error-message.ts';
@@ -68,7 +68,7 @@ async function removeTemps(ctx: TaskContext, e: OperationEntry, keepAsides: bool
         removed.push(`database ${t.path}`);
         continue;
       }
-      await rm(t.path, { recursive: true, force: true });
+      await removeTree(t.path);
       dropTemp(ctx.ledger, e.id, [t.path]);
       removed.push(t.path);
       dirs.add(dirname(t.path));

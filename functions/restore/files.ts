@@ -12,13 +12,13 @@ import {
   readdir,
   readlink,
   rename,
-  rm,
   symlink,
   utimes,
 } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { runOk } from '../../runtime/exec.ts';
 import { isPhpborgFile } from '../../runtime/install.ts';
+import { removeTree } from '../../runtime/remove-tree.ts';
 
 export async function exists(p: string): Promise<boolean> {
   try {
@@ -54,7 +54,7 @@ export async function swapIn(incoming: string | null, target: string, tag: strin
   let aside: string | null = null;
   if (await exists(target)) {
     aside = asidePath(target, tag);
-    await rm(aside, { recursive: true, force: true });
+    await removeTree(aside);
     await rename(target, aside);
   }
   if (incoming === null) return { target, aside };
@@ -73,7 +73,7 @@ export async function undoSwap(s: Swap): Promise<void> {
   if (await exists(s.target)) {
     const trash = asidePath(s.target, `trash-${Date.now()}`);
     await rename(s.target, trash);
-    await rm(trash, { recursive: true, force: true });
+    await removeTree(trash);
   }
   if (s.aside) await rename(s.aside, s.target);
 }
@@ -104,7 +104,7 @@ export async function moveExcludedBack(from: string, to: string, excluded: (rel:
 
 /** The restore succeeded: the moved-aside tree can go. */
 export async function finishSwap(s: Swap): Promise<void> {
-  if (s.aside) await rm(s.aside, { recursive: true, force: true });
+  if (s.aside) await removeTree(s.aside);
 }
 
 /** Copies a tree (files, dirs, symlinks as links), keeping permission bits and mtimes. */
@@ -134,13 +134,13 @@ export async function copyTree(src: string, dest: string): Promise<void> {
 export async function replaceTree(src: string | null, target: string, tag: string): Promise<Swap> {
   if (src === null) return swapIn(null, target, tag);
   const incoming = incomingPath(target, tag);
-  await rm(incoming, { recursive: true, force: true });
+  await removeTree(incoming);
   await mkdir(dirname(target), { recursive: true });
   try {
     await copyTree(src, incoming);
     return await swapIn(incoming, target, tag);
   } catch (e) {
-    await rm(incoming, { recursive: true, force: true });
+    await removeTree(incoming);
     throw e;
   }
 }
@@ -171,14 +171,14 @@ export async function syncPrefixed(
     const d = join(dest, name);
     // a dot in the temp name: sudo's #includedir skips such files, so a half-written one is never read
     const tmp = join(dest, `.${name}.keeper-tmp`);
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
     await copyTree(s, tmp);
     try {
       if (opts.check && (await lstat(s)).isFile()) await opts.check(tmp);
-      await rm(d, { recursive: true, force: true });
+      await removeTree(d);
       await rename(tmp, d);
     } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
       throw e;
     }
     change.added.push(d);
@@ -186,7 +186,7 @@ export async function syncPrefixed(
   for (const name of destNames) {
     if (srcNames.includes(name)) continue;
     const d = join(dest, name);
-    await rm(d, { recursive: true, force: true });
+    await removeTree(d);
     change.removed.push(d);
   }
   return change;

@@ -1,6 +1,7 @@
 // The dependency step of an update: composer and the frontend build run only where the diff touches
 // them, with their output in the job log. Also the system dependency check (config.system_dependencies).
-import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { removeTree } from '../../runtime/remove-tree.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeeperConfig } from '../../runtime/config.ts';
@@ -62,10 +63,10 @@ export async function ownerHome(who: Ownership, user: string): Promise<OwnerHome
     return {
       dir,
       env: { HOME: dir, COMPOSER_HOME: composer, npm_config_cache: npmCache, USER: user, LOGNAME: user },
-      dispose: () => rm(dir, { recursive: true, force: true }),
+      dispose: () => removeTree(dir),
     };
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
     throw e;
   }
 }
@@ -161,7 +162,7 @@ export async function checkPlatformRequirements(codeDir: string, target: string,
     const lines = `${r.stdout}\n${r.stderr}`.split('\n');
     return { ok: false, detail: `composer check-platform-reqs exited ${r.code ?? r.signal}`, problems: decisiveLines(lines) };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   }
 }
 

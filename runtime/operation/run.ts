@@ -1,7 +1,7 @@
 // The operation runner: runs a plan's steps in order and does, once for every operation, what each
 // used to write out for itself — progress sub-ranges, step records, the write-ahead journal, the
 // undo stack, the cleanup of temporaries and one result shape.
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../remove-tree.ts';
 import type { TaskContext } from '../task.ts';
 import { TaskError } from '../task.ts';
 import { errorMessage } from '../error-message.ts';
@@ -92,7 +92,7 @@ export async function runOperation<S>(ctx: TaskContext, plan: Plan<S>, o: RunOpt
       if (keepAsides && t.aside) continue;
       try {
         if (t.database) await dropScratchDatabase(ctx.config, t.path);
-        else await rm(t.path, { recursive: true, force: true });
+        else await removeTree(t.path);
         op.releaseTemp(t.path);
       } catch (e) {
         ctx.log('warn', `could not remove ${t.path}: ${errorMessage(e)}`);
