@@ -340,7 +340,8 @@ async function install(o: Opts): Promise<void> {
 
   // sudo: the keeper user may start exactly the helper bundle, nothing else
   const sudoers = at(o, '/etc/sudoers.d/phpborg-keeper');
-  const line = `${USER} ALL=(root) NOPASSWD: ${process.execPath} ${join(dest, 'var/build/helper.mjs')}\n`;
+  // the helper's command line (runtime/helper/spawn.ts), with sudoers' escape of '='
+  const line = `${USER} ALL=(root) NOPASSWD: /usr/bin/env MALLOC_ARENA_MAX\\=1 ${process.execPath} ${join(dest, 'var/build/helper.mjs')}\n`;
   const visudo = which('visudo');
   if (visudo) {
     const tmp = mkdtempSync(join(tmpdir(), 'keeper-sudoers-'));

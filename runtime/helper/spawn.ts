@@ -11,9 +11,14 @@ import { errorMessage } from '../error-message.ts';
 
 export { HELPER_BUNDLE, PROJECT_ROOT };
 
+// glibc gives each thread that allocates its own malloc arena and keeps what they free: the gzip
+// workers' blocks left ~8 MiB resident that way. With one arena a backup is as fast and smaller. Set
+// on the command line, not in the environment, so that it survives sudo's env_reset.
+const ONE_MALLOC_ARENA = ['/usr/bin/env', 'MALLOC_ARENA_MAX=1'];
+
 /** The exact command line of a helper (what a sudoers rule must allow). */
 export function helperCommand(config: Pick<KeeperConfig, 'helper_prefix'>): string[] {
-  return [...config.helper_prefix, process.execPath, HELPER_BUNDLE];
+  return [...config.helper_prefix, ...ONE_MALLOC_ARENA, process.execPath, HELPER_BUNDLE];
 }
 
 export interface HelperExit {
