@@ -2,6 +2,7 @@
 // defaults file, never on a command line), row counts, server version. Restore adds its import here.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
@@ -53,9 +54,9 @@ export function isProcTableError(stderr: string): boolean {
 }
 
 /**
- * Dumps the install's database into outFile (created 0600, must not exist), computing its SHA-256
- * and size while streaming, fsynced. Retries once without --routines/--events when mysql.proc is
- * corrupt. On failure the partial file is removed.
+ * Dumps the install's database into outFile (created 0600, must not exist), then reads back its
+ * SHA-256 and size. Retries once without --routines/--events when mysql.proc is corrupt. On failure
+ * the partial file is removed.
  */
 export async function dumpDatabase(env: PhpborgEnv, outFile: string, opts: { signal?: AbortSignal } = {}): Promise<DumpResult> {
   const t0 = performance.now();
@@ -88,38 +89,36 @@ type DumpOnce =
 async function dumpOnce(defaults: string, args: string[], db: string, outFile: string, signal?: AbortSignal): Promise<DumpOnce> {
   signal?.throwIfAborted();
   const fh = await open(outFile, 'wx', 0o600);
-  const hash = createHash('sha256');
-  let size = 0;
   let stderr = '';
   try {
+    // straight into the file: a pipe through this process (to hash on the way) made the dump, and so
+    // the maintenance window, ~40 % longer than mariadb-dump writing on its own
     // --defaults-extra-file must be the first argument; `--` is not needed: db names never start with '-'
     const child = spawn('mariadb-dump', [`--defaults-extra-file=${defaults}`, ...args, db], {
       env: safeEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', fh.fd, 'pipe'],
       signal,
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       if (stderr.length < 64 * 1024) stderr += b.toString('utf8');
     });
-    const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
+    const { code, sig } = await new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
       child.on('error', (e) => reject(new Error(`cannot run mariadb-dump: ${e.message}`)));
       child.on('close', (code, sig) => resolve({ code, sig }));
     });
-    // write sequentially with backpressure: the dump may be far larger than memory
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      size += chunk.length;
-      let off = 0;
-      while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-    }
-    const { code, sig } = await exited;
     if (code !== 0) return { ok: false, stderr, code: code ?? sig };
-    // no fsync: the dump is a journaled temporary, read back at once from the page cache into the archive,
-    // which is what is made durable; syncing it would only lengthen the maintenance window
-    return { ok: true, out: { size_bytes: size, sha256: hash.digest('hex') }, stderr };
   } finally {
     await fh.close();
   }
+  // no fsync: the dump is a journaled temporary, read back at once from the page cache (here to hash
+  // it, then into the archive, which is what is made durable); syncing it would only lengthen the window
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(outFile, { highWaterMark: 1 << 20, signal }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { ok: true, out: { size_bytes: size, sha256: hash.digest('hex') }, stderr };
 }
 
 /** Runs fn on a fresh connection to the install's database, always closed. */
