@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildBundle, BUNDLES, PROJECT_ROOT, type BundleName } from '../runtime/helper/bundle.ts';
+import { MALLOC_TUNING } from '../runtime/helper/spawn.ts';
 import { ensureUiBuilt } from '../functions/ui/build.ts';
 import { parse as parseDotenv } from 'dotenv';
 
@@ -340,8 +341,9 @@ async function install(o: Opts): Promise<void> {
 
   // sudo: the keeper user may start exactly the helper bundle, nothing else
   const sudoers = at(o, '/etc/sudoers.d/phpborg-keeper');
-  // the helper's command line (runtime/helper/spawn.ts), with sudoers' escape of '='
-  const line = `${USER} ALL=(root) NOPASSWD: /usr/bin/env MALLOC_ARENA_MAX\\=1 ${process.execPath} ${join(dest, 'var/build/helper.mjs')}\n`;
+  // the helper's command line as runtime/helper/spawn.ts runs it, '=' escaped as sudoers wants it
+  const command = [...MALLOC_TUNING, process.execPath, join(dest, 'var/build/helper.mjs')].map((w) => w.replaceAll('=', '\\='));
+  const line = `${USER} ALL=(root) NOPASSWD: ${command.join(' ')}\n`;
   const visudo = which('visudo');
   if (visudo) {
     const tmp = mkdtempSync(join(tmpdir(), 'keeper-sudoers-'));

@@ -58,10 +58,11 @@ describe('helper', () => {
     assert.ok(!cmdline.includes('ms'), 'params in cmdline');
     // /usr/bin/env has exec'd node by now: the command line ends in node and the bundle
     assert.deepEqual(cmdline.split('\0').filter(Boolean), helperCommand(t.config).slice(-2));
-    // the environment is PATH/locale only (plus the test switch and the one malloc arena its command line sets)
+    // the environment is PATH/locale only (plus the test switch and the malloc tuning its command line sets)
     const keys = environ.split('\0').filter(Boolean).map((kv) => kv.split('=')[0]);
-    for (const k of keys) assert.ok(['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'USER', 'TMPDIR', 'KEEPER_TEST_TASKS', 'MALLOC_ARENA_MAX'].includes(k), `unexpected env ${k}`);
+    for (const k of keys) assert.ok(['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'USER', 'TMPDIR', 'KEEPER_TEST_TASKS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'].includes(k), `unexpected env ${k}`);
     assert.match(environ, /(^|\0)MALLOC_ARENA_MAX=1\0/);
+    assert.match(environ, /(^|\0)MALLOC_MMAP_THRESHOLD_=131072\0/);
     const job = await runner.jobs.wait(id, 20_000);
     assert.equal(job.status, 'succeeded');
     assert.deepEqual(job.params, { ms: 3000, steps: 30, secret: '[redacted]' });

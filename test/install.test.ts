@@ -88,7 +88,7 @@ test('install --dry-run, install, status ok through the bundles, second install 
   // phpBorg's own units are the scheduler and the workers; phpborg-restart runs once, started by its .path
   assert.deepEqual(cfg.extra_units, []);
   assert.equal(statSync(P('etc/sudoers.d/phpborg-keeper')).mode & 0o777, 0o440);
-  assert.match(readFileSync(P('etc/sudoers.d/phpborg-keeper'), 'utf8'), /^phpborg-keeper ALL=\(root\) NOPASSWD: \/usr\/bin\/env MALLOC_ARENA_MAX\\=1 \S+node\S* \S+\/opt\/phpborg-keeper\/var\/build\/helper\.mjs\n$/);
+  assert.match(readFileSync(P('etc/sudoers.d/phpborg-keeper'), 'utf8'), /^phpborg-keeper ALL=\(root\) NOPASSWD: \/usr\/bin\/env MALLOC_ARENA_MAX\\=1 MALLOC_MMAP_THRESHOLD_\\=131072 \S+node\S* \S+\/opt\/phpborg-keeper\/var\/build\/helper\.mjs\n$/);
   assert.match(readFileSync(P('etc/systemd/system/phpborg-keeper.service'), 'utf8'), /ExecStart=\S+ \S+\/var\/build\/runner\.mjs/);
   assert.match(readFileSync(P('etc/passwd'), 'utf8'), /^phpborg-keeper:x:\d+:\d+:/m);
   for (const b of ['runner', 'keeper', 'helper']) assert.ok(existsSync(P(`opt/phpborg-keeper/var/build/${b}.mjs`)), `${b} bundle`);

@@ -11,14 +11,17 @@ import { errorMessage } from '../error-message.ts';
 
 export { HELPER_BUNDLE, PROJECT_ROOT };
 
-// glibc gives each thread that allocates its own malloc arena and keeps what they free: the gzip
-// workers' blocks left ~8 MiB resident that way. With one arena a backup is as fast and smaller. Set
-// on the command line, not in the environment, so that it survives sudo's env_reset.
-const ONE_MALLOC_ARENA = ['/usr/bin/env', 'MALLOC_ARENA_MAX=1'];
+// glibc's malloc, tuned for a process that streams large buffers: one arena (each thread that allocates
+// otherwise gets its own and keeps what it frees: the gzip workers' blocks left ~8 MiB resident that
+// way), and buffers of 128 KiB and more always mapped on their own and returned when freed (glibc
+// otherwise raises that threshold once one is freed, and an extraction's freed buffers stayed resident
+// under the safety backup that follows it: 135 → 119 MiB; ~3 % more CPU for a backup). On the command
+// line, not in the environment, so that it survives sudo's env_reset.
+export const MALLOC_TUNING = ['/usr/bin/env', 'MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=131072'];
 
 /** The exact command line of a helper (what a sudoers rule must allow). */
 export function helperCommand(config: Pick<KeeperConfig, 'helper_prefix'>): string[] {
-  return [...config.helper_prefix, ...ONE_MALLOC_ARENA, process.execPath, HELPER_BUNDLE];
+  return [...config.helper_prefix, ...MALLOC_TUNING, process.execPath, HELPER_BUNDLE];
 }
 
 export interface HelperExit {
