@@ -81,7 +81,6 @@ export class ManifestCheck {
     this.matched = new Uint8Array(log.count);
     this.unmatched = log.count;
     this.seq = log.entries();
-    this.resetEntries();
   }
 
   write(chunk: Buffer): void {
@@ -205,7 +204,8 @@ export class ManifestCheck {
 
   /** A new entries array (or a value that replaces one): the comparison starts over. */
   private resetEntries(): void {
-    if (this.index === 0 && this.unmatched === this.log.count && !this.invalid && !this.duplicate) return;
+    // nothing was compared since the last start (every element counts itself first)
+    if (this.index === 0) return;
     this.index = 0;
     this.matched.fill(0);
     this.unmatched = this.log.count;
