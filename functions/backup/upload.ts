@@ -62,14 +62,20 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
     let settled = false;
     const resolve = (r: Received) => (settled ? undefined : ((settled = true), resolve0(r)));
     const reject = (e: unknown) => (settled ? undefined : ((settled = true), reject0(e)));
-    /** At the limit: answer at once and stop reading (a chunked body declares no length). */
+    // set at the limit: the answer is 413 whatever the parser reports as it is torn down
+    let limited = false;
+    /** At the limit: stop reading (a chunked body declares no length) and answer 413. */
     const cutOff = () => {
+      limited = true;
       src.unpipe();
       src.pause();
-      reject(tooLarge());
-      // ends the file part too (its temp file is closed; the handler removes it), once busboy is
-      // out of the callback that reported the limit
-      setImmediate(() => bb?.destroy());
+      // ends the file part too, once busboy is out of the callback that reported the limit; the answer
+      // waits until its temp file is created and closed, so that the handler's removal comes after
+      setImmediate(() => {
+        bb?.destroy();
+        const closed = fileDone ? fileDone.then(() => {}, () => {}) : Promise.resolve();
+        void Promise.race([closed, new Promise((r) => setTimeout(r, 5000).unref())]).then(() => reject(tooLarge()));
+      });
     };
     let bb: Busboy.Busboy | undefined;
     try {
@@ -112,8 +118,9 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       fileDone.catch(() => {});
     });
     bb.on('filesLimit', () => fail(new HttpError(422, 'invalid_input', 'send one archive per upload')));
-    bb.on('error', (e) => reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${errorMessage(e)}`)));
+    bb.on('error', (e) => limited || reject(new HttpError(422, 'invalid_input', `not a valid multipart body: ${errorMessage(e)}`)));
     bb.on('close', async () => {
+      if (limited) return;
       try {
         if (failed) throw failed;
         if (!fileDone) throw new HttpError(422, 'invalid_input', 'no "file" part: send the archive as the "file" field of a multipart/form-data body');
@@ -130,7 +137,7 @@ export async function receive(c: Context<AppEnv>, tmp: string, limit: number): P
       total += b.length;
       if (total > limit + 64 * 1024) cutOff();
     });
-    src.on('error', (e) => reject(e)).pipe(bb);
+    src.on('error', (e) => limited || reject(e)).pipe(bb);
   });
 }
 
