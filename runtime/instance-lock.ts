@@ -87,7 +87,11 @@ export function lockOwner(stateDir: string): LockOwner | null {
 /** Takes the install's lock or throws InstanceLockedError naming the runner that holds it. */
 export function acquireInstanceLock(stateDir: string, port: number | null = null): InstanceLock {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, LOCK_FILE);
+  return acquireLockFile(join(stateDir, LOCK_FILE), port);
+}
+
+/** Takes the lock file at `path` (its dir must exist) or throws InstanceLockedError naming its live owner. */
+export function acquireLockFile(path: string, port: number | null = null): InstanceLock {
   const me: LockOwner = { pid: process.pid, port, start: processStart(process.pid) };
   for (let attempt = 0; attempt < 20; attempt++) {
     if (tryCreate(path, me)) return handle(path, me);
