@@ -1,11 +1,13 @@
 // The web UI build when several processes ask at once (the test files run in parallel; a runner
-// serves dist while `npm run build:ui` runs): one builds, the others wait and find it built; a lock
+// serves dist while `npm run build:ui` runs): one builds, the others wait (for as long as the lock's
+// holder lives) and find it built; a lock
 // or a half-built dir left by a killed build does not stop the next one. Run on a copy of the
 // project's UI sources, so the project's own dist is never touched.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { UI_DIR, UI_SOURCES } from '../functions/ui/build.ts';
@@ -59,6 +61,24 @@ describe('web UI build, asked by several processes', { timeout: 300_000 }, () =>
 
     // up to date: nobody builds
     assert.equal((await ensureInChild()).built, false);
+  });
+
+  test('a build waits while a live process holds the lock, then builds', async () => {
+    const lock = join(work(), 'build.lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, port: null, start: null }));
+    const later = new Date(Date.now() + 5_000);
+    utimesSync(join(copy, 'functions/ui/src/main.ts'), later, later);
+    const indexBefore = statSync(join(dist(), 'index.html')).mtimeMs;
+    let done = false;
+    const child = ensureInChild().finally(() => (done = true));
+    await sleep(1_500);
+    assert.equal(done, false, 'still waiting for the lock');
+    assert.equal(statSync(join(dist(), 'index.html')).mtimeMs, indexBefore, 'dist untouched meanwhile');
+    rmSync(lock);
+    const r = await child;
+    assert.equal(r.built, true);
+    assert.match(r.log, new RegExp(`waiting for the web UI build of pid ${process.pid}`));
+    assert.ok(statSync(join(dist(), 'index.html')).mtimeMs > indexBefore, 'rebuilt');
   });
 
   test("UI_SOURCES names every server module the pages import (a change to one rebuilds the UI)", () => {

@@ -74,12 +74,16 @@ async function buildOnce(opts: EnsureUiOptions): Promise<boolean> {
 /** The build lock, waited for while another live process holds it. */
 async function buildLock(log: (line: string) => void): Promise<InstanceLock> {
   mkdirSync(WORK_DIR, { recursive: true, mode: 0o700 });
+  const path = join(WORK_DIR, 'build.lock');
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let said = false; ; said = true) {
     try {
-      return acquireLockFile(join(WORK_DIR, 'build.lock'));
+      return acquireLockFile(path);
     } catch (e) {
-      if (!(e instanceof InstanceLockedError) || Date.now() > deadline) throw e;
+      if (!(e instanceof InstanceLockedError)) throw e;
+      if (Date.now() > deadline) {
+        throw new Error(`the web UI build of pid ${e.owner.pid} has held ${path} for ${LOCK_WAIT_MS / 60_000} minutes: stop that process, or remove the file if it is not building`, { cause: e });
+      }
       if (!said) log(`waiting for the web UI build of pid ${e.owner.pid} …`);
       await sleep(200);
     }
