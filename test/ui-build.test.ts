@@ -1,8 +1,7 @@
 // The web UI build when several processes ask at once (the test files run in parallel; a runner
 // serves dist while `npm run build:ui` runs): one builds, the others wait (for as long as the lock's
-// holder lives) and find it built; a lock
-// or a half-built dir left by a killed build does not stop the next one. Run on a copy of the
-// project's UI sources, so the project's own dist is never touched.
+// holder lives) and find it built; a lock or a half-built dir left by a killed build does not stop
+// the next one. Run on a copy of the project's UI sources, so the project's own dist is never touched.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
