@@ -2,9 +2,10 @@
 // marks the `jobs` row running, works a little, writes an `archives` row (phpBorg's columns: nom,
 // repo_id, dur, nfiles, …; its nom starts with job<ID>-) and marks the job completed.
 // SIGTERM finishes the current job, then exits (BLPOP waits at most 250 ms, so that is prompt).
+// It starts light (the crash tests restart the workers at every step): a small RESP client, and
+// mysql2 loaded with the first job.
 // Usage: worker.mjs CODE_DIR INSTANCE
-import { Redis } from 'ioredis';
-import mysql from 'mysql2/promise';
+import { redisClient } from './resp.mjs';
 import { readDotEnv, dbOptions, notifyReady, log } from './unit-env.mjs';
 
 const [code, instance = '1'] = process.argv.slice(2);
@@ -13,22 +14,21 @@ const env = readDotEnv(code);
 let stopping = false;
 let waiting = false;
 
-const redis = new Redis({ host: env.REDIS_HOST || '127.0.0.1', port: Number(env.REDIS_PORT || 6379), password: env.REDIS_PASSWORD || undefined, maxRetriesPerRequest: null, retryStrategy: () => 500 });
-redis.on('error', () => {});
+const redis = redisClient({ host: env.REDIS_HOST || '127.0.0.1', port: Number(env.REDIS_PORT || 6379), password: env.REDIS_PASSWORD || undefined });
 let pool = null;
-const db = () => (pool ??= mysql.createPool({ ...dbOptions(env), connectionLimit: 1 }));
+const db = async () => (pool ??= (await import('mysql2/promise')).default.createPool({ ...dbOptions(env), connectionLimit: 1 }));
 
 process.on('SIGTERM', () => {
   stopping = true;
   // not connected: nothing can be in flight, leave now
-  if (waiting && redis.status !== 'ready') process.exit(0);
+  if (waiting && !redis.connected) process.exit(0);
 });
 process.on('SIGINT', () => process.emit('SIGTERM'));
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function handle(id) {
-  const conn = db();
+  const conn = await db();
   const [rows] = await conn.query('SELECT id, type, payload FROM jobs WHERE id = ?', [id]);
   if (!rows.length) {
     log(`job ${id} not found; dropped`);
@@ -60,13 +60,18 @@ async function handle(id) {
 
 notifyReady();
 log(`worker ${instance} started (pid ${process.pid})`);
+let redisError = null;
 while (!stopping) {
   waiting = true;
   let item = null;
   try {
-    item = await redis.blpop(QUEUE, 0.25);
+    item = await redis.command('BLPOP', QUEUE, '0.25');
+    if (redisError) log('redis: connected again');
+    redisError = null;
   } catch (e) {
-    log(`redis: ${e.message}`);
+    // said once, not at every retry while Redis is away
+    if (e.message !== redisError) log(`redis: ${e.message}`);
+    redisError = e.message;
     await sleep(500);
   }
   waiting = false;
@@ -77,10 +82,10 @@ while (!stopping) {
   } catch (e) {
     log(`job ${id} failed: ${e.message}`);
     try {
-      await db().query("UPDATE jobs SET status = 'failed', error = ?, completed_at = NOW() WHERE id = ?", [String(e.message).slice(0, 1000), id]);
+      await (await db()).query("UPDATE jobs SET status = 'failed', error = ?, completed_at = NOW() WHERE id = ?", [String(e.message).slice(0, 1000), id]);
     } catch {
       // the database is away: give the job back so it is not lost
-      await redis.lpush(QUEUE, id).catch(() => {});
+      await redis.command('LPUSH', QUEUE, id).catch(() => {});
       await sleep(1000);
     }
   }
