@@ -89,6 +89,8 @@ export function redisClient({ host, port, password }) {
 
   const write = (args) =>
     new Promise((resolve, reject) => {
+      // lost between the connect and this command: nothing is queued on a connection that is gone
+      if (!socket) return reject(new Error('connection closed'));
       pending.push({ resolve, reject });
       socket.write(encode(args));
     });
@@ -110,10 +112,9 @@ export function redisClient({ host, port, password }) {
           },
         );
       });
+      // fail() above has already forgotten this connection: the next command connects again
       s.once('error', reject);
-    }).catch((e) => {
-      ready = null;
-      throw e;
+      s.once('close', () => reject(new Error('connection closed')));
     }));
 
   return {
